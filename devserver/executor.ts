@@ -1,0 +1,29 @@
+import type { ServerContext } from '../runtime/server.js';
+
+/** Runs one resolved server function with its context and client arguments. */
+export type Invocation = (ctx: ServerContext, args: unknown[]) => unknown;
+
+/** What `/_health` and `/_admin` show about an executor. */
+export interface ExecutorStatus {
+  /** Names the executor can run right now. */
+  exports: string[];
+  /** When the current code was loaded (ISO string), `null` before the first load. */
+  loadedAt: string | null;
+  /** Why some or all of the code is not loaded, `null` when everything loaded. */
+  error: string | null;
+}
+
+/**
+ * How a feature's functions run: in-process modules, declarative SQL, isolates, or an upstream
+ * endpoint. The RPC route checks the declaration, then asks the executor to resolve the name.
+ */
+export interface Executor {
+  readonly mode: 'module' | 'endpoint';
+  status(): ExecutorStatus;
+  /**
+   * The invocation for `fnName`, or `undefined` when the code has no such own export. Throws an
+   * `HTTPException` (503) when the code that should have it is not loaded. Returns a promise only
+   * while a reload is under way.
+   */
+  resolve(fnName: string): Invocation | undefined | Promise<Invocation | undefined>;
+}

@@ -1,0 +1,33 @@
+import type { Executor } from './executor.js';
+import type { FeatureManifest } from './manifest.js';
+
+/** A feature the host serves: its manifest, how its functions run, and its secrets. */
+export interface HostedFeature {
+  id: string;
+  manifest: FeatureManifest;
+  /** `serverFunctions.exports` as a set; only these names may be called. */
+  declared: ReadonlySet<string>;
+  /** `null` when the manifest has no `serverFunctions`. */
+  executor: Executor | null;
+  secrets: Readonly<Record<string, string>>;
+  timeoutMs: number;
+  /** Why the feature cannot serve calls at all (e.g. a failed integrity check), if it cannot. */
+  unavailableReason?: string;
+}
+
+/**
+ * Makes a `HostedFeature` from a manifest and an executor.
+ *
+ * @example
+ * hostedFeature(readManifest('feature.json'), new ModuleExecutor(loadModules))
+ */
+export function hostedFeature(manifest: FeatureManifest, executor: Executor | null, secrets: Record<string, string> = {}): HostedFeature {
+  return {
+    id: manifest.id,
+    manifest,
+    declared: new Set(manifest.serverFunctions?.exports ?? []),
+    executor: manifest.serverFunctions ? executor : null,
+    secrets: Object.freeze({ ...secrets }),
+    timeoutMs: manifest.timeoutMs ?? 10_000,
+  };
+}

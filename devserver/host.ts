@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { DEFAULT_BODY_LIMIT, ErrorText, REQUEST_ID_HEADER, type RpcErrorBody } from '../runtime/protocol.js';
+import { registerAdminRoutes } from './admin-route.js';
+import { CallLog } from './call-log.js';
+import { ANONYMOUS, type Identity } from './context.js';
+import type { HostedFeature } from './feature.js';
+import { registerHealthRoutes } from './health-route.js';
+import { registerRpcRoute } from './rpc-route.js';
+
+export interface HostOptions {
+  /** Dev mode: 5xx messages reach the client, `/_admin` is open. Default false. */
+  dev?: boolean;
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit?: number;
+  /** Receives one colored line per call; `null` prints nothing. */
+  logCall?: ((line: string) => void) | null;
+  /** Receives errors worth a stack trace in the terminal (5xx). */
+  logError?: (message: string, error: unknown) => void;
+  /** Establishes who is calling. Default: anonymous. */
+  identify?: (c: Context<HostEnv>, feature: HostedFeature) => Identity | Promise<Identity>;
+  /** Token that opens `/_admin` outside dev (`Authorization: Bearer <token>`). */
+  adminToken?: string;
+}
+
+/** Host state the routes share. */
+export interface HostState {
+  features: Map<string, HostedFeature>;
+  calls: CallLog;
+  options: Required<Omit<HostOptions, 'logCall' | 'adminToken'>> & { adminToken: string | undefined };
+}
+
+/** Hono environment of the host's routes. */
+export interface HostEnv {
+  Variables: {
+    requestId: string;
+    call: { featureId: string; fnName: string; started: number };
+  };
+}
+
+/** The host: a Hono app plus the features it serves. */
+export interface Host {
+  app: Hono<HostEnv>;
+  /** Features by id; replace an entry to hot-swap a feature. */
+  features: Map<string, HostedFeature>;
+  calls: CallLog;
+}
+
+/**
+ * Creates the host that serves `POST /rpc/{featureId}/{fnName}`, `/_health` and `/_admin`.
+ *
+ * @example
+ * const host = createHost([hostedFeature(manifest, executor)], { dev: true })
+ * serve({ fetch: host.app.fetch, port: 3000 })
+ */
+export function createHost(features: Iterable<HostedFeature>, options: HostOptions = {}): Host {
+  const state: HostState = {
+    features: new Map([...features].map((f) => [f.id, f])),
+    calls: new CallLog({ print: options.logCall ?? null }),
+    options: {
+      dev: options.dev ?? false,
+      bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      logError: options.logError ?? ((message, error) => console.error(message, error)),
+      identify: options.identify ?? (() => ANONYMOUS),
+      adminToken: options.adminToken,
+    },
+  };
+  const app = new Hono<HostEnv>();
+  registerRoutes(app, state);
+  app.onError((error, c) => handleError(error, c, state));
+  return { app, features: state.features, calls: state.calls };
+}
+
+function registerRoutes(app: Hono<HostEnv>, state: HostState): void {
+  registerRpcRoute(app, state);
+  registerHealthRoutes(app, state);
+  registerAdminRoutes(app, state);
+}
+
+/** Turns any error into the contract's JSON body, in one place. */
+function handleError(error: unknown, c: Context<HostEnv>, state: HostState): Response {
+  const requestId = c.get('requestId') ?? randomUUID();
+  const { status, message, headers } = toFailure(error, state.options.dev);
+  const call = c.get('call');
+  if (status >= 500 && !(error instanceof HTTPException)) {
+    state.options.logError(`Server function ${call ? `${call.featureId}/${call.fnName}` : ''} failed (request ${requestId})`, error);
+  }
+  if (call) state.calls.record({ featureId: call.featureId, fnName: call.fnName, status, ms: performance.now() - call.started, requestId });
+  const body: RpcErrorBody = { error: message, requestId };
+  return c.json(body, status as 500, { [REQUEST_ID_HEADER]: requestId, ...headers });
+}
+
+function toFailure(error: unknown, dev: boolean): { status: number; message: string; headers: Record<string, string> } {
+  if (error instanceof HTTPException) {
+    const headers: Record<string, string> = {};
+    error.res?.headers.forEach((value, key) => (headers[key] = value));
+    return { status: error.status, message: error.message, headers };
+  }
+  const status = statusOf(error);
+  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : `Non-error thrown: ${safeString(error)}`;
+  if (status < 500 || dev) return { status, message: message || `Request failed with status ${status}`, headers: {} };
+  return { status, message: ErrorText.internal, headers: {} };
+}
+
+/** `statusCode` or `status` of a thrown value when it is in 400..599, else 500. */
+function statusOf(error: unknown): number {
+  if (typeof error === 'object' && error !== null) {
+    const { statusCode, status } = error as { statusCode?: unknown; status?: unknown };
+    for (const s of [statusCode, status]) if (typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599) return s;
+  }
+  return 500;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

@@ -1,0 +1,132 @@
+import { parseEnv } from 'node:util';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { createServerModuleRunner, type ViteDevServer } from 'vite';
+import type { ModuleRunner } from 'vite/module-runner';
+import { hostedFeature } from '../devserver/feature.js';
+import type { Host } from '../devserver/host.js';
+import { readManifest } from '../devserver/manifest.js';
+import { ModuleExecutor, type ModuleEntry } from '../devserver/module-executor.js';
+import { UsageError } from '../devserver/usage-error.js';
+import { compareExports, describeReport } from './check-exports.js';
+import type { PluginState } from './options.js';
+import { reportProblems, type Problem } from './report-problems.js';
+import { scanProject, type ProjectScan } from './server-modules.js';
+
+/**
+ * The feature as the dev server runs it: server modules loaded through Vite's module runner,
+ * re-scanned and reloaded on every relevant save, problems shown in terminal and overlay.
+ */
+export class DevFeature {
+  readonly executor: ModuleExecutor;
+  #server: ViteDevServer;
+  #state: PluginState;
+  #host: Host;
+  #runner: ModuleRunner;
+  #scan: ProjectScan = { modules: [], errors: [] };
+  #loadErrors = new Map<string, Error>();
+  #manifestError: UsageError | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(server: ViteDevServer, state: PluginState, host: Host) {
+    this.#server = server;
+    this.#state = state;
+    this.#host = host;
+    // A runner of our own, without HMR: we decide when server code reloads.
+    this.#runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+    this.executor = new ModuleExecutor(() => this.#entries(), {
+      onError: (file, error) => this.#loadErrors.set(file, error),
+    });
+    host.features.set(state.manifest.id, this.#feature());
+  }
+
+  /** True when a change to `file` needs server code to reload. */
+  affects(file: string): boolean {
+    if (this.#scan.modules.some((m) => m.absolute === file)) return true;
+    return (this.#server.environments.ssr.moduleGraph.getModulesByFile(file)?.size ?? 0) > 0;
+  }
+
+  /** Re-scans and reloads soon; saves in quick succession coalesce into one reload. */
+  scheduleReload(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.reload();
+    }, 20);
+  }
+
+  /** Re-scans every server module, reloads them, checks exports and reports problems. */
+  async reload(): Promise<void> {
+    const done = this.executor.reload();
+    await done;
+    this.#report();
+  }
+
+  /** Re-reads the manifest; a bad one is reported and the last good one keeps serving. */
+  reloadManifest(): void {
+    const oldId = this.#state.manifest.id;
+    try {
+      this.#state.manifest = readManifest(this.#state.manifestFile, { warn: (m) => this.#server.config.logger.warn(m) });
+      this.#manifestError = null;
+    } catch (error) {
+      this.#manifestError = error instanceof UsageError ? error : new UsageError(String(error), { file: this.#state.manifestFile });
+      this.#report();
+      return;
+    }
+    const feature = this.#feature();
+    if (feature.id !== oldId) {
+      this.#host.features.delete(oldId);
+      // Proxies embed the featureId: regenerate them and reload the page.
+      this.#server.environments.client.moduleGraph.invalidateAll();
+      this.#server.ws.send({ type: 'full-reload' });
+    }
+    this.#host.features.set(feature.id, feature);
+    this.#report();
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#runner.close();
+  }
+
+  #feature() {
+    return hostedFeature(this.#state.manifest, this.executor, readSecrets(this.#state.root));
+  }
+
+  async #entries(): Promise<ModuleEntry[]> {
+    this.#scan = await scanProject(this.#state.root, { ignore: this.#state.options.ignore });
+    this.#loadErrors.clear();
+    this.#runner.clearCache();
+    return this.#scan.modules.map((m) => ({
+      file: m.file,
+      exportNames: m.parsed ? m.exports.map((e) => e.name) : null,
+      load: () => this.#runner.import(m.absolute),
+    }));
+  }
+
+  #report(): void {
+    const { manifest, manifestFile, root } = this.#state;
+    const problems: Problem[] = [];
+    if (this.#manifestError) problems.push({ message: this.#manifestError.message, file: manifestFile });
+    for (const error of this.#scan.errors) problems.push({ message: error.message, file: error.file && path.resolve(root, error.file), line: error.line, column: error.column });
+    for (const [file, error] of this.#loadErrors) {
+      if (this.#scan.errors.some((e) => e.file === file)) continue;
+      problems.push({ message: `${file} failed to load; the last good version keeps serving.\n${error.message}`, file: path.resolve(root, file) });
+    }
+    if (manifest.serverFunctions?.module || !manifest.serverFunctions) {
+      const report = compareExports(this.#scan.modules, manifest.serverFunctions?.exports ?? []);
+      const lines = describeReport(report, path.relative(root, manifestFile));
+      if (lines.length) problems.push({ message: `Server function exports do not match the manifest:\n${lines.join('\n')}`, file: manifestFile, warning: true });
+    }
+    reportProblems(this.#server, problems);
+  }
+}
+
+/** `.env.local` of the feature repo: the dev secret store. Never bundled. */
+function readSecrets(root: string): Record<string, string> {
+  try {
+    return parseEnv(readFileSync(path.join(root, '.env.local'), 'utf8')) as Record<string, string>;
+  } catch {
+    return {};
+  }
+}

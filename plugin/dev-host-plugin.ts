@@ -1,0 +1,50 @@
+import { getRequestListener } from '@hono/node-server';
+import type { Plugin, ViteDevServer } from 'vite';
+import { createHost } from '../devserver/host.js';
+import { RPC_PREFIX } from '../runtime/protocol.js';
+import { DevFeature } from './dev-feature.js';
+import type { PluginState } from './options.js';
+import { replayProblemsOnConnect } from './report-problems.js';
+
+const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin'];
+
+/**
+ * `vite` dev: mounts the host into Vite's own server, so one port serves the page and
+ * `POST /rpc/...`; server code reloads through Vite's module graph on save.
+ */
+export function devHostPlugin(state: () => PluginState): Plugin {
+  let feature: DevFeature | null = null;
+  return {
+    name: 'favn:dev-host',
+    apply: 'serve',
+    configureServer(server: ViteDevServer) {
+      const logger = server.config.logger;
+      const host = createHost([], {
+        dev: true,
+        bodyLimit: state().options.bodyLimit,
+        logCall: (line) => logger.info(line, { timestamp: true }),
+        logError: (message, error) => {
+          const err = error instanceof Error ? error : new Error(String(error));
+          logger.error(`${message}\n${err.stack ?? err.message}`, { timestamp: true, error: err });
+        },
+      });
+      feature = new DevFeature(server, state(), host);
+      replayProblemsOnConnect(server);
+      void feature.reload();
+
+      const listener = getRequestListener(host.app.fetch);
+      server.middlewares.use(function favnHost(req, res, next) {
+        const url = req.url ?? '';
+        if (HOST_PATHS.some((p) => url.startsWith(p))) return void listener(req, res);
+        next();
+      });
+      server.httpServer?.once('close', () => void feature?.close());
+    },
+    hotUpdate({ file }) {
+      // Runs once per environment after Vite invalidated its module graph; react on the SSR pass.
+      if (!feature || this.environment.name !== 'ssr') return;
+      if (file === state().manifestFile) feature.reloadManifest();
+      else if (feature.affects(file) || /\.server\.(?:js|ts|mjs|mts|jsx|tsx)$/.test(file)) feature.scheduleReload();
+    },
+  };
+}

@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readManifest, type FeatureManifest } from '../devserver/manifest.js';
+
+/** Options of `serverFns()`; every one is optional. */
+export interface ServerFnsOptions {
+  /** The feature manifest, relative to the Vite root. Default `feature.json`. */
+  manifest?: string;
+  /** Where `vite build` writes the server bundle and runtime manifest. Default `dist-server`. */
+  serverOutDir?: string;
+  /**
+   * Dependencies of server modules to leave as imports in the server bundle instead of bundling
+   * them (Node built-ins always stay imports). Default: bundle everything.
+   */
+  external?: string[];
+  /** Largest RPC request body in dev, in bytes. Default 1 MiB. */
+  bodyLimit?: number;
+  /** Glob patterns (relative to the root) never searched for server modules. */
+  ignore?: string[];
+}
+
+/** Specifiers of the client runtime that generated proxies and user code import. */
+export const CLIENT_SPECIFIER = '@favn/vite-plugin-server-fns/client';
+export const REACT_SPECIFIER = '@favn/vite-plugin-server-fns/react';
+
+/** Files of this package the specifiers above resolve to, so the plugin also works unlinked. */
+export const RUNTIME_FILES: Record<string, string> = {
+  [CLIENT_SPECIFIER]: runtimeFile('client'),
+  [REACT_SPECIFIER]: runtimeFile('react'),
+};
+
+/** What the plugins of one `serverFns()` call share. */
+export interface PluginState {
+  options: ServerFnsOptions;
+  root: string;
+  manifestFile: string;
+  manifest: FeatureManifest;
+  /** Export names each server module had when its proxy was last generated. */
+  proxyExports: Map<string, string>;
+}
+
+/** Reads the manifest for a resolved Vite root; a bad manifest is a startup error. */
+export function loadPluginState(options: ServerFnsOptions, root: string, warn: (m: string) => void): PluginState {
+  const manifestFile = path.resolve(root, options.manifest ?? 'feature.json');
+  if (!existsSync(manifestFile)) {
+    throw new Error(
+      `[favn] No feature manifest at ${manifestFile}. Create it, e.g. {"id": "feature-my-feature", ` +
+        `"serverFunctions": {"module": "server-functions.js", "exports": []}}, or set serverFns({ manifest }).`,
+    );
+  }
+  return { options, root, manifestFile, manifest: readManifest(manifestFile, { warn }), proxyExports: new Map() };
+}
+
+function runtimeFile(name: string): string {
+  // Compiled layout: dist/plugin/options.js -> dist/runtime/<name>.js
+  return fileURLToPath(new URL(`../runtime/${name}.js`, import.meta.url));
+}
