@@ -98,7 +98,7 @@ function toFailure(error: unknown, dev: boolean): { status: number; message: str
     return { status: error.status, message: error.message, headers };
   }
   const status = statusOf(error);
-  const message = error instanceof Error ? error.message : typeof error === 'string' ? error : `Non-error thrown: ${safeString(error)}`;
+  const message = error instanceof Error ? error.message : String(error);
   if (status < 500 || dev) return { status, message: message || `Request failed with status ${status}`, headers: {} };
   return { status, message: ErrorText.internal, headers: {} };
 }
@@ -110,12 +110,4 @@ function statusOf(error: unknown): number {
     for (const s of [statusCode, status]) if (typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599) return s;
   }
   return 500;
-}
-
-function safeString(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return Object.prototype.toString.call(value);
-  }
 }

@@ -23,7 +23,9 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     bodyLimit({
       maxSize: state.options.bodyLimit,
       onError: () => {
-        throw new HTTPException(413, { message: `${ErrorText.payloadTooLarge}: the body is over ${state.options.bodyLimit} bytes` });
+        // The rest of the body stays unread: close the connection so it is not reused.
+        const res = new Response(null, { headers: { connection: 'close' } });
+        throw new HTTPException(413, { message: `${ErrorText.payloadTooLarge}: the body is over ${state.options.bodyLimit} bytes`, res });
       },
     }),
     async function rpcHandler(c) {
@@ -127,7 +129,23 @@ async function runWithDeadline(
 }
 
 async function invokeSafely(invocation: Invocation, ctx: ServerContext, args: unknown[]): Promise<unknown> {
-  return invocation(ctx, args);
+  try {
+    return await invocation(ctx, args);
+  } catch (thrown) {
+    if (thrown instanceof Error) throw thrown;
+    // Functions may throw anything; the error handler only sees Errors. Keep a status if given.
+    const message = typeof thrown === 'string' ? thrown : `Non-error thrown: ${describeValue(thrown)}`;
+    const { statusCode, status } = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { statusCode?: unknown; status?: unknown };
+    throw Object.assign(new Error(message), { statusCode: statusCode ?? status });
+  }
+}
+
+function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 function serializeResult(result: unknown, fnName: string): string {

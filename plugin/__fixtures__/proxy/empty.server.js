@@ -1,0 +1,2 @@
+// A server module with nothing exported yet.
+const notYet = 1;
