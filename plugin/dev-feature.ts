@@ -55,22 +55,23 @@ export class DevFeature {
     }, 20);
   }
 
-  /** Re-scans every server module, reloads them, checks exports and reports problems. */
+  /**
+   * Re-reads the manifest, re-scans and reloads every server module, checks exports and reports
+   * problems. A bad manifest is reported and the last good one keeps serving.
+   */
   async reload(): Promise<void> {
-    const done = this.executor.reload();
-    await done;
+    this.#readManifest();
+    await this.executor.reload();
     this.#report();
   }
 
-  /** Re-reads the manifest; a bad one is reported and the last good one keeps serving. */
-  reloadManifest(): void {
+  #readManifest(): void {
     const oldId = this.#state.manifest.id;
     try {
       this.#state.manifest = readManifest(this.#state.manifestFile, { warn: (m) => this.#server.config.logger.warn(m) });
       this.#manifestError = null;
     } catch (error) {
       this.#manifestError = error instanceof UsageError ? error : new UsageError(String(error), { file: this.#state.manifestFile });
-      this.#report();
       return;
     }
     const feature = this.#feature();
@@ -81,7 +82,6 @@ export class DevFeature {
       this.#server.ws.send({ type: 'full-reload' });
     }
     this.#host.features.set(feature.id, feature);
-    this.#report();
   }
 
   async close(): Promise<void> {
@@ -94,7 +94,12 @@ export class DevFeature {
   }
 
   async #entries(): Promise<ModuleEntry[]> {
+    const previous = this.#scan;
     this.#scan = await scanProject(this.#state.root, { ignore: this.#state.options.ignore });
+    // A module that does not parse keeps its last known exports for the manifest check.
+    for (const mod of this.#scan.modules) {
+      if (!mod.parsed) mod.exports = previous.modules.find((m) => m.absolute === mod.absolute)?.exports ?? [];
+    }
     this.#loadErrors.clear();
     this.#runner.clearCache();
     return this.#scan.modules.map((m) => ({

@@ -5,6 +5,7 @@ import { RPC_PREFIX } from '../runtime/protocol.js';
 import { DevFeature } from './dev-feature.js';
 import type { PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
+import { isServerModule } from './server-modules.js';
 
 const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin'];
 
@@ -43,8 +44,12 @@ export function devHostPlugin(state: () => PluginState): Plugin {
     hotUpdate({ file }) {
       // Runs once per environment after Vite invalidated its module graph; react on the SSR pass.
       if (!feature || this.environment.name !== 'ssr') return;
-      if (file === state().manifestFile) feature.reloadManifest();
-      else if (feature.affects(file) || /\.server\.(?:js|ts|mjs|mts|jsx|tsx)$/.test(file)) feature.scheduleReload();
+      if (isServerModule(file) || file === state().manifestFile) {
+        feature.scheduleReload();
+        // Server modules reload through our own runner; nothing else in SSR should react.
+        return [];
+      }
+      if (feature.affects(file)) feature.scheduleReload();
     },
   };
 }
