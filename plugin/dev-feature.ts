@@ -1,5 +1,5 @@
 import { parseEnv } from 'node:util';
-import { readFileSync } from 'node:fs';
+import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
@@ -27,6 +27,7 @@ export class DevFeature {
   #loadErrors = new Map<string, Error>();
   #manifestError: UsageError | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #changed = new Set<string>();
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -38,16 +39,27 @@ export class DevFeature {
       onError: (file, error) => this.#loadErrors.set(file, error),
     });
     host.features.set(state.manifest.id, this.#feature());
+    // Editors and tools may write the manifest twice in quick succession; the file watcher can
+    // fold such writes into one event. A stat poll of this one small file never misses one.
+    watchFile(state.manifestFile, { interval: 150 }, this.#onManifestStat);
   }
+
+  #onManifestStat = (current: Stats, previous: Stats): void => {
+    if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size) this.scheduleReload();
+  };
 
   /** True when a change to `file` needs server code to reload. */
   affects(file: string): boolean {
     if (this.#scan.modules.some((m) => m.absolute === file)) return true;
-    return (this.#server.environments.ssr.moduleGraph.getModulesByFile(file)?.size ?? 0) > 0;
+    return (this.#runner.evaluatedModules.getModulesByFile(file)?.size ?? 0) > 0;
   }
 
-  /** Re-scans and reloads soon; saves in quick succession coalesce into one reload. */
-  scheduleReload(): void {
+  /**
+   * Re-scans and reloads soon; saves in quick succession coalesce into one reload. Only `file`
+   * (if given) and the modules that import it are evaluated again; others keep their state.
+   */
+  scheduleReload(file?: string): void {
+    if (file) this.#changed.add(file);
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.#timer = null;
@@ -86,6 +98,7 @@ export class DevFeature {
 
   async close(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
+    unwatchFile(this.#state.manifestFile, this.#onManifestStat);
     await this.#runner.close();
   }
 
@@ -100,13 +113,31 @@ export class DevFeature {
     for (const mod of this.#scan.modules) {
       if (!mod.parsed) mod.exports = previous.modules.find((m) => m.absolute === mod.absolute)?.exports ?? [];
     }
+    // Modules that failed last time are retried from scratch.
+    for (const file of this.#loadErrors.keys()) this.#changed.add(path.resolve(this.#state.root, file));
     this.#loadErrors.clear();
-    this.#runner.clearCache();
+    this.#invalidateChanged();
     return this.#scan.modules.map((m) => ({
       file: m.file,
       exportNames: m.parsed ? m.exports.map((e) => e.name) : null,
       load: () => this.#runner.import(m.absolute),
     }));
+  }
+
+  /** Drops changed files and everything that imports them from the runner's cache. */
+  #invalidateChanged(): void {
+    const modules = this.#runner.evaluatedModules;
+    const seen = new Set<string>();
+    const invalidate = (id: string) => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      const node = modules.getModuleById(id);
+      if (!node) return;
+      modules.invalidateModule(node);
+      for (const importer of node.importers) invalidate(importer);
+    };
+    for (const file of this.#changed) for (const node of modules.getModulesByFile(file) ?? []) invalidate(node.id);
+    this.#changed.clear();
   }
 
   #report(): void {

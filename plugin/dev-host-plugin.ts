@@ -45,11 +45,11 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       // Runs once per environment after Vite invalidated its module graph; react on the SSR pass.
       if (!feature || this.environment.name !== 'ssr') return;
       if (isServerModule(file) || file === state().manifestFile) {
-        feature.scheduleReload();
+        feature.scheduleReload(file);
         // Server modules reload through our own runner; nothing else in SSR should react.
         return [];
       }
-      if (feature.affects(file)) feature.scheduleReload();
+      if (feature.affects(file)) feature.scheduleReload(file);
     },
   };
 }

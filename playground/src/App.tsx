@@ -1,0 +1,20 @@
+import { Notes } from './Notes';
+import { ServerInfo } from './ServerInfo';
+
+export function App() {
+  return (
+    <main>
+      <header>
+        <h1>Server functions playground</h1>
+        <p>
+          The components on this page import functions from <code>src/*.server.ts</code> and call them like
+          local async functions. In the browser each import is a small proxy that sends{' '}
+          <code>POST /rpc/feature-playground/&lt;function&gt;</code>; the function itself runs in the Vite dev
+          server, which prints one line per call.
+        </p>
+      </header>
+      <Notes />
+      <ServerInfo />
+    </main>
+  );
+}
