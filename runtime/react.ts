@@ -8,8 +8,15 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ServerFunctionProxy } from './client.js';
 import type { RpcError } from './rpc-error.js';
+import type { Jsonified, ServerContext } from './server.js';
 
-type AnyProxy = (...args: never[]) => Promise<unknown>;
+type AnyProxy = (...args: never[]) => unknown;
+
+/** Arguments the client passes: the server signature without its leading `ctx`. */
+export type ClientArgs<F> = F extends (ctx: ServerContext, ...args: infer A) => unknown ? A : F extends (...args: infer A) => unknown ? A : never;
+
+/** What the client receives: the awaited result after a JSON round trip. */
+export type ClientResult<F> = F extends (...args: never[]) => infer R ? Jsonified<Awaited<R>> : never;
 
 export interface QueryState<T> {
   data: T | undefined;
@@ -19,8 +26,9 @@ export interface QueryState<T> {
 }
 
 export interface MutationState<F extends AnyProxy> {
-  mutate: (...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>;
-  data: Awaited<ReturnType<F>> | undefined;
+  /** Calls the function; rejects with `RpcError` on failure (the error is also in `error`). */
+  mutate: (...args: ClientArgs<F>) => Promise<ClientResult<F>>;
+  data: ClientResult<F> | undefined;
   error: RpcError | undefined;
   pending: boolean;
 }
@@ -31,18 +39,18 @@ const liveQueries = new Map<string, Set<() => Promise<void>>>();
 /**
  * Calls a server function when the component mounts and whenever `args` change (compared as JSON).
  */
-export function useQuery<F extends AnyProxy>(fn: F, ...args: Parameters<F>): QueryState<Awaited<ReturnType<F>>> {
-  const [state, setState] = useState<{ data?: Awaited<ReturnType<F>>; error?: RpcError; loading: boolean }>({ loading: true });
+export function useQuery<F extends AnyProxy>(fn: F, ...args: ClientArgs<F>): QueryState<ClientResult<F>> {
+  const [state, setState] = useState<{ data?: ClientResult<F>; error?: RpcError; loading: boolean }>({ loading: true });
   const key = JSON.stringify(args);
   const latest = useRef(0);
   const refetch = useCallback(async () => {
-    const call = ++latest.current;
+    const attempt = ++latest.current;
     setState((s) => ({ ...s, loading: true }));
     try {
-      const data = (await fn(...(JSON.parse(key) as Parameters<F>))) as Awaited<ReturnType<F>>;
-      if (call === latest.current) setState({ data, loading: false });
+      const data = (await call(fn, JSON.parse(key) as unknown[])) as ClientResult<F>;
+      if (attempt === latest.current) setState({ data, loading: false });
     } catch (error) {
-      if (call === latest.current) setState((s) => ({ data: s.data, error: error as RpcError, loading: false }));
+      if (attempt === latest.current) setState((s) => ({ data: s.data, error: error as RpcError, loading: false }));
     }
   }, [fn, key]);
   useEffect(() => {
@@ -61,12 +69,12 @@ export function useQuery<F extends AnyProxy>(fn: F, ...args: Parameters<F>): Que
  * same feature refetches.
  */
 export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
-  const [state, setState] = useState<{ data?: Awaited<ReturnType<F>>; error?: RpcError; pending: boolean }>({ pending: false });
+  const [state, setState] = useState<{ data?: ClientResult<F>; error?: RpcError; pending: boolean }>({ pending: false });
   const mutate = useCallback(
-    async (...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> => {
+    async (...args: ClientArgs<F>): Promise<ClientResult<F>> => {
       setState((s) => ({ ...s, pending: true, error: undefined }));
       try {
-        const data = (await fn(...args)) as Awaited<ReturnType<F>>;
+        const data = (await call(fn, args as unknown[])) as ClientResult<F>;
         setState({ data, pending: false });
         await Promise.all([...(liveQueries.get(featureOf(fn)) ?? [])].map((refetch) => refetch()));
         return data;
@@ -78,6 +86,11 @@ export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
     [fn],
   );
   return { mutate, data: state.data, error: state.error, pending: state.pending };
+}
+
+/** In client code `fn` is the proxy, which takes the client arguments only. */
+function call(fn: AnyProxy, args: unknown[]): Promise<unknown> {
+  return Promise.resolve((fn as unknown as (...a: unknown[]) => unknown)(...args));
 }
 
 function featureOf(fn: AnyProxy): string {
