@@ -1,4 +1,4 @@
-import type { ServerContext } from '../runtime/server.js';
+import type { FeatureDb, ServerContext } from '../runtime/server.js';
 import type { HostedFeature } from './feature.js';
 
 /** Who is calling, as the auth layer established it. */
@@ -20,7 +20,7 @@ export const ANONYMOUS: Identity = Object.freeze({ claims: null, userRoles: [], 
  */
 export function buildServerContext(feature: HostedFeature, requestId: string, identity: Identity, signal: AbortSignal): ServerContext {
   const sub = identity.claims?.sub;
-  return {
+  const ctx: ServerContext = {
     requestId,
     featureId: feature.id,
     userRoles: [...identity.userRoles],
@@ -29,5 +29,17 @@ export function buildServerContext(feature: HostedFeature, requestId: string, id
     auth: { userId: typeof sub === 'string' ? sub : null },
     secrets: feature.secrets,
     signal,
+    // Made on first use: most calls never touch the database.
+    get db() {
+      const db = feature.data ? feature.data.db(ctx) : noDatabase(feature.id);
+      Object.defineProperty(ctx, 'db', { value: db, enumerable: true });
+      return db;
+    },
   };
+  return ctx;
+}
+
+function noDatabase(featureId: string): FeatureDb {
+  const fail = () => Promise.reject(new Error(`ctx.db: feature "${featureId}" has no server/schema.ts, so it has no tables. Define them with defineSchema().`));
+  return { get: fail, query: fail, insert: fail, patch: fail, delete: fail, transaction: fail };
 }

@@ -1,5 +1,6 @@
 import type { Executor } from './executor.js';
 import type { FeatureManifest } from './manifest.js';
+import type { FeatureData } from './sql/feature-data.js';
 
 /** A feature the host serves: its manifest, how its functions run, and its secrets. */
 export interface HostedFeature {
@@ -11,6 +12,8 @@ export interface HostedFeature {
   executor: Executor | null;
   secrets: Readonly<Record<string, string>>;
   timeoutMs: number;
+  /** The feature's tables and database, `null` without `server/schema.ts`. */
+  data: FeatureData | null;
   /** Why the feature cannot serve calls at all (e.g. a failed integrity check), if it cannot. */
   unavailableReason?: string;
 }
@@ -21,7 +24,12 @@ export interface HostedFeature {
  * @example
  * hostedFeature(readManifest('feature.json'), new ModuleExecutor(loadModules))
  */
-export function hostedFeature(manifest: FeatureManifest, executor: Executor | null, secrets: Record<string, string> = {}): HostedFeature {
+export function hostedFeature(
+  manifest: FeatureManifest,
+  executor: Executor | null,
+  secrets: Record<string, string> = {},
+  data: FeatureData | null = null,
+): HostedFeature {
   return {
     id: manifest.id,
     manifest,
@@ -29,5 +37,6 @@ export function hostedFeature(manifest: FeatureManifest, executor: Executor | nu
     executor: manifest.serverFunctions ? executor : null,
     secrets: Object.freeze({ ...secrets }),
     timeoutMs: manifest.timeoutMs ?? 10_000,
+    data,
   };
 }

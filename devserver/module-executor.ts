@@ -35,10 +35,12 @@ export class ModuleExecutor implements Executor {
   #pending: Promise<void> | null = null;
   #loadedAt: string | null = null;
   #onError: (file: string, error: Error) => void;
+  #adapt: Adapter;
 
-  constructor(entries: () => ModuleEntry[] | Promise<ModuleEntry[]>, options: { onError?: (file: string, error: Error) => void } = {}) {
+  constructor(entries: () => ModuleEntry[] | Promise<ModuleEntry[]>, options: { onError?: (file: string, error: Error) => void; adapt?: Adapter } = {}) {
     this.#entries = entries;
     this.#onError = options.onError ?? (() => {});
+    this.#adapt = options.adapt ?? (() => undefined);
   }
 
   /** Loads every module again; calls made meanwhile wait for it, calls in flight keep old code. */
@@ -80,7 +82,7 @@ export class ModuleExecutor implements Executor {
       const previous = this.#modules.get(entry.file);
       try {
         const namespace = await entry.load();
-        next.set(entry.file, { invocations: collectFunctions(namespace, entry.exportNames ?? []), exportNames: entry.exportNames, error: null });
+        next.set(entry.file, { invocations: collectFunctions(namespace, entry.exportNames ?? [], this.#adapt), exportNames: entry.exportNames, error: null });
       } catch (error) {
         const err = error instanceof Error ? error : new Error(String(error));
         this.#onError(entry.file, err);
@@ -95,7 +97,10 @@ export class ModuleExecutor implements Executor {
   }
 }
 
-function collectFunctions(namespace: Record<string, unknown>, exportNames: readonly string[]): Map<string, Invocation> {
+/** Turns an export that is not a plain function (declarative, handler) into an invocation. */
+export type Adapter = (name: string, value: unknown) => Invocation | undefined;
+
+function collectFunctions(namespace: Record<string, unknown>, exportNames: readonly string[], adapt: Adapter): Map<string, Invocation> {
   const invocations = new Map<string, Invocation>();
   for (const name of exportNames) {
     if (!Object.prototype.hasOwnProperty.call(namespace, name)) continue;
@@ -103,7 +108,10 @@ function collectFunctions(namespace: Record<string, unknown>, exportNames: reado
     if (typeof value === 'function') {
       const fn = value as (...args: unknown[]) => unknown;
       invocations.set(name, (ctx, args) => fn(ctx, ...args));
+      continue;
     }
+    const adapted = adapt(name, value);
+    if (adapted) invocations.set(name, adapted);
   }
   return invocations;
 }

@@ -1,5 +1,5 @@
 import { parseEnv } from 'node:util';
-import { readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { existsSync, readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
@@ -8,6 +8,13 @@ import type { Host } from '../devserver/host.js';
 import { readManifest } from '../devserver/manifest.js';
 import { ModuleExecutor, type ModuleEntry } from '../devserver/module-executor.js';
 import { UsageError } from '../devserver/usage-error.js';
+import { migrate } from '../devserver/db/migrate.js';
+import { openDatabase } from '../devserver/db/open-database.js';
+import type { SqlClient } from '../devserver/db/sql-client.js';
+import { declarativeAdapter } from '../devserver/sql/declarative-adapter.js';
+import { FeatureData } from '../devserver/sql/feature-data.js';
+import { modelSchema } from '../devserver/sql/table-model.js';
+import type { SchemaDefinition } from '../runtime/schema.js';
 import { compareExports, describeReport } from './check-exports.js';
 import type { PluginState } from './options.js';
 import { reportProblems, type Problem } from './report-problems.js';
@@ -28,6 +35,10 @@ export class DevFeature {
   #manifestError: UsageError | null = null;
   #timer: NodeJS.Timeout | null = null;
   #changed = new Set<string>();
+  #schemaFile: string;
+  #client: SqlClient | null = null;
+  #data: FeatureData | null = null;
+  #schemaError: Error | null = null;
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -35,8 +46,10 @@ export class DevFeature {
     this.#host = host;
     // A runner of our own, without HMR: we decide when server code reloads.
     this.#runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+    this.#schemaFile = path.resolve(state.root, state.options.schema ?? 'server/schema.ts');
     this.executor = new ModuleExecutor(() => this.#entries(), {
       onError: (file, error) => this.#loadErrors.set(file, error),
+      adapt: declarativeAdapter(state.manifest.id, () => this.#data),
     });
     host.features.set(state.manifest.id, this.#feature());
     // Editors and tools may write the manifest twice in quick succession; the file watcher can
@@ -50,7 +63,7 @@ export class DevFeature {
 
   /** True when a change to `file` needs server code to reload. */
   affects(file: string): boolean {
-    if (this.#scan.modules.some((m) => m.absolute === file)) return true;
+    if (file === this.#schemaFile || this.#scan.modules.some((m) => m.absolute === file)) return true;
     return (this.#runner.evaluatedModules.getModulesByFile(file)?.size ?? 0) > 0;
   }
 
@@ -73,8 +86,40 @@ export class DevFeature {
    */
   async reload(): Promise<void> {
     this.#readManifest();
+    // Schema and modules load inside the executor's reload, so calls made meanwhile wait for it.
     await this.executor.reload();
     this.#report();
+  }
+
+  /** The data layer, once `server/schema.ts` has loaded and migrated (for tools and tests). */
+  get data(): FeatureData | null {
+    return this.#data;
+  }
+
+  /**
+   * Loads `server/schema.ts` and migrates the database to it. A schema that fails to load or a
+   * refused (destructive) change is reported and the previous schema keeps serving.
+   */
+  async #loadSchema(): Promise<void> {
+    if (!existsSync(this.#schemaFile)) return;
+    try {
+      this.#invalidateChanged();
+      const ns = (await this.#runner.import(this.#schemaFile)) as { default?: SchemaDefinition; schema?: SchemaDefinition };
+      const definition = ns.default ?? ns.schema;
+      const file = path.relative(this.#state.root, this.#schemaFile);
+      if (!definition || typeof definition !== 'object' || !('tables' in definition)) {
+        throw new UsageError(`${file} must "export default defineSchema({...})"`, { file: this.#schemaFile });
+      }
+      const model = modelSchema(this.#state.manifest.id, definition, file);
+      this.#client ??= await openDatabase(this.#state.root, { ...readSecrets(this.#state.root), ...process.env });
+      const { applied } = await migrate(this.#client, model, { allowDestructive: process.env.FAVN_ALLOW_DESTRUCTIVE_MIGRATIONS === '1' });
+      if (applied.length) this.#server.config.logger.info(`[favn] migrated ${model.schema} (${this.#client.location}):\n  ${applied.join(';\n  ')}`, { timestamp: true });
+      if (this.#data) this.#data.setModel(model);
+      else this.#data = new FeatureData(this.#client, model);
+      this.#schemaError = null;
+    } catch (error) {
+      this.#schemaError = error instanceof Error ? error : new Error(String(error));
+    }
   }
 
   #readManifest(): void {
@@ -93,20 +138,22 @@ export class DevFeature {
       this.#server.environments.client.moduleGraph.invalidateAll();
       this.#server.ws.send({ type: 'full-reload' });
     }
-    this.#host.features.set(feature.id, feature);
   }
 
   async close(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);
     await this.#runner.close();
+    await this.#client?.close();
   }
 
   #feature() {
-    return hostedFeature(this.#state.manifest, this.executor, readSecrets(this.#state.root));
+    return hostedFeature(this.#state.manifest, this.executor, readSecrets(this.#state.root), this.#data);
   }
 
   async #entries(): Promise<ModuleEntry[]> {
+    await this.#loadSchema();
+    this.#host.features.set(this.#state.manifest.id, this.#feature());
     const previous = this.#scan;
     this.#scan = await scanProject(this.#state.root, { ignore: this.#state.options.ignore });
     // A module that does not parse keeps its last known exports for the manifest check.
@@ -144,6 +191,7 @@ export class DevFeature {
     const { manifest, manifestFile, root } = this.#state;
     const problems: Problem[] = [];
     if (this.#manifestError) problems.push({ message: this.#manifestError.message, file: manifestFile });
+    if (this.#schemaError) problems.push({ message: `${path.relative(root, this.#schemaFile)}: ${this.#schemaError.message}`, file: this.#schemaFile });
     for (const error of this.#scan.errors) problems.push({ message: error.message, file: error.file && path.resolve(root, error.file), line: error.line, column: error.column });
     for (const [file, error] of this.#loadErrors) {
       if (this.#scan.errors.some((e) => e.file === file)) continue;

@@ -1,5 +1,6 @@
 import { getRequestListener } from '@hono/node-server';
 import type { Plugin, ViteDevServer } from 'vite';
+import { devIdentity } from '../devserver/dev-identity.js';
 import { createHost } from '../devserver/host.js';
 import { RPC_PREFIX } from '../runtime/protocol.js';
 import { DevFeature } from './dev-feature.js';
@@ -23,6 +24,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       const host = createHost([], {
         dev: true,
         bodyLimit: state().options.bodyLimit,
+        identify: devIdentity,
         logCall: (line) => logger.info(line, { timestamp: true }),
         logError: (message, error) => {
           const err = error instanceof Error ? error : new Error(String(error));

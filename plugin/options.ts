@@ -16,6 +16,8 @@ export interface ServerFnsOptions {
   external?: string[];
   /** Largest RPC request body in dev, in bytes. Default 1 MiB. */
   bodyLimit?: number;
+  /** The feature's tables, relative to the root. Default `server/schema.ts`. */
+  schema?: string;
   /** Glob patterns (relative to the root) never searched for server modules. */
   ignore?: string[];
 }

@@ -12,6 +12,34 @@ export interface Visibility {
   tenantId: string | null;
 }
 
+/** Filters, order and paging of `ctx.db.query` (the same as a `queryRows` client sends). */
+export interface QueryInput {
+  where?: Record<string, Record<string, unknown>>;
+  orderBy?: { column: string; direction?: 'asc' | 'desc' };
+  limit?: number;
+  cursor?: string;
+}
+
+/** A row: the table's columns plus `id` and `createdAt` (ISO string). */
+export type DbRow = Record<string, unknown> & { id: string; createdAt: string };
+
+/**
+ * `ctx.db`: the feature's own tables (from `server/schema.ts`) and nothing else.
+ *
+ * @example
+ * const rule = await ctx.db.insert('rules', { text: 'be kind', votes: 0 })
+ * const { rows } = await ctx.db.query('rules', { where: { votes: { gte: 1 } }, limit: 10 })
+ */
+export interface FeatureDb {
+  get(table: string, id: string): Promise<DbRow | null>;
+  query(table: string, input?: QueryInput): Promise<{ rows: DbRow[]; nextCursor: string | null }>;
+  insert(table: string, values: Record<string, unknown>): Promise<DbRow>;
+  patch(table: string, id: string, changes: Record<string, unknown>): Promise<DbRow>;
+  delete(table: string, id: string): Promise<{ deleted: string }>;
+  /** Runs `fn` in one transaction: all of its writes, or none if it throws. */
+  transaction<T>(fn: (db: Omit<FeatureDb, 'transaction'>) => Promise<T>): Promise<T>;
+}
+
 /** The first argument of every server function. */
 export interface ServerContext {
   /** A fresh id per call; also in the `x-request-id` response header and error bodies. */
@@ -24,11 +52,17 @@ export interface ServerContext {
   claims: Record<string, unknown> | null;
   visibility: Visibility;
   auth: { userId: string | null };
+  /** The feature's own tables. */
+  db: FeatureDb;
   /** Secrets from the host's secret store (`.env.local` in dev). Never sent to the client. */
   secrets: Readonly<Record<string, string>>;
   /** Aborted when the call times out or the client disconnects. */
   signal: AbortSignal;
 }
+
+export { defineSchema, defineTable, type Row, type SchemaDefinition, type TableDefinition } from './schema.js';
+export { v, type Infer, type Validator } from './validators.js';
+export { queryRows, insertRow, patchRow, deleteRow, type QueryRowsOptions, type WriteRowOptions } from './declarative.js';
 
 /**
  * Throws an error whose message and status reach the client (4xx always, 5xx only in dev).
