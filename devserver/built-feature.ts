@@ -5,6 +5,15 @@ import { pathToFileURL } from 'node:url';
 import { hostedFeature, type HostedFeature } from './feature.js';
 import { readManifest } from './manifest.js';
 import { ModuleExecutor } from './module-executor.js';
+import { migrate } from './db/migrate.js';
+import type { SqlClient } from './db/sql-client.js';
+import { declarativeAdapter } from './sql/declarative-adapter.js';
+import { FeatureData } from './sql/feature-data.js';
+import { modelSchema } from './sql/table-model.js';
+import type { SchemaDefinition } from '../runtime/schema.js';
+
+/** Export of a server bundle that carries the feature's `server/schema.ts`. */
+const SCHEMA_EXPORT = '__favn_schema';
 
 /**
  * Loads a built feature from its `dist-server/` folder: the runtime manifest and the server
@@ -13,7 +22,10 @@ import { ModuleExecutor } from './module-executor.js';
  * @example
  * const feature = await loadBuiltFeature('my-feature/dist-server')
  */
-export async function loadBuiltFeature(dir: string, options: { secrets?: Record<string, string>; warn?: (m: string) => void } = {}): Promise<HostedFeature> {
+export async function loadBuiltFeature(
+  dir: string,
+  options: { secrets?: Record<string, string>; warn?: (m: string) => void; database?: SqlClient } = {},
+): Promise<HostedFeature> {
   const manifestFile = path.join(dir, 'feature.json');
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
   const sf = manifest.serverFunctions;
@@ -21,9 +33,16 @@ export async function loadBuiltFeature(dir: string, options: { secrets?: Record<
 
   const moduleFile = path.resolve(dir, sf.module);
   const bytes = await readFile(moduleFile);
-  const executor = new ModuleExecutor(() => [
-    { file: sf.module as string, exportNames: sf.exports, load: () => import(pathToFileURL(moduleFile).href) },
-  ]);
+  let schema: SchemaDefinition | null = null;
+  let data: FeatureData | null = null;
+  const load = async () => {
+    const ns = (await import(pathToFileURL(moduleFile).href)) as Record<string, unknown>;
+    schema = (ns[SCHEMA_EXPORT] as SchemaDefinition | undefined) ?? null;
+    return ns;
+  };
+  const executor = new ModuleExecutor(() => [{ file: sf.module as string, exportNames: sf.exports, load }], {
+    adapt: declarativeAdapter(manifest.id, () => data),
+  });
   const feature = hostedFeature(manifest, executor, options.secrets);
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (sf.serverFunctionsSha256 && sf.serverFunctionsSha256 !== digest) {
@@ -31,5 +50,16 @@ export async function loadBuiltFeature(dir: string, options: { secrets?: Record<
     return feature;
   }
   await executor.reload();
+  if (schema) {
+    if (!options.database) {
+      feature.unavailableReason = `${sf.module} defines tables (server/schema.ts) but the host was given no database`;
+      return feature;
+    }
+    // Production migrations never lose data: a destructive change keeps the feature unloaded.
+    const model = modelSchema(manifest.id, schema);
+    await migrate(options.database, model);
+    data = new FeatureData(options.database, model);
+    feature.data = data;
+  }
   return feature;
 }

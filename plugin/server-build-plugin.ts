@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Plugin } from 'vite';
@@ -11,6 +12,8 @@ export const SERVER_ENVIRONMENT = 'favn_server';
 const ENTRY_ID = 'virtual:favn/server-entry';
 const RESOLVED_ENTRY_ID = '\0favn:server-entry';
 const DEFAULT_MODULE = 'server-functions.js';
+/** Export of the server bundle carrying `server/schema.ts`; never callable, never in `exports`. */
+export const SCHEMA_EXPORT = '__favn_schema';
 
 /**
  * `vite build`: after the client, bundles every server module into one ESM entry
@@ -92,10 +95,12 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
         problems.push(`No server module exports a function, but ${path.basename(manifestFile)} has serverFunctions: the runtime manifest's exports must not be empty.`);
       }
       if (problems.length) this.error(`[favn] The server bundle cannot be built:\n${problems.join('\n')}`);
-      return scan.modules
+      const lines = scan.modules
         .filter((m) => m.exports.length > 0)
-        .map((m) => `export { ${m.exports.map((e) => e.name).join(', ')} } from ${JSON.stringify(m.absolute)};`)
-        .join('\n');
+        .map((m) => `export { ${m.exports.map((e) => e.name).join(', ')} } from ${JSON.stringify(m.absolute)};`);
+      const schemaFile = path.resolve(root, options.schema ?? 'server/schema.ts');
+      if (existsSync(schemaFile)) lines.push(`export { default as ${SCHEMA_EXPORT} } from ${JSON.stringify(schemaFile)};`);
+      return lines.join('\n');
     },
     async writeBundle(outputOptions, bundle) {
       if (this.environment.name !== SERVER_ENVIRONMENT) return;
@@ -105,7 +110,7 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       const outDir = outputOptions.dir ?? this.environment.config.build.outDir;
       const bytes = await readFile(path.join(outDir, moduleName));
       const sha256 = createHash('sha256').update(bytes).digest('hex');
-      await writeRuntimeManifest(state(), outDir, chunk.exports, sha256);
+      await writeRuntimeManifest(state(), outDir, chunk.exports.filter((name) => name !== SCHEMA_EXPORT), sha256);
     },
   };
 }
