@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { runCheck } from './cli-check.js';
+import { runDb } from './cli-db.js';
 
 const HELP = `favn: server functions for Vite feature repos
 
@@ -8,6 +9,12 @@ Usage:
   favn check [--fix] [--root <dir>] [--manifest <file>]
       Compare the exports of all *.server.* modules with serverFunctions.exports of feature.json.
       Exits 1 on a mismatch (for CI). --fix rewrites serverFunctions.exports to match.
+  favn db [tables|migrate|reset|shell] [--root <dir>] [--schema <file>]
+      tables    list the feature's tables, their columns and row counts (default)
+      migrate   apply server/schema.ts; --allow-destructive also drops/retypes columns and tables
+      reset     drop the feature's tables and data and re-create them (needs --yes)
+      shell     serve the PGlite dev database on --port (default 5433) for psql
+      Uses PGlite in .favn/db, or DATABASE_URL (environment or .env.local).
   favn --help
 `;
 
@@ -24,6 +31,29 @@ async function main(argv: string[]): Promise<number> {
       strict: true,
     });
     return runCheck({ root: values.root, manifest: values.manifest, fix: values.fix });
+  }
+  if (command === 'db') {
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        root: { type: 'string', default: '.' },
+        manifest: { type: 'string', default: 'feature.json' },
+        schema: { type: 'string', default: 'server/schema.ts' },
+        'allow-destructive': { type: 'boolean', default: false },
+        yes: { type: 'boolean', default: false },
+        port: { type: 'string', default: '5433' },
+      },
+      strict: true,
+    });
+    return runDb(positionals[0] ?? 'tables', {
+      root: values.root,
+      manifest: values.manifest,
+      schema: values.schema,
+      allowDestructive: values['allow-destructive'],
+      yes: values.yes,
+      port: Number(values.port),
+    });
   }
   process.stderr.write(`favn: unknown command "${command}"\n\n${HELP}`);
   return 2;

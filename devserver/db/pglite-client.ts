@@ -15,7 +15,7 @@ const PARSERS = { 20: (value: string) => Number(value) };
  * @example
  * const db = await openPglite('/repo/.favn/db')
  */
-export async function openPglite(dataDir: string | null): Promise<SqlClient> {
+export async function openPglite(dataDir: string | null): Promise<SqlClient & { readonly pglite: PGlite }> {
   if (dataDir) mkdirSync(path.dirname(dataDir), { recursive: true });
   const release = dataDir ? acquireLock(dataDir) : () => {};
   let db: PGlite;
@@ -33,6 +33,7 @@ export async function openPglite(dataDir: string | null): Promise<SqlClient> {
   return {
     engine: 'pglite',
     location: dataDir ?? 'memory',
+    pglite: db,
     transaction: (role, fn, options = {}) =>
       db.transaction(async (tx) => {
         await tx.exec(setRoleSql(role, options.readOnly ?? false));
