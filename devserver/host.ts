@@ -8,6 +8,7 @@ import { ANONYMOUS, type Identity } from './context.js';
 import type { HostedFeature } from './feature.js';
 import { registerHealthRoutes } from './health-route.js';
 import { registerRpcRoute } from './rpc-route.js';
+import { registerStorageRoutes } from './storage-route.js';
 
 export interface HostOptions {
   /** Dev mode: 5xx messages reach the client, `/_admin` is open. Default false. */
@@ -76,6 +77,7 @@ function registerRoutes(app: Hono<HostEnv>, state: HostState): void {
   registerRpcRoute(app, state);
   registerHealthRoutes(app, state);
   registerAdminRoutes(app, state);
+  registerStorageRoutes(app, state);
 }
 
 /** Turns any error into the contract's JSON body, in one place. */

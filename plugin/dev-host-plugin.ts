@@ -2,13 +2,13 @@ import { getRequestListener } from '@hono/node-server';
 import type { Plugin, ViteDevServer } from 'vite';
 import { devIdentity } from '../devserver/dev-identity.js';
 import { createHost } from '../devserver/host.js';
-import { RPC_PREFIX } from '../runtime/protocol.js';
+import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevFeature } from './dev-feature.js';
 import type { PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
 import { isServerModule } from './server-modules.js';
 
-const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin'];
+const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`];
 
 /**
  * `vite` dev: mounts the host into Vite's own server, so one port serves the page and

@@ -2,7 +2,7 @@
  * Browser side of server functions. The plugin replaces each `*.server.*` module in client builds
  * with calls to `createServerFunction`; `RpcError` is what those calls throw.
  */
-import { REQUEST_ID_HEADER, rpcPath, type RpcErrorBody } from './protocol.js';
+import { REQUEST_ID_HEADER, rpcPath, STORAGE_PREFIX, type RpcErrorBody } from './protocol.js';
 import { RpcError } from './rpc-error.js';
 
 export { RpcError } from './rpc-error.js';
@@ -16,6 +16,8 @@ export interface RpcClientOptions {
   headers?: Record<string, string> | (() => Record<string, string>);
   /** The fetch to use. Default: the global one. */
   fetch?: typeof fetch;
+  /** The page's feature, for `useExtensionStorage()`. Default: the feature of the first proxy. */
+  featureId?: string;
 }
 
 /** A client-side server function: the server signature minus the `ctx` argument. */
@@ -81,6 +83,7 @@ export async function callServerFunction(featureId: string, fnName: string, ...a
  * export const getData = createServerFunction('feature-my-feature', 'getData')
  */
 export function createServerFunction(featureId: string, fnName: string): ServerFunctionProxy {
+  settings.featureId ??= featureId;
   const proxy = (...args: unknown[]) => callServerFunction(featureId, fnName, ...args);
   Object.defineProperties(proxy, {
     name: { value: fnName },
@@ -100,4 +103,30 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Reads (`doc` undefined) or replaces the feature's settings document. Throws `RpcError`.
+ *
+ * @example
+ * await storageRequest({ theme: 'dark', pageSize: 20 })
+ */
+export async function storageRequest(doc?: unknown, featureId = settings.featureId): Promise<unknown> {
+  if (!featureId) throw new RpcError(0, 'useExtensionStorage: no featureId known; pass it, or call configureRpc({ featureId })', null);
+  const doFetch = settings.fetch ?? globalThis.fetch;
+  const extra = typeof settings.headers === 'function' ? settings.headers() : settings.headers;
+  let response: Response;
+  try {
+    response = await doFetch(`${settings.baseUrl ?? ''}${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`, {
+      method: doc === undefined ? 'GET' : 'PUT',
+      headers: { 'content-type': 'application/json', ...extra },
+      body: doc === undefined ? undefined : JSON.stringify(doc),
+    });
+  } catch (cause) {
+    throw new RpcError(0, `Network error reaching the settings document: ${messageOf(cause)}`, null, { cause });
+  }
+  const body = parseJson(await response.text());
+  if (response.ok && body.ok) return body.value;
+  const error = body.ok ? (body.value as Partial<RpcErrorBody> | null)?.error : undefined;
+  throw new RpcError(response.status, typeof error === 'string' ? error : `Settings request failed: ${response.status}`, response.headers.get(REQUEST_ID_HEADER));
 }

@@ -6,6 +6,9 @@
 /** Prefix of the RPC route: `POST /rpc/{featureId}/{fnName}`. */
 export const RPC_PREFIX = '/rpc';
 
+/** Route of a feature's settings document: `GET|PUT /_storage/{featureId}`. */
+export const STORAGE_PREFIX = '/_storage';
+
 /** Response (and accepted request) header carrying the call's request id. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 

@@ -6,7 +6,9 @@
  * const { mutate, pending } = useMutation(addRule) // refetches this feature's queries on success
  */
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { ServerFunctionProxy } from './client.js';
+import { storageRequest, type ServerFunctionProxy } from './client.js';
+import type { SchemaDefinition } from './schema.js';
+import type { Infer, Validator } from './validators.js';
 import type { RpcError } from './rpc-error.js';
 import type { Jsonified, ServerContext } from './server.js';
 
@@ -95,4 +97,47 @@ function call(fn: AnyProxy, args: unknown[]): Promise<unknown> {
 
 function featureOf(fn: AnyProxy): string {
   return (fn as unknown as Partial<ServerFunctionProxy>).featureId ?? '';
+}
+
+/** The settings document type of a schema: `StorageOf<typeof schema>`. */
+export type StorageOf<S> = S extends SchemaDefinition ? (S['storage'] extends Record<string, Validator> ? { [K in keyof S['storage']]: Infer<S['storage'][K]> } : never) : never;
+
+export interface ExtensionStorage<T> {
+  data: Partial<T> | undefined;
+  error: RpcError | undefined;
+  loading: boolean;
+  /** Replaces the document (validated by the host: 422 with the field path on a bad value). */
+  save: (next: T) => Promise<void>;
+}
+
+/**
+ * The feature's small settings document, one per installation, typed from `server/schema.ts`.
+ *
+ * @example
+ * import type schema from '../server/schema'
+ * const { data, save } = useExtensionStorage<StorageOf<typeof schema>>()
+ */
+export function useExtensionStorage<T = Record<string, unknown>>(featureId?: string): ExtensionStorage<T> {
+  const [state, setState] = useState<{ data?: Partial<T>; error?: RpcError; loading: boolean }>({ loading: true });
+  useEffect(() => {
+    let live = true;
+    storageRequest(undefined, featureId).then(
+      (data) => live && setState({ data: data as Partial<T>, loading: false }),
+      (error: RpcError) => live && setState({ error, loading: false }),
+    );
+    return () => void (live = false);
+  }, [featureId]);
+  const save = useCallback(
+    async (next: T) => {
+      try {
+        const data = (await storageRequest(next, featureId)) as Partial<T>;
+        setState({ data, loading: false });
+      } catch (error) {
+        setState((s) => ({ ...s, error: error as RpcError }));
+        throw error;
+      }
+    },
+    [featureId],
+  );
+  return { data: state.data, error: state.error, loading: state.loading, save };
 }

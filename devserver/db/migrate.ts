@@ -12,6 +12,9 @@ export interface MigrateOptions {
   allowDestructive?: boolean;
 }
 
+/** The settings document's table; user tables start with a letter, so it cannot clash. */
+export const STORAGE_TABLE = '_storage';
+
 // information_schema's data_type for each column type the model uses.
 const DATA_TYPE: Record<string, string> = { timestamptz: 'timestamp with time zone' };
 
@@ -75,7 +78,11 @@ export async function migrate(db: SqlClient, model: SchemaModel, options: Migrat
         }
       }
     }
+    if (model.storage && !existing.has(STORAGE_TABLE)) {
+      await run(`CREATE TABLE ${schema}.${quoteIdent(STORAGE_TABLE)} ("key" text PRIMARY KEY, "doc" jsonb NOT NULL, "updatedAt" timestamptz(3) NOT NULL DEFAULT now())`);
+    }
     for (const name of existing.keys()) {
+      if (name === STORAGE_TABLE) continue;
       if (!model.tables.has(name)) {
         destructive.push(`drop table "${name}"`);
         later.push(`DROP TABLE ${schema}.${quoteIdent(name)}`);

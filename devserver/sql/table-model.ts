@@ -30,6 +30,8 @@ export interface SchemaModel {
   schema: string;
   role: string;
   tables: ReadonlyMap<string, TableModel>;
+  /** Validator of the settings document (`defineSchema(..., { storage })`), `null` without one. */
+  storage: Validator | null;
 }
 
 const IDENTIFIER = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
@@ -46,7 +48,7 @@ export function schemaNameFor(featureId: string): string {
 
 /** Double-quotes an identifier that was already checked against `IDENTIFIER`. */
 export function quoteIdent(name: string): string {
-  if (!IDENTIFIER.test(name) && !/^ext_[a-z0-9_]{1,63}$/.test(name)) throw new Error(`Refusing to quote identifier ${JSON.stringify(name)}: this is a bug`);
+  if (!IDENTIFIER.test(name) && !/^ext_[a-z0-9_]{1,63}$/.test(name) && name !== '_storage') throw new Error(`Refusing to quote identifier ${JSON.stringify(name)}: this is a bug`);
   return `"${name}"`;
 }
 
@@ -77,7 +79,7 @@ export function modelSchema(featureId: string, schema: SchemaDefinition | null, 
     }
     tables.set(tableName, { name: tableName, sql: `${quoteIdent(schemaName)}.${quoteIdent(tableName)}`, columns, indexes: table.indexes });
   }
-  return { schema: schemaName, role: schemaName, tables };
+  return { schema: schemaName, role: schemaName, tables, storage: schema?.storage ? v.object(schema.storage) : null };
 }
 
 /** The column type a validator is stored as. */
