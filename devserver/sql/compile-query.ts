@@ -2,7 +2,7 @@ import type { QueryRowsOptions } from '../../runtime/declarative.js';
 import type { Issue } from '../../runtime/validators.js';
 import { UsageError } from '../usage-error.js';
 import { badQuery, bindScope, checkScope, invalidArguments, isPlainObject, Params, toClientRow, type CompiledFunction } from './statement.js';
-import type { ColumnModel, TableModel } from './table-model.js';
+import { storableIssues, type ColumnModel, type TableModel } from './table-model.js';
 
 /** Operators a client may use in `where`, and nothing else. */
 export const OPERATORS = ['eq', 'neq', 'lt', 'lte', 'gt', 'gte', 'in', 'isNull', 'like'] as const;
@@ -102,6 +102,8 @@ function condition(column: ColumnModel, op: Operator, value: unknown, params: Pa
   if (op === 'like') {
     if (column.sqlType !== 'text') throw badQuery(`"like" only applies to text columns, not "${column.name}"`);
     if (typeof value !== 'string') throw invalidArguments([{ path, message: `expected string, got ${typeof value}` }]);
+    const issues = storableIssues(value, path);
+    if (issues.length) throw invalidArguments(issues);
     return `${column.sql} LIKE ${params.add(value)}`;
   }
   const issues = value === null ? [{ path, message: 'expected a value; use "isNull" for null' }] : inner.check(value, path);
@@ -141,7 +143,8 @@ function writeCursor(value: unknown, id: unknown): string {
 
 function readCursor(cursor: unknown, column: ColumnModel): [unknown, string] {
   const invalid = () => badQuery('"cursor" is not a cursor this function returned');
-  if (typeof cursor !== 'string' || cursor.length > 2048) throw invalid();
+  // Long text order values make long cursors; the request body limit bounds them anyway.
+  if (typeof cursor !== 'string' || cursor.length > 1024 * 1024) throw invalid();
   let decoded: unknown;
   try {
     decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -150,6 +153,6 @@ function readCursor(cursor: unknown, column: ColumnModel): [unknown, string] {
   }
   if (!Array.isArray(decoded) || decoded.length !== 2) throw invalid();
   const [value, id] = decoded as [unknown, unknown];
-  if (column.validator.check(value).length > 0 || typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) throw invalid();
+  if (column.validator.check(value).length > 0 || typeof id !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw invalid();
   return [value, id];
 }

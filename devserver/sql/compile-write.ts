@@ -20,12 +20,14 @@ export function compileInsertRow(table: TableModel, options: WriteRowOptions, wh
       const params = new Params();
       const names: string[] = [];
       const placeholders: string[] = [];
-      const issues = [...settable.values()].flatMap((column) => column.validator.check(values[column.name], ['args', 0, column.name]));
+      const issues = [...settable.values()].flatMap((column) => column.validator.check(own(values, column.name), ['args', 0, column.name]));
       if (issues.length) throw invalidArguments(issues);
       for (const column of settable.values()) {
-        if (values[column.name] === undefined || values[column.name] === null) continue;
+        const value = own(values, column.name);
+        // Absent, or null in a nullable column: SQL NULL. A required JSON column stores JSON null.
+        if (value === undefined || (value === null && column.nullable)) continue;
         names.push(column.sql);
-        placeholders.push(params.add(values[column.name], column));
+        placeholders.push(params.add(value, column));
       }
       for (const [column, binding] of scope) {
         names.push(column.sql);
@@ -56,7 +58,7 @@ export function compilePatchRow(table: TableModel, options: WriteRowOptions, whe
       if (issues.length) throw invalidArguments(issues);
       for (const [name, value] of Object.entries(changes)) {
         const column = settable.get(name)!;
-        sets.push(`${column.sql} = ${value === null ? 'NULL' : params.add(value, column)}`);
+        sets.push(`${column.sql} = ${value === null && column.nullable ? 'NULL' : params.add(value, column)}`);
       }
       if (sets.length === 0) throw invalidArguments([{ path: ['args', 1], message: 'expected at least one field to change' }]);
       const conditions = [`"id" = ${params.add(id)}`, ...scope.map(([c, b]) => `${c.sql} = ${params.add(bindScope(c, b, ctx), c)}`)];
@@ -114,6 +116,11 @@ function readId(table: TableModel, args: readonly unknown[]): string {
   const issues = table.columns.get('id')!.validator.check(args[0], ['args', 0]);
   if (issues.length) throw invalidArguments(issues);
   return args[0] as string;
+}
+
+/** A field of the request body itself, never one inherited from Object.prototype. */
+function own(values: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(values, name) ? values[name] : undefined;
 }
 
 function notFound(table: TableModel, id: unknown): never {

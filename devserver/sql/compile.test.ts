@@ -322,6 +322,14 @@ describe('compileQueryRows', () => {
       });
     });
 
+    it('accepts every cursor it returned, however long the order value', () => {
+      // A text order whose last row holds 2000 characters makes a cursor of about 2.7 kB.
+      const long = [fakeRule(ID, 1, 'a'.repeat(2000)), fakeRule(ID2, 2, 'b')];
+      const input = { orderBy: { column: 'text', direction: 'asc' }, limit: 1 };
+      const { nextCursor } = listRules.result(long, [input]) as { nextCursor: string };
+      expect(listRules.prepare([{ ...input, cursor: nextCursor }], alice).values).toEqual(['a'.repeat(2000), ID, 2]);
+    });
+
     it('400 for a cursor that does not fit the current order column', () => {
       const votesCursor = cursorOf(7, ID2);
       expect(httpError(() => query({ orderBy: { column: 'text' }, cursor: votesCursor }))).toEqual({ status: 400, message: 'Invalid query: "cursor" is not a cursor this function returned' });

@@ -63,7 +63,7 @@ export function modelSchema(featureId: string, schema: SchemaDefinition | null, 
     if (!IDENTIFIER.test(tableName)) throw new UsageError(`${file}: table name "${tableName}" must be letters, digits and _, starting with a letter`, { file });
     const columns = new Map<string, ColumnModel>();
     columns.set('id', { name: 'id', sql: '"id"', validator: v.id(tableName), sqlType: 'uuid', nullable: false, json: false, system: true });
-    columns.set('createdAt', { name: 'createdAt', sql: '"createdAt"', validator: v.string(), sqlType: 'timestamptz', nullable: false, json: false, system: true });
+    columns.set('createdAt', { name: 'createdAt', sql: '"createdAt"', validator: TIMESTAMP, sqlType: 'timestamptz', nullable: false, json: false, system: true });
     for (const [columnName, validator] of Object.entries(table.columns)) {
       if (!IDENTIFIER.test(columnName)) throw new UsageError(`${file}: column "${tableName}.${columnName}" must be letters, digits and _, starting with a letter`, { file });
       if (columns.has(columnName)) throw new UsageError(`${file}: column "${tableName}.${columnName}" is reserved: every row already has id and createdAt`, { file });
@@ -71,7 +71,7 @@ export function modelSchema(featureId: string, schema: SchemaDefinition | null, 
       const nullable = validator.kind === 'optional';
       const inner = nullable ? (validator.inner as Validator) : validator;
       const sqlType = sqlTypeOf(inner);
-      columns.set(columnName, { name: columnName, sql: quoteIdent(columnName), validator, sqlType, nullable, json: sqlType === 'jsonb', system: false });
+      columns.set(columnName, { name: columnName, sql: quoteIdent(columnName), validator: storable(validator), sqlType, nullable, json: sqlType === 'jsonb', system: false });
     }
     for (const index of table.indexes) {
       if (!IDENTIFIER.test(index.name)) throw new UsageError(`${file}: index name "${index.name}" must be letters, digits and _`, { file });
@@ -80,6 +80,43 @@ export function modelSchema(featureId: string, schema: SchemaDefinition | null, 
     tables.set(tableName, { name: tableName, sql: `${quoteIdent(schemaName)}.${quoteIdent(tableName)}`, columns, indexes: table.indexes });
   }
   return { schema: schemaName, role: schemaName, tables, storage: schema?.storage ? v.object(schema.storage) : null };
+}
+
+/** `createdAt` values a client may compare with: ISO timestamps. */
+const TIMESTAMP: Validator = {
+  ...v.string(),
+  check: (x, path = []) =>
+    typeof x === 'string' && /^\d{4}-\d{2}-\d{2}([T ][\d:.]+)?(Z|[+-]\d{2}(:?\d{2})?)?$/.test(x) && !Number.isNaN(Date.parse(x))
+      ? []
+      : [{ path, message: `expected an ISO timestamp, got ${typeof x === 'string' ? JSON.stringify(x.slice(0, 40)) : typeof x}` }],
+};
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * Adds what PostgreSQL itself cannot store to a column's checks: NUL characters (text and jsonb)
+ * and lone surrogates (jsonb). Refused as 422 here rather than failing in the database.
+ */
+function storable(validator: Validator): Validator {
+  return {
+    ...validator,
+    inner: validator.inner && storable(validator.inner),
+    check: (value, path = []) => {
+      const issues = validator.check(value, path);
+      return issues.length ? issues : storableIssues(value, path);
+    },
+  };
+}
+
+/** Issues of a value PostgreSQL cannot store (NUL, lone surrogates), however deep. */
+export function storableIssues(value: unknown, path: (string | number)[], depth = 0): { message: string; path: (string | number)[] }[] {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return [{ path, message: 'must not contain NUL (\\u0000) characters' }];
+    if (LONE_SURROGATE.test(value)) return [{ path, message: 'must not contain unpaired UTF-16 surrogates' }];
+    return [];
+  }
+  if (depth > 64 || typeof value !== 'object' || value === null) return [];
+  return Object.entries(value).flatMap(([k, item]) => [...storableIssues(k, path, depth + 1), ...storableIssues(item, [...path, Array.isArray(value) ? Number(k) : k], depth + 1)]);
 }
 
 /** The column type a validator is stored as. */
