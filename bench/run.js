@@ -6,6 +6,7 @@
 /** Bench name -> module. Adding a bench is one line here. */
 const BENCHES = {
   rpc: () => import('./rpc.js'),
+  crud: () => import('./crud.js'),
 };
 
 const name = process.argv[2];
