@@ -17,7 +17,7 @@ export interface CallRecord {
  * const log = new CallLog({ print: (line) => logger.info(line) })
  */
 export class CallLog {
-  #ring: CallRecord[] = [];
+  #ring: StoredCall[] = [];
   #next = 0;
   #size: number;
   #print: ((line: string) => void) | null;
@@ -28,19 +28,24 @@ export class CallLog {
   }
 
   record(call: Omit<CallRecord, 'at'>): void {
-    const entry = { at: new Date().toISOString(), ...call };
+    // The time is formatted only when someone reads the log.
+    const entry: StoredCall = { ...call, time: Date.now() };
     this.#ring[this.#next] = entry;
     this.#next = (this.#next + 1) % this.#size;
-    this.#print?.(formatCall(entry));
+    if (this.#print) this.#print(formatCall(entry));
   }
 
   /** Newest first. */
   recent(): CallRecord[] {
-    return [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)].reverse();
+    return [...this.#ring.slice(this.#next), ...this.#ring.slice(0, this.#next)]
+      .reverse()
+      .map(({ time, ...call }) => ({ at: new Date(time).toISOString(), ...call }));
   }
 }
 
-function formatCall(call: CallRecord): string {
+type StoredCall = Omit<CallRecord, 'at'> & { time: number };
+
+function formatCall(call: StoredCall): string {
   const color = call.status < 300 ? pc.green : call.status < 500 ? pc.yellow : pc.red;
   const ms = call.ms < 10 ? call.ms.toFixed(1) : Math.round(call.ms).toString();
   return `${pc.dim('rpc')} ${call.featureId}/${pc.bold(call.fnName)} ${color(String(call.status))} ${pc.dim(`${ms} ms`)}`;

@@ -18,7 +18,7 @@ export const ANONYMOUS: Identity = Object.freeze({ claims: null, userRoles: [], 
  * @example
  * buildServerContext(feature, requestId, ANONYMOUS, controller.signal)
  */
-export function buildServerContext(feature: HostedFeature, requestId: string, identity: Identity, signal: AbortSignal): ServerContext {
+export function buildServerContext(feature: HostedFeature, requestId: string, identity: Identity, abort: CallAbort | AbortSignal): ServerContext {
   const sub = identity.claims?.sub;
   const ctx: ServerContext = {
     requestId,
@@ -28,7 +28,11 @@ export function buildServerContext(feature: HostedFeature, requestId: string, id
     visibility: { featureToggles: [...identity.featureToggles], tenantId: identity.tenantId },
     auth: { userId: typeof sub === 'string' ? sub : null },
     secrets: feature.secrets,
-    signal,
+    get signal() {
+      const signal = abort instanceof CallAbort ? abort.signal : abort;
+      Object.defineProperty(ctx, 'signal', { value: signal, enumerable: true });
+      return signal;
+    },
     // Made on first use: most calls never touch the database.
     get db() {
       const db = feature.data ? feature.data.db(ctx) : noDatabase(feature.id);
@@ -37,6 +41,31 @@ export function buildServerContext(feature: HostedFeature, requestId: string, id
     },
   };
   return ctx;
+}
+
+/**
+ * The abort of one call, with its `AbortSignal` made only if the function reads `ctx.signal`:
+ * most never do, and an AbortController per call is a measurable cost on the hot path.
+ */
+export class CallAbort {
+  #controller: AbortController | null = null;
+  #reason: unknown = undefined;
+  #aborted = false;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
 }
 
 function noDatabase(featureId: string): FeatureDb {
