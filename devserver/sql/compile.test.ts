@@ -9,18 +9,7 @@ import { compileQueryRows } from './compile-query.js';
 import { compileDeleteRow, compileInsertRow, compilePatchRow } from './compile-write.js';
 import { modelSchema, type TableModel } from './table-model.js';
 
-const schema = defineSchema({
-  rules: defineTable({
-    text: v.string(),
-    votes: v.int(),
-    kind: v.union(v.literal('must'), v.literal('should')),
-    tags: v.optional(v.json()),
-  }).index('by_votes', ['votes']),
-  notes: defineTable({ body: v.string(), ownerId: v.string() }),
-});
-const model = modelSchema('feature-rules', schema);
-const rules = model.tables.get('rules')!;
-const notes = model.tables.get('notes')!;
+import { model, notes, rules, schema } from './__fixtures__/rules-schema.js';
 
 const RULES = '"ext_feature_rules"."rules"';
 const NOTES = '"ext_feature_rules"."notes"';

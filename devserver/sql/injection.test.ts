@@ -17,18 +17,7 @@ import { compileDeleteRow, compileInsertRow, compilePatchRow } from './compile-w
 import type { CompiledFunction, Statement } from './statement.js';
 import { modelSchema, quoteIdent } from './table-model.js';
 
-const schema = defineSchema({
-  rules: defineTable({
-    text: v.string(),
-    votes: v.int(),
-    kind: v.union(v.literal('must'), v.literal('should')),
-    tags: v.optional(v.json()),
-  }).index('by_votes', ['votes']),
-  notes: defineTable({ body: v.string(), ownerId: v.string() }),
-});
-const model = modelSchema('feature-rules', schema);
-const rules = model.tables.get('rules')!;
-const notes = model.tables.get('notes')!;
+import { model, notes, rules, schema } from './__fixtures__/rules-schema.js';
 
 const ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 
