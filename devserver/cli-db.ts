@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseEnv } from 'node:util';
 import pc from 'picocolors';
 import type { SchemaDefinition } from '../runtime/schema.js';
 import { migrate, resetSchema } from './db/migrate.js';
@@ -10,6 +8,7 @@ import type { SqlClient } from './db/sql-client.js';
 import { readManifest } from './manifest.js';
 import { modelSchema, type SchemaModel } from './sql/table-model.js';
 import { UsageError } from './usage-error.js';
+import { readEnvLocal } from './env-local.js';
 
 export interface DbCommandOptions {
   root: string;
@@ -111,13 +110,5 @@ async function loadSchema(root: string, file: string): Promise<SchemaDefinition>
       throw new UsageError(`No schema at ${absolute}: favn db works on the tables of server/schema.ts`);
     }
     throw error;
-  }
-}
-
-function readEnvLocal(root: string): Record<string, string> {
-  try {
-    return parseEnv(readFileSync(path.join(root, '.env.local'), 'utf8')) as Record<string, string>;
-  } catch {
-    return {};
   }
 }

@@ -1,5 +1,4 @@
-import { parseEnv } from 'node:util';
-import { existsSync, readFileSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
@@ -8,6 +7,7 @@ import type { Host } from '../devserver/host.js';
 import { readManifest } from '../devserver/manifest.js';
 import { ModuleExecutor, type ModuleEntry } from '../devserver/module-executor.js';
 import { UsageError } from '../devserver/usage-error.js';
+import { readEnvLocal } from '../devserver/env-local.js';
 import { migrate } from '../devserver/db/migrate.js';
 import { openDatabase } from '../devserver/db/open-database.js';
 import type { SqlClient } from '../devserver/db/sql-client.js';
@@ -111,7 +111,7 @@ export class DevFeature {
         throw new UsageError(`${file} must "export default defineSchema({...})"`, { file: this.#schemaFile });
       }
       const model = modelSchema(this.#state.manifest.id, definition, file);
-      this.#client ??= await openDatabase(this.#state.root, { ...readSecrets(this.#state.root), ...process.env });
+      this.#client ??= await openDatabase(this.#state.root, { ...readEnvLocal(this.#state.root), ...process.env });
       const { applied } = await migrate(this.#client, model, { allowDestructive: process.env.FAVN_ALLOW_DESTRUCTIVE_MIGRATIONS === '1' });
       if (applied.length) this.#server.config.logger.info(`[favn] migrated ${model.schema} (${this.#client.location}):\n  ${applied.join(';\n  ')}`, { timestamp: true });
       if (this.#data) this.#data.setModel(model);
@@ -131,8 +131,7 @@ export class DevFeature {
       this.#manifestError = error instanceof UsageError ? error : new UsageError(String(error), { file: this.#state.manifestFile });
       return;
     }
-    const feature = this.#feature();
-    if (feature.id !== oldId) {
+    if (this.#state.manifest.id !== oldId) {
       this.#host.features.delete(oldId);
       // Proxies embed the featureId: regenerate them and reload the page.
       this.#server.environments.client.moduleGraph.invalidateAll();
@@ -148,7 +147,7 @@ export class DevFeature {
   }
 
   #feature() {
-    return hostedFeature(this.#state.manifest, this.executor, readSecrets(this.#state.root), this.#data);
+    return hostedFeature(this.#state.manifest, this.executor, readEnvLocal(this.#state.root), this.#data);
   }
 
   async #entries(): Promise<ModuleEntry[]> {
@@ -203,14 +202,5 @@ export class DevFeature {
       if (lines.length) problems.push({ message: `Server function exports do not match the manifest:\n${lines.join('\n')}`, file: manifestFile, warning: true });
     }
     reportProblems(this.#server, problems);
-  }
-}
-
-/** `.env.local` of the feature repo: the dev secret store. Never bundled. */
-function readSecrets(root: string): Record<string, string> {
-  try {
-    return parseEnv(readFileSync(path.join(root, '.env.local'), 'utf8')) as Record<string, string>;
-  } catch {
-    return {};
   }
 }
