@@ -3,16 +3,17 @@
  * own in-memory PGlite holding the same schema (migrated by `migrate`) and the same seed rows:
  *
  * - `hono`: a bare Hono app whose routes run the SQL the compiler produces, hand-written with
- *   bound parameters, directly on the PGlite instance (`db.query`, one statement, no transaction);
+ *   bound parameters, directly on the PGlite instance (`client.pglite.query`: one statement, no
+ *   explicit transaction, the connecting user's role);
  * - `hono-tx`: the same app running each statement through the project's `SqlClient`
- *   (`transaction(role, ...)`: BEGIN, `SET LOCAL ROLE`, the statement, COMMIT), as the host does;
+ *   (`transaction(role, ...)`: BEGIN, `SET TRANSACTION READ ONLY` for reads, `SET LOCAL ROLE`, the
+ *   statement, COMMIT), as the host does;
  * - `host`: the host (`createHost`) serving `listRules = queryRows('rules')` and
  *   `addRule = insertRow('rules')` through its RPC route.
  *
  * Run by `bench/lib/server-child.js`, which waits until `RPC_PATH` answers `RPC_BODY` with
  * `RPC_RESPONSE` (the same bytes from every target).
  */
-import { PGlite } from '@electric-sql/pglite';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openPglite } from '../../dist/devserver/db/pglite-client.js';
@@ -36,8 +37,6 @@ const FEATURE_ID = 'feature-bench';
 const SCHEMA = defineSchema({ rules: defineTable({ text: v.string(), votes: v.int() }) });
 const MODEL = modelSchema(FEATURE_ID, SCHEMA);
 const RULES = MODEL.tables.get('rules').sql;
-// The parsers `openPglite` gives PGlite (int8 as a JS number), for the raw instance.
-const PGLITE_OPTIONS = { parsers: { 20: (value) => Number(value) } };
 
 /**
  * The statements the compiler produces for the bench's calls (`FeatureData.compile(...).prepare`),
@@ -49,17 +48,39 @@ export const SQL = {
   insert: `INSERT INTO ${RULES} ("text", "votes") VALUES ($1, $2) RETURNING *`,
 };
 
+/**
+ * Fails if the compiler no longer produces `SQL` for the bench's calls, so the baselines never
+ * drift from what the host runs.
+ *
+ * @param {import('../../dist/devserver/db/sql-client.js').SqlClient} client
+ */
+function checkCompiledSql(client) {
+  const data = new FeatureData(client, MODEL);
+  const compiled = [
+    [SQL.byId, queryRows('rules'), [{ where: { id: { eq: rowId(1) } } }]],
+    [SQL.byVotes, queryRows('rules'), [{ where: { votes: { gte: 500 } }, orderBy: { column: 'votes', direction: 'desc' }, limit: 20 }]],
+    [SQL.insert, insertRow('rules'), [{ text: 'x', votes: 1 }]],
+  ];
+  for (const [text, fn, args] of compiled) {
+    const actual = data.compile(fn, 'bench').prepare(args, /** @type {never} */ ({})).text;
+    if (actual !== text) throw new Error(`The compiler now produces\n  ${actual}\nwhere the bench hand-writes\n  ${text}`);
+  }
+}
+
 /** @typedef {{ port: number, close: () => Promise<void> }} Running */
 /** @typedef {(text: string, values: unknown[], readOnly: boolean) => Promise<Record<string, unknown>[]>} RunSql */
 
 /** @type {Record<string, () => Promise<Running>>} */
 export const targets = {
   hono: async () => {
-    const db = await rawPglite();
+    const client = await seededClient();
+    checkCompiledSql(client);
+    const db = client.pglite;
     return serveFetch(handWrittenApp(async (text, values) => (await db.query(text, values)).rows).fetch);
   },
   'hono-tx': async () => {
     const client = await seededClient();
+    checkCompiledSql(client);
     return serveFetch(handWrittenApp((text, values, readOnly) => client.transaction(MODEL.role, (q) => q(text, values), { readOnly })).fetch);
   },
   host: async () => serveFetch((await benchHost()).app.fetch),
@@ -127,23 +148,12 @@ function clientRow(row) {
   return row.createdAt instanceof Date ? { ...row, createdAt: row.createdAt.toISOString() } : row;
 }
 
-/** `openPglite(null)` (what the host uses), migrated and seeded. */
+/** `openPglite(null)` (what the host uses), migrated and seeded; `.pglite` is its PGlite instance. */
 async function seededClient() {
   const client = await openPglite(null);
   await migrate(client, MODEL);
   await client.adminTransaction((q) => q(seedSql(RULES)));
   return client;
-}
-
-/** A PGlite instance made as `openPglite` makes it, migrated by the same code and seeded. */
-async function rawPglite() {
-  const db = new PGlite(undefined, PGLITE_OPTIONS);
-  await db.waitReady;
-  // `migrate` only needs `adminTransaction`.
-  const admin = { adminTransaction: (fn) => db.transaction((tx) => fn(async (text, values) => (await tx.query(text, values)).rows)) };
-  await migrate(admin, MODEL);
-  await db.query(seedSql(RULES));
-  return db;
 }
 
 /**
