@@ -1,12 +1,12 @@
 import type { Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { ErrorText, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { formatIssues } from '../runtime/validators.js';
 import { STORAGE_TABLE } from './db/migrate.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
-import { quoteIdent } from './sql/table-model.js';
+import { readBody } from './read-body.js';
+import { quoteIdent, storableIssues } from './sql/table-model.js';
 
 /**
  * `GET|PUT /_storage/{featureId}`: the feature's settings document (`useExtensionStorage()`),
@@ -18,21 +18,18 @@ export function registerStorageRoutes(app: Hono<HostEnv>, state: HostState): voi
     const rows = await feature.data!.client.transaction(feature.data!.model.role, (q) => q(`SELECT "doc" FROM ${table} WHERE "key" = $1`, [key]), { readOnly: true });
     return c.json(rows[0]?.doc ?? {});
   });
-  const limit = bodyLimit({
-    maxSize: state.options.bodyLimit,
-    onError: () => {
-      throw new HTTPException(413, { message: `${ErrorText.payloadTooLarge}: the settings document is over ${state.options.bodyLimit} bytes` });
-    },
-  });
-  app.put(`${STORAGE_PREFIX}/:featureId`, limit, async (c) => {
+  app.put(`${STORAGE_PREFIX}/:featureId`, async (c) => {
     const { feature, key, table } = await storageOf(c, state);
+    const text = await readBody(c, state.options.bodyLimit);
     let doc: unknown;
     try {
-      doc = await c.req.json();
+      doc = JSON.parse(text);
     } catch {
       throw new HTTPException(400, { message: `${ErrorText.malformed}: the settings document must be a JSON object` });
     }
-    const issues = feature.data!.model.storage!.check(doc, ['storage']);
+    // Checked like a column: PostgreSQL's jsonb refuses NUL and lone surrogates.
+    const check = feature.data!.model.storage!.check(doc, ['storage']);
+    const issues = check.length ? check : storableIssues(doc, ['storage']);
     if (issues.length) throw new HTTPException(422, { message: `${ErrorText.invalidArguments}: ${formatIssues(issues)}` });
     await feature.data!.client.transaction(feature.data!.model.role, (q) =>
       q(`INSERT INTO ${table} ("key", "doc") VALUES ($1, $2::jsonb) ON CONFLICT ("key") DO UPDATE SET "doc" = EXCLUDED."doc", "updatedAt" = now()`, [key, JSON.stringify(doc)]),
