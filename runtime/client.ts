@@ -47,31 +47,35 @@ export function configureRpc(options: RpcClientOptions): void {
  * const stats = await callServerFunction('feature-my-feature', 'getData')
  */
 export async function callServerFunction(featureId: string, fnName: string, ...args: unknown[]): Promise<unknown> {
+  return request(rpcPath(featureId, fnName), 'POST', JSON.stringify({ args }), fnName);
+}
+
+/**
+ * One call to the host: network failures are `RpcError` status 0, non-2xx answers `RpcError` with
+ * the contract's error text, 2xx answers their parsed JSON.
+ */
+async function request(path: string, method: string, body: string | undefined, what: string): Promise<unknown> {
   const doFetch = settings.fetch ?? globalThis.fetch;
   const extra = typeof settings.headers === 'function' ? settings.headers() : settings.headers;
   let response: Response;
   try {
-    response = await doFetch(`${settings.baseUrl ?? ''}${rpcPath(featureId, fnName)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...extra },
-      body: JSON.stringify({ args }),
-    });
+    response = await doFetch(`${settings.baseUrl ?? ''}${path}`, { method, headers: { 'content-type': 'application/json', ...extra }, body });
   } catch (cause) {
-    throw new RpcError(0, `Network error calling ${fnName}: ${messageOf(cause)}`, null, { cause });
+    throw new RpcError(0, `Network error calling ${what}: ${messageOf(cause)}`, null, { cause });
   }
   const requestId = response.headers.get(REQUEST_ID_HEADER);
   let text: string;
   try {
     text = await response.text();
   } catch (cause) {
-    throw new RpcError(0, `Network error reading the result of ${fnName}: ${messageOf(cause)}`, requestId, { cause });
+    throw new RpcError(0, `Network error reading the result of ${what}: ${messageOf(cause)}`, requestId, { cause });
   }
-  const body = parseJson(text);
+  const parsed = parseJson(text);
   if (response.ok) {
-    if (body.ok) return body.value;
-    throw new RpcError(response.status, `${fnName} returned a response that is not JSON`, requestId);
+    if (parsed.ok) return parsed.value;
+    throw new RpcError(response.status, `${what} returned a response that is not JSON`, requestId);
   }
-  const errorBody = body.ok ? (body.value as Partial<RpcErrorBody> | null) : null;
+  const errorBody = parsed.ok ? (parsed.value as Partial<RpcErrorBody> | null) : null;
   const message = typeof errorBody?.error === 'string' ? errorBody.error : `RPC failed: ${response.status}`;
   throw new RpcError(response.status, message, errorBody?.requestId ?? requestId);
 }
@@ -113,20 +117,6 @@ function messageOf(error: unknown): string {
  */
 export async function storageRequest(doc?: unknown, featureId = settings.featureId): Promise<unknown> {
   if (!featureId) throw new RpcError(0, 'useExtensionStorage: no featureId known; pass it, or call configureRpc({ featureId })', null);
-  const doFetch = settings.fetch ?? globalThis.fetch;
-  const extra = typeof settings.headers === 'function' ? settings.headers() : settings.headers;
-  let response: Response;
-  try {
-    response = await doFetch(`${settings.baseUrl ?? ''}${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`, {
-      method: doc === undefined ? 'GET' : 'PUT',
-      headers: { 'content-type': 'application/json', ...extra },
-      body: doc === undefined ? undefined : JSON.stringify(doc),
-    });
-  } catch (cause) {
-    throw new RpcError(0, `Network error reaching the settings document: ${messageOf(cause)}`, null, { cause });
-  }
-  const body = parseJson(await response.text());
-  if (response.ok && body.ok) return body.value;
-  const error = body.ok ? (body.value as Partial<RpcErrorBody> | null)?.error : undefined;
-  throw new RpcError(response.status, typeof error === 'string' ? error : `Settings request failed: ${response.status}`, response.headers.get(REQUEST_ID_HEADER));
+  const path = `${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`;
+  return doc === undefined ? request(path, 'GET', undefined, 'the settings document') : request(path, 'PUT', JSON.stringify(doc), 'the settings document');
 }
