@@ -1,4 +1,5 @@
 import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
@@ -85,6 +86,7 @@ export class DevFeature {
    * problems. A bad manifest is reported and the last good one keeps serving.
    */
   async reload(): Promise<void> {
+    await settleWrites(this.#changed);
     this.#readManifest();
     // Schema and modules load inside the executor's reload, so calls made meanwhile wait for it.
     await this.executor.reload();
@@ -202,5 +204,19 @@ export class DevFeature {
       if (lines.length) problems.push({ message: `Server function exports do not match the manifest:\n${lines.join('\n')}`, file: manifestFile, warning: true });
     }
     reportProblems(this.#server, problems);
+  }
+}
+
+/**
+ * A save can be seen between the truncate and the write: the file is briefly empty. Reading it
+ * then would make every export vanish until the next event, so wait (briefly) for the content.
+ */
+async function settleWrites(files: Iterable<string>): Promise<void> {
+  for (const file of files) {
+    for (let i = 0; i < 10; i++) {
+      const info = await stat(file).catch(() => null);
+      if (!info || info.size > 0) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 }
