@@ -8,6 +8,8 @@ import { ModuleExecutor } from './module-executor.js';
 import { migrate } from './db/migrate.js';
 import type { SqlClient } from './db/sql-client.js';
 import { declarativeAdapter } from './sql/declarative-adapter.js';
+import { combineAdapters, handlerAdapter } from './isolate/handler-adapter.js';
+import { IsolateRunner } from './isolate/isolate-runner.js';
 import { FeatureData } from './sql/feature-data.js';
 import { modelSchema } from './sql/table-model.js';
 import type { SchemaDefinition } from '../runtime/schema.js';
@@ -24,7 +26,7 @@ const SCHEMA_EXPORT = '__favn_schema';
  */
 export async function loadBuiltFeature(
   dir: string,
-  options: { secrets?: Record<string, string>; warn?: (m: string) => void; database?: SqlClient } = {},
+  options: { secrets?: Record<string, string>; warn?: (m: string) => void; log?: (line: string, level: string) => void; database?: SqlClient } = {},
 ): Promise<HostedFeature> {
   const manifestFile = path.join(dir, 'feature.json');
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
@@ -40,14 +42,29 @@ export async function loadBuiltFeature(
     schema = (ns[SCHEMA_EXPORT] as SchemaDefinition | undefined) ?? null;
     return ns;
   };
+  const secrets = Object.freeze({ ...options.secrets });
+  const isolates = new IsolateRunner({ featureId: manifest.id, limits: manifest.isolate, data: () => data, secrets: () => secrets, log: options.log });
   const executor = new ModuleExecutor(() => [{ file: sf.module as string, exportNames: sf.exports, load }], {
-    adapt: declarativeAdapter(manifest.id, () => data),
+    adapt: combineAdapters(declarativeAdapter(manifest.id, () => data), handlerAdapter(isolates)),
   });
-  const feature = hostedFeature(manifest, executor, options.secrets);
+  const feature = hostedFeature(manifest, executor, secrets);
+  feature.close = () => isolates.close();
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (sf.serverFunctionsSha256 && sf.serverFunctionsSha256 !== digest) {
     feature.unavailableReason = `${sf.module} does not match serverFunctionsSha256 of ${manifestFile} (expected ${sf.serverFunctionsSha256}, got ${digest})`;
     return feature;
+  }
+  if (sf.handlers) {
+    const code = await readFile(path.resolve(dir, sf.handlers.bundle), 'utf8').catch((error: Error) => error);
+    const handlersDigest = typeof code === 'string' ? createHash('sha256').update(code).digest('hex') : null;
+    if (typeof code !== 'string' || handlersDigest !== sf.handlers.sha256) {
+      feature.unavailableReason =
+        typeof code !== 'string'
+          ? `the handler bundle ${sf.handlers.bundle} cannot be read: ${code.message}`
+          : `${sf.handlers.bundle} does not match serverFunctions.handlers.sha256 of ${manifestFile} (expected ${sf.handlers.sha256}, got ${handlersDigest})`;
+      return feature;
+    }
+    isolates.load(code, sf.handlers.kinds);
   }
   await executor.reload();
   if (schema) {

@@ -27,3 +27,11 @@ export interface Executor {
    */
   resolve(fnName: string): Invocation | undefined | Promise<Invocation | undefined>;
 }
+
+/**
+ * A result that is already JSON text (e.g. copied out of an isolate as a string): the RPC route
+ * sends it as it is instead of parsing and serializing it again.
+ */
+export class RawJson {
+  constructor(readonly json: string) {}
+}

@@ -16,6 +16,8 @@ export interface HostedFeature {
   data: FeatureData | null;
   /** Why the feature cannot serve calls at all (e.g. a failed integrity check), if it cannot. */
   unavailableReason?: string;
+  /** Frees what the feature holds (its isolates); the host calls it on shutdown. */
+  close?: () => void;
 }
 
 /**

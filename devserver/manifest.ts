@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { FEATURE_ID_PATTERN } from '../runtime/protocol.js';
+import { parseIsolateLimits, type IsolateLimits } from './isolate/limits.js';
 import { UsageError } from './usage-error.js';
 
 /** `serverFunctions` of `feature.json`: where the functions live and which are callable. */
@@ -12,6 +13,8 @@ export interface ServerFunctionsManifest {
   exports: string[];
   /** sha256 (hex) of the module bytes; written by `vite build`. */
   serverFunctionsSha256?: string;
+  /** Runtime manifest: the isolate bundle of `query`/`mutation`/`action` handlers (beside the module). */
+  handlers?: { bundle: string; sha256: string; kinds: Record<string, 'query' | 'mutation' | 'action'> };
 }
 
 /** A validated `feature.json`. */
@@ -23,6 +26,8 @@ export interface FeatureManifest {
   timeoutMs?: number;
   /** Endpoint mode: forward the caller's auth headers (default true). */
   forwardAuthHeaders?: boolean;
+  /** Limits of the isolates running handler functions (defaults when absent). */
+  isolate?: IsolateLimits;
   /** The manifest's fields as written, for tools that rewrite it. */
   raw: Record<string, unknown>;
 }
@@ -34,8 +39,8 @@ export interface ParseManifestOptions {
   warn?: (message: string) => void;
 }
 
-const KNOWN_FIELDS = new Set(['id', 'version', 'serverFunctions', 'timeoutMs', 'forwardAuthHeaders', 'rateLimits', 'auth', 'name', 'description', '$schema']);
-const KNOWN_SERVER_FIELDS = new Set(['module', 'endpoint', 'exports', 'serverFunctionsSha256']);
+const KNOWN_FIELDS = new Set(['id', 'version', 'serverFunctions', 'timeoutMs', 'forwardAuthHeaders', 'isolate', 'rateLimits', 'auth', 'name', 'description', '$schema']);
+const KNOWN_SERVER_FIELDS = new Set(['module', 'endpoint', 'exports', 'serverFunctionsSha256', 'handlers']);
 
 /**
  * Reads and validates a `feature.json`. Throws `UsageError` naming the file and the field.
@@ -87,6 +92,7 @@ export function parseManifest(text: string, file: string, options: ParseManifest
     if (typeof record.forwardAuthHeaders !== 'boolean') fail('forwardAuthHeaders', 'must be true or false');
     manifest.forwardAuthHeaders = record.forwardAuthHeaders as boolean;
   }
+  if (record.isolate !== undefined) manifest.isolate = parseIsolateLimits(record.isolate, fail);
   if (record.serverFunctions !== undefined) {
     manifest.serverFunctions = parseServerFunctions(record.serverFunctions, fail, options, file);
   }
@@ -126,10 +132,22 @@ function parseServerFunctions(
     if (!KNOWN_SERVER_FIELDS.has(key)) options.warn?.(`${file}: unknown field "serverFunctions.${key}" is ignored`);
   }
   const result: ServerFunctionsManifest = { exports: names as string[] };
+  if (sf.handlers !== undefined) result.handlers = parseHandlers(sf.handlers, fail);
   if (hasModule) result.module = sf.module as string;
   if (hasEndpoint) result.endpoint = sf.endpoint as string;
   if (typeof sf.serverFunctionsSha256 === 'string') result.serverFunctionsSha256 = sf.serverFunctionsSha256;
   return result;
+}
+
+function parseHandlers(value: unknown, fail: (field: string, problem: string) => never): NonNullable<ServerFunctionsManifest['handlers']> {
+  const h = (isRecord(value) ? value : {}) as Record<string, unknown>;
+  if (typeof h.bundle !== 'string' || !/^[\w.-]+\.m?js$/.test(h.bundle)) fail('serverFunctions.handlers.bundle', 'must be a file name such as "handlers.js"');
+  if (typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256)) fail('serverFunctions.handlers.sha256', 'must be 64 lower-case hex digits');
+  const kinds = h.kinds;
+  if (!isRecord(kinds) || !Object.values(kinds).every((k) => k === 'query' || k === 'mutation' || k === 'action')) {
+    fail('serverFunctions.handlers.kinds', 'must map each handler name to "query", "mutation" or "action"');
+  }
+  return { bundle: h.bundle as string, sha256: h.sha256 as string, kinds: { ...(kinds as Record<string, 'query' | 'mutation' | 'action'>) } };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

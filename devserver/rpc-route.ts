@@ -4,7 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ErrorText, REQUEST_ID_HEADER, RPC_PREFIX } from '../runtime/protocol.js';
 import type { ServerContext } from '../runtime/server.js';
 import { buildServerContext, CallAbort } from './context.js';
-import type { Invocation } from './executor.js';
+import { RawJson, type Invocation } from './executor.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
 import { nodeBindings, readBody } from './read-body.js';
@@ -166,6 +166,7 @@ function describeValue(value: unknown): string {
 }
 
 function serializeResult(result: unknown, fnName: string): string {
+  if (result instanceof RawJson) return result.json;
   try {
     return JSON.stringify(result === undefined ? null : result) ?? 'null';
   } catch (error) {

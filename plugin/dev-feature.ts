@@ -13,6 +13,9 @@ import { migrate } from '../devserver/db/migrate.js';
 import { openDatabase } from '../devserver/db/open-database.js';
 import type { SqlClient } from '../devserver/db/sql-client.js';
 import { declarativeAdapter } from '../devserver/sql/declarative-adapter.js';
+import { bundleHandlers, type HandlerModule } from '../devserver/isolate/bundle-handlers.js';
+import { combineAdapters, handlerAdapter, nodeSnapshotWarning } from '../devserver/isolate/handler-adapter.js';
+import { IsolateRunner } from '../devserver/isolate/isolate-runner.js';
 import { FeatureData } from '../devserver/sql/feature-data.js';
 import { modelSchema } from '../devserver/sql/table-model.js';
 import type { SchemaDefinition } from '../runtime/schema.js';
@@ -40,6 +43,9 @@ export class DevFeature {
   #client: SqlClient | null = null;
   #data: FeatureData | null = null;
   #schemaError: Error | null = null;
+  #isolates: IsolateRunner;
+  #bundleError: Error | null = null;
+  #snapshotWarned = false;
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -48,9 +54,17 @@ export class DevFeature {
     // A runner of our own, without HMR: we decide when server code reloads.
     this.#runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
     this.#schemaFile = path.resolve(state.root, state.options.schema ?? 'server/schema.ts');
+    const logger = server.config.logger;
+    this.#isolates = new IsolateRunner({
+      featureId: state.manifest.id,
+      limits: state.manifest.isolate,
+      data: () => this.#data,
+      secrets: () => readEnvLocal(this.#state.root),
+      log: (line, level) => (level === 'error' || level === 'warn' ? logger.warn : logger.info)(`[favn] ${line}`, { timestamp: true }),
+    });
     this.executor = new ModuleExecutor(() => this.#entries(), {
       onError: (file, error) => this.#loadErrors.set(file, error),
-      adapt: declarativeAdapter(state.manifest.id, () => this.#data),
+      adapt: combineAdapters(declarativeAdapter(state.manifest.id, () => this.#data), handlerAdapter(this.#isolates)),
     });
     host.features.set(state.manifest.id, this.#feature());
     // Editors and tools may write the manifest twice in quick succession; the file watcher can
@@ -144,6 +158,7 @@ export class DevFeature {
   async close(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);
+    this.#isolates.close();
     await this.#runner.close();
     await this.#client?.close();
   }
@@ -156,7 +171,8 @@ export class DevFeature {
     await this.#loadSchema();
     this.#host.features.set(this.#state.manifest.id, this.#feature());
     const previous = this.#scan;
-    this.#scan = await scanProject(this.#state.root, { ignore: this.#state.options.ignore });
+    this.#scan = await scanProject(this.#state.root, { classify: true, ignore: this.#state.options.ignore });
+    await this.#bundleHandlers();
     // A module that does not parse keeps its last known exports for the manifest check.
     for (const mod of this.#scan.modules) {
       if (!mod.parsed) mod.exports = previous.modules.find((m) => m.absolute === mod.absolute)?.exports ?? [];
@@ -170,6 +186,32 @@ export class DevFeature {
       exportNames: m.parsed ? m.exports.map((e) => e.name) : null,
       load: () => this.#runner.import(m.absolute),
     }));
+  }
+
+  /**
+   * Bundles the handlers (`query`/`mutation`/`action`) for the isolates; the next call runs the
+   * new bundle, calls in flight finish on the old one. A failed bundle is reported and the last
+   * good one keeps serving.
+   */
+  async #bundleHandlers(): Promise<void> {
+    this.#isolates.configure(this.#state.manifest.isolate);
+    const modules: HandlerModule[] = this.#scan.modules
+      .map((m) => ({ absolute: m.absolute, handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])) }))
+      .filter((m) => m.handlers.length > 0);
+    if (modules.length === 0) return;
+    if (!this.#snapshotWarned) {
+      this.#snapshotWarned = true;
+      const warning = nodeSnapshotWarning();
+      if (warning) this.#server.config.logger.warn(`[favn] ${warning}`);
+    }
+    try {
+      const bundle = await bundleHandlers(this.#state.root, modules, { alias: this.#server.config.resolve.alias });
+      this.#isolates.load(bundle.code, bundle.kinds);
+      this.#bundleError = null;
+    } catch (error) {
+      this.#bundleError = error instanceof Error ? error : new Error(String(error));
+      this.#isolates.loadError = this.#bundleError.message;
+    }
   }
 
   /** Drops changed files and everything that imports them from the runner's cache. */
@@ -192,6 +234,7 @@ export class DevFeature {
     const { manifest, manifestFile, root } = this.#state;
     const problems: Problem[] = [];
     if (this.#manifestError) problems.push({ message: this.#manifestError.message, file: manifestFile });
+    if (this.#bundleError) problems.push({ message: `The handler bundle (query/mutation/action) could not be built; the last good one keeps serving.\n${this.#bundleError.message}`, file: (this.#bundleError as UsageError).file });
     if (this.#schemaError) problems.push({ message: `${path.relative(root, this.#schemaFile)}: ${this.#schemaError.message}`, file: this.#schemaFile });
     for (const error of this.#scan.errors) problems.push({ message: error.message, file: error.file && path.resolve(root, error.file), line: error.line, column: error.column });
     for (const [file, error] of this.#loadErrors) {

@@ -13,10 +13,15 @@ export type ExportKind =
   /** Not known without running the module (re-exports, aliases). */
   | 'unknown';
 
+/** `query`, `mutation` or `action` from the server SDK: the export runs in an isolate. */
+export type HandlerKind = 'query' | 'mutation' | 'action';
+
 /** One exported name of a server module. */
 export interface ExportInfo {
   name: string;
   kind: ExportKind;
+  /** Set for `export const name = query({...})` (or mutation/action) with the SDK's function. */
+  handler?: HandlerKind;
   /** Offsets of the exported name in the source. */
   start: number;
   end: number;
@@ -96,11 +101,14 @@ function scanWithBabel(code: string, file: string): ScanResult {
     throw new UsageError(`Syntax error in ${file}: ${e.message}`, { file, line: e.loc?.line, column: e.loc ? e.loc.column + 1 : undefined });
   }
   const body: Node[] = ast.program.body;
-  const localKinds = collectLocalKinds(body);
+  const sdk = sdkBindings(body);
+  const localKinds = collectLocalKinds(body, sdk);
   const result: ScanResult = { exports: [], errors: [] };
-  const add = (idNode: Node, kind: ExportKind) => {
+  const add = (idNode: Node, [kind, handler]: Classified) => {
     const name = idNode.type === 'StringLiteral' ? idNode.value : idNode.name;
-    result.exports.push({ name, kind, start: idNode.start, end: idNode.end, line: idNode.loc.start.line, column: idNode.loc.start.column + 1 });
+    const info: ExportInfo = { name, kind, start: idNode.start, end: idNode.end, line: idNode.loc.start.line, column: idNode.loc.start.column + 1 };
+    if (handler) info.handler = handler;
+    result.exports.push(info);
   };
 
   for (const node of body) {
@@ -110,7 +118,7 @@ function scanWithBabel(code: string, file: string): ScanResult {
       result.errors.push(defaultError(code, file, node.start));
     } else if (node.type === 'ExportNamedDeclaration' && node.exportKind !== 'type') {
       if (node.declaration) {
-        for (const [idNode, kind] of declarationExports(node.declaration)) add(idNode, kind);
+        for (const [idNode, ...classified] of declarationExports(node.declaration, sdk)) add(idNode, classified);
       }
       for (const spec of node.specifiers ?? []) {
         if (spec.exportKind === 'type') continue;
@@ -119,8 +127,7 @@ function scanWithBabel(code: string, file: string): ScanResult {
         } else if (spec.type === 'ExportDefaultSpecifier' || exportedName(spec.exported) === 'default') {
           result.errors.push(defaultError(code, file, node.start));
         } else {
-          const kind = node.source ? 'unknown' : (localKinds.get(spec.local.name) ?? 'unknown');
-          add(spec.exported, kind);
+          add(spec.exported, node.source ? ['unknown'] : (localKinds.get(spec.local.name) ?? ['unknown']));
         }
       }
     }
@@ -128,7 +135,34 @@ function scanWithBabel(code: string, file: string): ScanResult {
   return result;
 }
 
-function declarationExports(decl: Node): [Node, ExportKind][] {
+/** An export's kind, and its handler kind when it is `query(...)`/`mutation(...)`/`action(...)`. */
+type Classified = [ExportKind, HandlerKind?];
+
+/** Local names bound to the SDK's `query`/`mutation`/`action`, and namespace imports of the SDK. */
+interface SdkBindings {
+  handlers: Map<string, HandlerKind>;
+  namespaces: Set<string>;
+}
+
+const SDK_SERVER = '@favn/vite-plugin-server-fns/server';
+const HANDLER_KINDS = new Set(['query', 'mutation', 'action']);
+
+function sdkBindings(body: Node[]): SdkBindings {
+  const bindings: SdkBindings = { handlers: new Map(), namespaces: new Set() };
+  for (const node of body) {
+    if (node.type !== 'ImportDeclaration' || node.source.value !== SDK_SERVER || node.importKind === 'type') continue;
+    for (const spec of node.specifiers) {
+      if (spec.type === 'ImportNamespaceSpecifier') bindings.namespaces.add(spec.local.name);
+      else if (spec.type === 'ImportSpecifier' && spec.importKind !== 'type') {
+        const imported = exportedName(spec.imported);
+        if (HANDLER_KINDS.has(imported)) bindings.handlers.set(spec.local.name, imported as HandlerKind);
+      }
+    }
+  }
+  return bindings;
+}
+
+function declarationExports(decl: Node, sdk: SdkBindings): [Node, ...Classified][] {
   switch (decl.type) {
     case 'FunctionDeclaration':
       return [[decl.id, 'function']];
@@ -136,8 +170,8 @@ function declarationExports(decl: Node): [Node, ExportKind][] {
     case 'TSEnumDeclaration':
       return [[decl.id, 'value']];
     case 'VariableDeclaration':
-      return decl.declarations.flatMap((d: Node): [Node, ExportKind][] =>
-        d.id.type === 'Identifier' ? [[d.id, initKind(d.init)]] : patternIdentifiers(d.id).map((id) => [id, 'unknown']),
+      return decl.declarations.flatMap((d: Node): [Node, ...Classified][] =>
+        d.id.type === 'Identifier' ? [[d.id, ...initKind(d.init, sdk)]] : patternIdentifiers(d.id).map((id) => [id, 'unknown']),
       );
     default:
       // `declare function`, interfaces, type aliases, namespaces: types only, nothing to call.
@@ -145,37 +179,46 @@ function declarationExports(decl: Node): [Node, ExportKind][] {
   }
 }
 
-function initKind(init: Node): ExportKind {
-  if (!init) return 'value';
+function initKind(init: Node, sdk: SdkBindings): Classified {
+  if (!init) return ['value'];
   switch (init.type) {
     case 'ArrowFunctionExpression':
     case 'FunctionExpression':
-      return 'function';
+      return ['function'];
     case 'CallExpression':
-      return 'call';
+      return ['call', handlerKindOf(init.callee, sdk)];
     case 'TSAsExpression':
     case 'TSSatisfiesExpression':
     case 'TSNonNullExpression':
     case 'ParenthesizedExpression':
-      return initKind(init.expression);
+      return initKind(init.expression, sdk);
     case 'Identifier':
     case 'MemberExpression':
     case 'ConditionalExpression':
     case 'LogicalExpression':
     case 'AwaitExpression':
     case 'SequenceExpression':
-      return 'unknown';
+      return ['unknown'];
     default:
-      return 'value';
+      return ['value'];
   }
 }
 
-function collectLocalKinds(body: Node[]): Map<string, ExportKind> {
-  const kinds = new Map<string, ExportKind>();
+function handlerKindOf(callee: Node, sdk: SdkBindings): HandlerKind | undefined {
+  if (callee.type === 'Identifier') return sdk.handlers.get(callee.name);
+  if (callee.type === 'MemberExpression' && !callee.computed && callee.object.type === 'Identifier' && sdk.namespaces.has(callee.object.name)) {
+    const name = callee.property.name;
+    return HANDLER_KINDS.has(name) ? (name as HandlerKind) : undefined;
+  }
+  return undefined;
+}
+
+function collectLocalKinds(body: Node[], sdk: SdkBindings): Map<string, Classified> {
+  const kinds = new Map<string, Classified>();
   for (const node of body) {
     const decl = node.type === 'ExportNamedDeclaration' ? node.declaration : node;
     if (!decl) continue;
-    for (const [id, kind] of declarationExports(decl)) kinds.set(id.name, kind);
+    for (const [id, ...classified] of declarationExports(decl, sdk)) kinds.set(id.name, classified);
   }
   return kinds;
 }

@@ -6,12 +6,16 @@ import type { Plugin } from 'vite';
 import { compareExports } from './check-exports.js';
 import type { PluginState } from './options.js';
 import { scanProject } from './server-modules.js';
+import { bundleHandlers } from '../devserver/isolate/bundle-handlers.js';
+import type { ServerFunctionsManifest } from '../devserver/manifest.js';
 
 /** Name of the build environment that bundles server modules. */
 export const SERVER_ENVIRONMENT = 'favn_server';
 const ENTRY_ID = 'virtual:favn/server-entry';
 const RESOLVED_ENTRY_ID = '\0favn:server-entry';
 const DEFAULT_MODULE = 'server-functions.js';
+/** The isolate bundle of `query`/`mutation`/`action` handlers, beside the server bundle. */
+const HANDLERS_BUNDLE = 'handlers.js';
 /** Export of the server bundle carrying `server/schema.ts`; never callable, never in `exports`. */
 export const SCHEMA_EXPORT = '__favn_schema';
 
@@ -110,7 +114,23 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       const outDir = outputOptions.dir ?? this.environment.config.build.outDir;
       const bytes = await readFile(path.join(outDir, moduleName));
       const sha256 = createHash('sha256').update(bytes).digest('hex');
-      await writeRuntimeManifest(state(), outDir, chunk.exports.filter((name) => name !== SCHEMA_EXPORT), sha256);
+      let handlers: ServerFunctionsManifest['handlers'];
+      const { root, options } = state();
+      const scan = await scanProject(root, { classify: true, ignore: options.ignore });
+      const modules = scan.modules
+        .map((m) => ({ absolute: m.absolute, handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])) }))
+        .filter((m) => m.handlers.length > 0);
+      if (modules.length > 0) {
+        let bundle;
+        try {
+          bundle = await bundleHandlers(root, modules, { alias: this.environment.config.resolve.alias });
+        } catch (error) {
+          this.error(`[favn] The handler bundle cannot be built:\n${(error as Error).message}`);
+        }
+        await writeFile(path.join(outDir, HANDLERS_BUNDLE), bundle.code);
+        handlers = { bundle: HANDLERS_BUNDLE, sha256: createHash('sha256').update(bundle.code).digest('hex'), kinds: bundle.kinds };
+      }
+      await writeRuntimeManifest(state(), outDir, chunk.exports.filter((name) => name !== SCHEMA_EXPORT), sha256, handlers);
     },
   };
 }
@@ -121,10 +141,16 @@ function serverModuleName(state: PluginState): string {
   return declared && /^[\w.-]+\.m?js$/.test(declared) ? declared : DEFAULT_MODULE;
 }
 
-async function writeRuntimeManifest(state: PluginState, outDir: string, exports: readonly string[], sha256: string | null): Promise<void> {
+async function writeRuntimeManifest(
+  state: PluginState,
+  outDir: string,
+  exports: readonly string[],
+  sha256: string | null,
+  handlers?: ServerFunctionsManifest['handlers'],
+): Promise<void> {
   const { raw } = state.manifest;
   const serverFunctions = sha256
-    ? { module: serverModuleName(state), exports: [...exports], serverFunctionsSha256: sha256 }
+    ? { module: serverModuleName(state), exports: [...exports], serverFunctionsSha256: sha256, ...(handlers ? { handlers } : {}) }
     : { ...(raw.serverFunctions as object), exports: [...exports] };
   await mkdir(outDir, { recursive: true });
   await writeFile(path.join(outDir, 'feature.json'), `${JSON.stringify({ ...raw, serverFunctions }, null, 2)}\n`);

@@ -76,5 +76,7 @@ export function deleteRow(table: string, options: Pick<WriteRowOptions, 'scope'>
 
 /** True for a value made by `queryRows`/`insertRow`/`patchRow`/`deleteRow`. */
 export function isDeclarative(value: unknown): value is DeclarativeFunction {
-  return typeof value === 'object' && value !== null && typeof (value as Record<symbol, unknown>)[SERVER_FUNCTION] === 'string';
+  return typeof value === 'object' && value !== null && DECLARATIVE_KINDS.has((value as Record<symbol, unknown>)[SERVER_FUNCTION]);
 }
+
+const DECLARATIVE_KINDS = new Set<unknown>(['queryRows', 'insertRow', 'patchRow', 'deleteRow']);

@@ -63,6 +63,19 @@ export interface ServerContext {
 export { defineSchema, defineTable, type Row, type SchemaDefinition, type TableDefinition } from './schema.js';
 export { v, type Infer, type Validator } from './validators.js';
 export { queryRows, insertRow, patchRow, deleteRow, type QueryRowsOptions, type WriteRowOptions } from './declarative.js';
+export {
+  query,
+  mutation,
+  action,
+  type ActionCtx,
+  type FetchInit,
+  type FetchResponse,
+  type HandlerFunction,
+  type HandlerKind,
+  type MutationCtx,
+  type QueryCtx,
+  type ReadOnlyDb,
+} from './handlers.js';
 
 /**
  * Throws an error whose message and status reach the client (4xx always, 5xx only in dev).

@@ -66,8 +66,11 @@ export class FeatureData {
     return compiled;
   }
 
-  /** `ctx.db` for one call; `readOnly` refuses writes (for isolate queries). */
-  db(ctx: ServerContext, options: { readOnly?: boolean } = {}): FeatureDb {
+  /**
+   * `ctx.db` for one call; `readOnly` refuses writes (isolate queries). With `query`, every
+   * operation runs in that open transaction (isolate mutations) instead of one of its own.
+   */
+  db(ctx: ServerContext, options: { readOnly?: boolean; query?: QueryFn } = {}): FeatureDb {
     const ops = (query?: QueryFn) => ({
       get: async (table: string, id: string) => {
         if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) return null;
@@ -80,13 +83,13 @@ export class FeatureData {
       delete: (table: string, id: string) => this.#write('delete', table, ctx, [id], options, query) as ReturnType<FeatureDb['delete']>,
     });
     return {
-      ...ops(),
+      ...ops(options.query),
       transaction: (fn) =>
         this.client.transaction(this.#model.role, (query) => fn(ops(guard(query, ctx.signal))), { readOnly: options.readOnly ?? false }),
     };
   }
 
-  #write(kind: 'insert' | 'patch' | 'delete', table: string, ctx: ServerContext, args: unknown[], options: { readOnly?: boolean }, query?: QueryFn): Promise<unknown> {
+  #write(kind: 'insert' | 'patch' | 'delete', table: string, ctx: ServerContext, args: unknown[], options: { readOnly?: boolean; query?: QueryFn }, query?: QueryFn): Promise<unknown> {
     if (options.readOnly) return Promise.reject(new HTTPException(500, { message: `ctx.db.${kind} is not allowed here: this function may only read` }));
     return this.run(this.#openFn(kind, table), `db.${kind}("${table}")`, ctx, args, query);
   }

@@ -1,0 +1,134 @@
+import { existsSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { rolldown, type Plugin } from 'rolldown';
+import type { HandlerKind } from '../../runtime/handlers.js';
+import { UsageError } from '../usage-error.js';
+
+/** A server module and the handlers (`export const x = query(...)`) it declares. */
+export interface HandlerModule {
+  /** Absolute path. */
+  absolute: string;
+  handlers: readonly { name: string; kind: HandlerKind }[];
+}
+
+/** An alias as Vite resolves them (`resolve.alias`). */
+export interface BundleAlias {
+  find: string | RegExp;
+  replacement: string;
+}
+
+export interface HandlerBundle {
+  /** A classic script for the isolate; it sets the global `__favn_handlers`. */
+  code: string;
+  kinds: Record<string, HandlerKind>;
+}
+
+const ENTRY = '\0favn:isolate-entry';
+const SDK_SPECIFIER = '@favn/vite-plugin-server-fns/server';
+const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+
+/**
+ * Bundles the handlers of a feature and what they import into one script for the isolate
+ * (Rolldown, the bundler under Vite). Node built-ins cannot run there: one still imported after
+ * tree-shaking is a usage error naming the import chain.
+ *
+ * @example
+ * const { code } = await bundleHandlers('/repo', [{ absolute: '/repo/src/a.server.ts', handlers: [{ name: 'top', kind: 'query' }] }])
+ */
+export async function bundleHandlers(root: string, modules: readonly HandlerModule[], options: { alias?: readonly BundleAlias[] } = {}): Promise<HandlerBundle> {
+  const kinds: Record<string, HandlerKind> = {};
+  const lines = [`export { runHandler as __favn_run } from ${JSON.stringify(runtimeFile('handlers'))};`];
+  for (const mod of modules) {
+    if (mod.handlers.length === 0) continue;
+    for (const h of mod.handlers) kinds[h.name] = h.kind;
+    lines.push(`export { ${mod.handlers.map((h) => h.name).join(', ')} } from ${JSON.stringify(mod.absolute)};`);
+  }
+  const chains = new Map<string, string[]>();
+  const bundle = await rolldown({
+    input: ENTRY,
+    cwd: root,
+    platform: 'neutral',
+    logLevel: 'silent',
+    resolve: { conditionNames: ['import', 'module', 'default'], mainFields: ['module', 'main'], extensions: ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'] },
+    // Imports that are never used (e.g. `node:fs` for a plain function beside a handler) vanish.
+    treeshake: { moduleSideEffects: (_id, external) => !external },
+    transform: { define: { 'process.env.NODE_ENV': JSON.stringify(process.env.NODE_ENV ?? 'production') } },
+    plugins: [entryPlugin(lines.join('\n'), options.alias ?? [], chains)],
+  });
+  try {
+    // An ES module first: its imports are exactly the externals the kept code still uses.
+    const esm = (await bundle.generate({ format: 'es', codeSplitting: false })).output[0];
+    const imported = [...esm.code.matchAll(/^import\s[^'"]*?['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+    const forbidden = imported.filter(isBuiltin);
+    if (forbidden.length) throw builtinError(root, forbidden, chains);
+    if (imported.length) throw new UsageError(`Handler code imports ${imported.join(', ')}, which could not be bundled for the isolate.`);
+    const { output } = await bundle.generate({ format: 'iife', name: '__favn_handlers', exports: 'named', codeSplitting: false });
+    return { code: output[0].code, kinds };
+  } finally {
+    await bundle.close();
+  }
+}
+
+function entryPlugin(entry: string, alias: readonly BundleAlias[], chains: Map<string, string[]>): Plugin {
+  return {
+    name: 'favn:isolate-entry',
+    async resolveId(source, importer) {
+      if (source === ENTRY) return ENTRY;
+      if (source === SDK_SPECIFIER || source.startsWith(`${SDK_SPECIFIER}/`)) return runtimeFile('server');
+      if (isBuiltin(source)) return { id: source, external: true };
+      for (const a of alias) {
+        const matches = typeof a.find === 'string' ? source === a.find || source.startsWith(`${a.find}/`) : a.find.test(source);
+        if (!matches) continue;
+        const replaced = typeof a.find === 'string' ? a.replacement + source.slice(a.find.length) : source.replace(a.find, a.replacement);
+        return this.resolve(replaced, importer, { skipSelf: true });
+      }
+      return null;
+    },
+    load(id) {
+      return id === ENTRY ? entry : null;
+    },
+    generateBundle(_options, output) {
+      // For each built-in, a chain of kept modules from a handler module down to the importer.
+      for (const chunk of Object.values(output)) {
+        if (chunk.type !== 'chunk') continue;
+        const kept = (id: string) => (chunk.modules[id]?.renderedLength ?? 0) > 0;
+        for (const id of Object.keys(chunk.modules)) {
+          for (const dep of this.getModuleInfo(id)?.importedIds ?? []) {
+            if (!isBuiltin(dep) || chains.has(dep) || !kept(id)) continue;
+            const chain = [id];
+            let parent = this.getModuleInfo(id)?.importers.find((p) => p !== ENTRY && !chain.includes(p));
+            while (parent) {
+              chain.unshift(parent);
+              parent = this.getModuleInfo(parent)?.importers.find((p) => p !== ENTRY && !chain.includes(p));
+            }
+            chains.set(dep, chain);
+          }
+        }
+      }
+    },
+  };
+}
+
+function isBuiltin(id: string): boolean {
+  return BUILTINS.has(id) || BUILTINS.has(id.split('/')[0]!);
+}
+
+/** A file of this package's runtime, compiled (`dist/`) or as source when run from source. */
+function runtimeFile(name: string): string {
+  const js = fileURLToPath(new URL(`../../runtime/${name}.js`, import.meta.url));
+  return existsSync(js) ? js : js.replace(/\.js$/, '.ts');
+}
+
+function builtinError(root: string, forbidden: string[], chains: Map<string, string[]>): UsageError {
+  const lines = forbidden.map((builtin) => `  ${[...(chains.get(builtin) ?? []).map((id) => relative(root, id)), builtin].join(' -> ')}`);
+  return new UsageError(
+    `Handler code imports Node's "${forbidden[0]}", which does not exist in the isolate where query/mutation/action run:\n${lines.join('\n')}\n` +
+      'Use Node APIs from a plain server function (export async function f(ctx) {...}), which runs in the host process, or call out with ctx.fetch from an action.',
+  );
+}
+
+function relative(root: string, id: string): string {
+  return path.isAbsolute(id) ? path.relative(root, id).split(path.sep).join('/') : id;
+}

@@ -1,0 +1,172 @@
+import ivm from 'isolated-vm';
+import { isolatePrelude, type PreludeExports } from './prelude.js';
+
+const PRELUDE = `return (${isolatePrelude.toString()})($0);`;
+
+/** What the prelude of one context hands the host. */
+export interface IsolateContext {
+  dispatch: ivm.Reference<PreludeExports['dispatch']>;
+  resume: ivm.Reference<PreludeExports['resume']>;
+}
+
+/** Called for every operation isolate code asks of the host. */
+export type HostCall = (callId: number, op: string, payload: string) => unknown;
+
+export interface IsolatePoolOptions {
+  memoryLimitMb: number;
+  /** Isolates in use at once; more calls wait (nested calls from actions never wait). */
+  maxIsolates: number;
+  /** Contexts kept per isolate, one per caller identity (least recently used goes first). */
+  maxContexts: number;
+  /** Time the bundle's top-level code may take when a context starts. */
+  startTimeoutMs: number;
+  onHostCall: HostCall;
+}
+
+/**
+ * One isolate: the bundle compiled once, and a context per caller identity, so module state of
+ * one user's calls is never seen by another's. A call has the isolate to itself.
+ */
+export class IsolateSlot {
+  readonly version: number;
+  #isolate: ivm.Isolate;
+  #script: ivm.Script;
+  #contexts = new Map<string, { context: ivm.Context; exports: IsolateContext }>();
+  #options: IsolatePoolOptions;
+
+  constructor(code: string, version: number, options: IsolatePoolOptions) {
+    this.version = version;
+    this.#options = options;
+    this.#isolate = new ivm.Isolate({ memoryLimit: options.memoryLimitMb });
+    try {
+      this.#script = this.#isolate.compileScriptSync(code, { filename: 'favn-handlers.js' });
+    } catch (error) {
+      this.dispose();
+      throw error;
+    }
+  }
+
+  get disposed(): boolean {
+    return this.#isolate.isDisposed;
+  }
+
+  /** The context for `identity`, started (prelude, bundle) on first use. */
+  context(identity: string): IsolateContext {
+    const known = this.#contexts.get(identity);
+    if (known) {
+      // Least recently used first: move to the end.
+      this.#contexts.delete(identity);
+      this.#contexts.set(identity, known);
+      return known.exports;
+    }
+    const started = this.#start();
+    this.#contexts.set(identity, started);
+    if (this.#contexts.size > this.#options.maxContexts) {
+      const [oldest, entry] = this.#contexts.entries().next().value!;
+      this.#contexts.delete(oldest);
+      entry.context.release();
+    }
+    return started.exports;
+  }
+
+  dispose(): void {
+    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+    this.#contexts.clear();
+  }
+
+  #start(): { context: ivm.Context; exports: IsolateContext } {
+    const context = this.#isolate.createContextSync();
+    try {
+      const host = new ivm.Reference(this.#options.onHostCall);
+      const prelude = context.evalClosureSync(PRELUDE, [host], { result: { reference: true } }) as ivm.Reference<PreludeExports>;
+      const install = prelude.getSync('install', { reference: true });
+      const exports: IsolateContext = { dispatch: prelude.getSync('dispatch', { reference: true }), resume: prelude.getSync('resume', { reference: true }) };
+      this.#script.runSync(context, { timeout: this.#options.startTimeoutMs });
+      install.applySync(undefined, []);
+      return { context, exports };
+    } catch (error) {
+      if (!this.#isolate.isDisposed) context.release();
+      throw error;
+    }
+  }
+}
+
+/**
+ * A feature's warm isolates. `load(code)` switches to a new bundle: idle isolates of the old one
+ * go at once, busy ones when their call ends (in-flight calls finish on the old code).
+ */
+export class IsolatePool {
+  #options: IsolatePoolOptions;
+  #code: string | null = null;
+  #version = 0;
+  #idle: IsolateSlot[] = [];
+  #live = 0;
+  #waiting: { resolve: (slot: IsolateSlot) => void; reject: (error: unknown) => void }[] = [];
+
+  constructor(options: IsolatePoolOptions) {
+    this.#options = options;
+  }
+
+  get loaded(): boolean {
+    return this.#code !== null;
+  }
+
+  /** Switches to a new bundle and warms one isolate for it. Throws if the bundle does not compile. */
+  load(code: string): void {
+    const warm = new IsolateSlot(code, this.#version + 1, this.#options);
+    this.#code = code;
+    this.#version = warm.version;
+    for (const slot of this.#idle) this.#drop(slot);
+    this.#idle = [];
+    this.#live++;
+    this.release(warm);
+  }
+
+  /** An isolate for one call: an idle one, a new one, or (at the limit) the next one released. */
+  acquire(nested = false): IsolateSlot | Promise<IsolateSlot> {
+    const idle = this.#idle.pop();
+    if (idle) return idle;
+    if (this.#live < this.#options.maxIsolates || nested) return this.#create();
+    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+  }
+
+  /** Gives an isolate back after a call; a disposed or outdated one is dropped. */
+  release(slot: IsolateSlot): void {
+    if (slot.disposed || slot.version !== this.#version) {
+      this.#drop(slot);
+      const waiter = this.#waiting.shift();
+      if (waiter) {
+        try {
+          waiter.resolve(this.#create());
+        } catch (error) {
+          waiter.reject(error);
+        }
+      }
+      return;
+    }
+    const waiter = this.#waiting.shift();
+    if (waiter) waiter.resolve(slot);
+    else this.#idle.push(slot);
+  }
+
+  /** Disposes idle isolates now and busy ones when their calls end. */
+  close(): void {
+    for (const slot of this.#idle) this.#drop(slot);
+    this.#idle = [];
+    this.#code = null;
+    this.#version = -1;
+    for (const waiter of this.#waiting.splice(0)) waiter.reject(new Error('The isolate pool was closed'));
+  }
+
+  #create(): IsolateSlot {
+    if (this.#code === null) throw new Error('No handler bundle is loaded');
+    const slot = new IsolateSlot(this.#code, this.#version, this.#options);
+    this.#live++;
+    return slot;
+  }
+
+  #drop(slot: IsolateSlot): void {
+    slot.dispose();
+    this.#live--;
+  }
+}

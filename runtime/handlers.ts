@@ -1,0 +1,152 @@
+/**
+ * Handler functions: `query`, `mutation` and `action` run in a V8 isolate with memory and CPU
+ * limits, never in the host process. Nothing of Node is there: no `process`, no `require`.
+ *
+ * @example
+ * // src/rules.server.ts
+ * export const topRules = query({
+ *   args: [v.int()],
+ *   handler: async (ctx, min) => (await ctx.db.query('rules', { where: { votes: { gte: min } } })).rows,
+ * })
+ */
+import { SERVER_FUNCTION } from './declarative.js';
+import type { DbRow, FeatureDb, QueryInput, Visibility } from './server.js';
+import { formatIssues, type StandardSchemaV1 } from './validators.js';
+
+export type HandlerKind = 'query' | 'mutation' | 'action';
+
+/** What every handler's `ctx` carries about the call and the caller. */
+export interface HandlerContextBase {
+  requestId: string;
+  featureId: string;
+  userRoles: string[];
+  claims: Record<string, unknown> | null;
+  visibility: Visibility;
+  auth: { userId: string | null };
+}
+
+/** `ctx.db` of a query: reads only. */
+export interface ReadOnlyDb {
+  get(table: string, id: string): Promise<DbRow | null>;
+  query(table: string, input?: QueryInput): Promise<{ rows: DbRow[]; nextCursor: string | null }>;
+}
+
+export interface QueryCtx extends HandlerContextBase {
+  db: ReadOnlyDb;
+}
+
+/** A mutation's `ctx.db`: every write of one call commits together, or none if it throws. */
+export interface MutationCtx extends HandlerContextBase {
+  db: Omit<FeatureDb, 'transaction'>;
+}
+
+/** What `ctx.fetch` resolves to: the status, headers and the whole body as text. */
+export interface FetchResponse {
+  ok: boolean;
+  status: number;
+  statusText: string;
+  url: string;
+  headers: { get(name: string): string | null; entries(): [string, string][] };
+  text(): Promise<string>;
+  json(): Promise<unknown>;
+}
+
+export interface FetchInit {
+  method?: string;
+  headers?: Record<string, string> | [string, string][];
+  body?: string;
+}
+
+export interface ActionCtx extends HandlerContextBase {
+  /** Outbound HTTP with a timeout, a response size cap and (if configured) a host allowlist. */
+  fetch(url: string, init?: FetchInit): Promise<FetchResponse>;
+  secrets: Readonly<Record<string, string>>;
+  runQuery<R>(fn: HandlerFunction<'query', never[], R> | string, ...args: unknown[]): Promise<Awaited<R>>;
+  runMutation<R>(fn: HandlerFunction<'mutation', never[], R> | string, ...args: unknown[]): Promise<Awaited<R>>;
+}
+
+type CtxOf<K extends HandlerKind> = K extends 'query' ? QueryCtx : K extends 'mutation' ? MutationCtx : ActionCtx;
+
+/** One validator per positional argument: the project's `v.*` or any Standard Schema (zod, valibot). */
+type ArgValidators = readonly StandardSchemaV1[];
+type OutputOf<S> = S extends StandardSchemaV1<infer T> ? T : S extends { '~standard': { types?: { output: infer O } } } ? O : unknown;
+type ArgsOf<V extends ArgValidators> = { -readonly [I in keyof V]: OutputOf<V[I]> };
+
+export interface HandlerDefinition<K extends HandlerKind, A extends unknown[], R> {
+  /** Validators for the client's arguments, checked before the handler runs (422 on failure). */
+  args?: ArgValidators;
+  handler: (ctx: CtxOf<K>, ...args: A) => R;
+}
+
+/** What `query()`, `mutation()` and `action()` return: a definition the host runs in an isolate. */
+export interface HandlerFunction<K extends HandlerKind = HandlerKind, A extends unknown[] = unknown[], R = unknown> {
+  readonly [SERVER_FUNCTION]: K;
+  readonly args: ArgValidators | undefined;
+  readonly handler: (ctx: CtxOf<K>, ...args: A) => R;
+  /** Client-side typing only: the arguments and result as the client sees them. */
+  readonly __client?: (...args: A) => R;
+}
+
+function define<K extends HandlerKind>(kind: K, definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<K, never[], unknown> {
+  if (!definition || typeof definition.handler !== 'function') throw new TypeError(`${kind}({ handler }) needs a handler function`);
+  if (definition.args !== undefined && !Array.isArray(definition.args)) {
+    throw new TypeError(`${kind}({ args }) must be an array with one validator per argument, e.g. args: [v.string()]`);
+  }
+  return Object.freeze({ [SERVER_FUNCTION]: kind, args: definition.args, handler: definition.handler }) as HandlerFunction<K, never[], unknown>;
+}
+
+/** A read-only, deterministic handler: `ctx.db` reads, `Date` is frozen, `Math.random` seeded, no fetch. */
+export function query<const V extends ArgValidators, R>(definition: { args: V; handler: (ctx: QueryCtx, ...args: ArgsOf<V>) => R }): HandlerFunction<'query', ArgsOf<V>, R>;
+export function query<A extends unknown[], R>(definition: { handler: (ctx: QueryCtx, ...args: A) => R }): HandlerFunction<'query', A, R>;
+export function query(definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<'query', never[], unknown> {
+  return define('query', definition);
+}
+
+/** A deterministic handler whose `ctx.db` writes commit in one transaction, rolled back if it throws. */
+export function mutation<const V extends ArgValidators, R>(definition: { args: V; handler: (ctx: MutationCtx, ...args: ArgsOf<V>) => R }): HandlerFunction<'mutation', ArgsOf<V>, R>;
+export function mutation<A extends unknown[], R>(definition: { handler: (ctx: MutationCtx, ...args: A) => R }): HandlerFunction<'mutation', A, R>;
+export function mutation(definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<'mutation', never[], unknown> {
+  return define('mutation', definition);
+}
+
+/** A handler for the outside world: `ctx.fetch`, `ctx.secrets`, `ctx.runQuery`/`runMutation`, no `ctx.db`. */
+export function action<const V extends ArgValidators, R>(definition: { args: V; handler: (ctx: ActionCtx, ...args: ArgsOf<V>) => R }): HandlerFunction<'action', ArgsOf<V>, R>;
+export function action<A extends unknown[], R>(definition: { handler: (ctx: ActionCtx, ...args: A) => R }): HandlerFunction<'action', A, R>;
+export function action(definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<'action', never[], unknown> {
+  return define('action', definition);
+}
+
+const KINDS = new Set<unknown>(['query', 'mutation', 'action']);
+
+/** True for what `query()`, `mutation()` or `action()` returned. */
+export function isHandler(value: unknown): value is HandlerFunction {
+  return typeof value === 'object' && value !== null && KINDS.has((value as Record<symbol, unknown>)[SERVER_FUNCTION]);
+}
+
+/**
+ * Checks the client's arguments against the handler's validators, then runs it. Validation
+ * failures throw a 422 error whose message names the path (`args[0].title: expected string`).
+ * Runs inside the isolate.
+ */
+export async function runHandler(fn: HandlerFunction, ctx: unknown, args: unknown[]): Promise<unknown> {
+  const validators = fn.args;
+  if (validators) {
+    if (args.length > validators.length) {
+      throw invalid(`expected at most ${validators.length} argument${validators.length === 1 ? '' : 's'}, got ${args.length}`);
+    }
+    const checked: unknown[] = [];
+    const issues: { message: string; path?: readonly unknown[] }[] = [];
+    for (let i = 0; i < validators.length; i++) {
+      const result = await validators[i]!['~standard'].validate(args[i]);
+      if (result.issues) for (const issue of result.issues) issues.push({ message: issue.message, path: ['args', i, ...(issue.path ?? [])] });
+      else checked.push(result.value);
+    }
+    if (issues.length) throw invalid(formatIssues(issues));
+    args = checked;
+  }
+  return (fn.handler as (ctx: unknown, ...args: unknown[]) => unknown)(ctx, ...args);
+}
+
+function invalid(detail: string): Error & { statusCode: number } {
+  return Object.assign(new Error(`Invalid arguments: ${detail}`), { statusCode: 422 });
+}
