@@ -65,7 +65,10 @@ export async function bundleHandlers(root: string, modules: readonly HandlerModu
     if (forbidden.length) throw builtinError(root, forbidden, chains);
     if (imported.length) throw new UsageError(`Handler code imports ${imported.join(', ')}, which could not be bundled for the isolate.`);
     const { output } = await bundle.generate({ format: 'iife', name: '__favn_handlers', exports: 'named', codeSplitting: false });
-    return { code: output[0].code, kinds };
+    // A property rather than a `var`, so the prelude can remove it once it took the exports.
+    const code = output[0].code.replace(/^var __favn_handlers = /m, 'globalThis.__favn_handlers = ');
+    if (code === output[0].code) throw new Error('The handler bundle has an unexpected shape: this is a bug');
+    return { code, kinds };
   } finally {
     await bundle.close();
   }

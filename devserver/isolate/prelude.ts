@@ -168,7 +168,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   return {
     install() {
       const bundle = g.__favn_handlers as Record<string, any> | undefined;
-      g.__favn_handlers = undefined;
+      delete g.__favn_handlers;
       if (!bundle || typeof bundle.__favn_run !== 'function') throw new ErrorCtor('The handler bundle did not define its exports');
       runHandler = bundle.__favn_run;
       const kinds: Record<string, string> = {};
