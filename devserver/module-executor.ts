@@ -105,13 +105,13 @@ function collectFunctions(namespace: Record<string, unknown>, exportNames: reado
   for (const name of exportNames) {
     if (!Object.prototype.hasOwnProperty.call(namespace, name)) continue;
     const value = namespace[name];
-    if (typeof value === 'function') {
-      const fn = value as (...args: unknown[]) => unknown;
-      invocations.set(name, (ctx, args) => fn(ctx, ...args));
-      continue;
-    }
+    // Adapters first: a handler definition is a function too, but never called in the host.
     const adapted = adapt(name, value);
     if (adapted) invocations.set(name, adapted);
+    else if (typeof value === 'function') {
+      const fn = value as (...args: unknown[]) => unknown;
+      invocations.set(name, (ctx, args) => fn(ctx, ...args));
+    }
   }
   return invocations;
 }

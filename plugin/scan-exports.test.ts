@@ -65,6 +65,23 @@ describe('scanExports', () => {
     expect(kinds).toEqual({ a: 'function', b: 'function', c: 'function', d: 'call', e: 'value', f: 'value', G: 'value', h: 'unknown', i: 'function', j: 'function' });
   });
 
+  it('recognises handlers declared with the SDK\'s query, mutation and action, so they can be bundled for the isolate', () => {
+    const code = `
+      import { query, mutation as m, action, v } from '@favn/vite-plugin-server-fns/server';
+      import * as sdk from '@favn/vite-plugin-server-fns/server';
+      import { query as notOurs } from './elsewhere';
+      export const a = query({ handler: () => 1 });
+      export const b = m({ args: [v.string()], handler: (ctx, s) => s }) satisfies object;
+      export const c = sdk.action({ handler: async () => 1 });
+      export const d = notOurs({ handler: () => 1 });
+      const e = action({ handler: () => 2 }); export { e, e as f };
+      export async function g() {}
+      export const h = sdk.queryRows('rules');
+    `;
+    const handlers = Object.fromEntries(scanExports(code, 'a.server.ts', { classify: true }).exports.map((e) => [e.name, e.handler ?? null]));
+    expect(handlers).toEqual({ a: 'query', b: 'mutation', c: 'action', d: null, e: 'action', f: 'action', g: null, h: null });
+  });
+
   it('gives line and column of each exported name', () => {
     const [exp] = scanExports(`\n\n  export async function getData() {}`, 'a.server.js').exports;
     expect(exp).toMatchObject({ name: 'getData', line: 3, column: 25 });

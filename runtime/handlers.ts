@@ -10,8 +10,8 @@
  * })
  */
 import { SERVER_FUNCTION } from './declarative.js';
-import type { DbRow, FeatureDb, QueryInput, Visibility } from './server.js';
-import { formatIssues, type StandardSchemaV1 } from './validators.js';
+import type { DbRow, FeatureDb, Jsonified, QueryInput, Visibility } from './server.js';
+import { formatIssues } from './validators.js';
 
 export type HandlerKind = 'query' | 'mutation' | 'action';
 
@@ -67,9 +67,20 @@ export interface ActionCtx extends HandlerContextBase {
 
 type CtxOf<K extends HandlerKind> = K extends 'query' ? QueryCtx : K extends 'mutation' ? MutationCtx : ActionCtx;
 
-/** One validator per positional argument: the project's `v.*` or any Standard Schema (zod, valibot). */
-type ArgValidators = readonly StandardSchemaV1[];
-type OutputOf<S> = S extends StandardSchemaV1<infer T> ? T : S extends { '~standard': { types?: { output: infer O } } } ? O : unknown;
+/** Any Standard Schema v1 object (the project's `v.*`, zod, valibot, arktype): sync or async. */
+export interface AnyStandardSchema {
+  readonly '~standard': {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => unknown;
+    readonly types?: { readonly input: unknown; readonly output: unknown } | undefined;
+  };
+}
+
+/** One validator per positional argument. */
+type ArgValidators = readonly AnyStandardSchema[];
+type OutputOf<S> = S extends { '~standard': { types?: { output: infer O } | undefined } } ? O : unknown;
+type StandardResult = { value: unknown; issues?: undefined } | { issues: readonly { message: string; path?: readonly unknown[] }[] };
 type ArgsOf<V extends ArgValidators> = { -readonly [I in keyof V]: OutputOf<V[I]> };
 
 export interface HandlerDefinition<K extends HandlerKind, A extends unknown[], R> {
@@ -78,13 +89,16 @@ export interface HandlerDefinition<K extends HandlerKind, A extends unknown[], R
   handler: (ctx: CtxOf<K>, ...args: A) => R;
 }
 
-/** What `query()`, `mutation()` and `action()` return: a definition the host runs in an isolate. */
+/**
+ * What `query()`, `mutation()` and `action()` return: a definition the host runs in an isolate.
+ * Its call signature is the client's: a component imports it and calls it with the arguments
+ * after `ctx`. Called on the server it throws; an action runs it with `ctx.runQuery`/`runMutation`.
+ */
 export interface HandlerFunction<K extends HandlerKind = HandlerKind, A extends unknown[] = unknown[], R = unknown> {
+  (...args: A): Promise<Jsonified<Awaited<R>>>;
   readonly [SERVER_FUNCTION]: K;
   readonly args: ArgValidators | undefined;
   readonly handler: (ctx: CtxOf<K>, ...args: A) => R;
-  /** Client-side typing only: the arguments and result as the client sees them. */
-  readonly __client?: (...args: A) => R;
 }
 
 function define<K extends HandlerKind>(kind: K, definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<K, never[], unknown> {
@@ -92,7 +106,11 @@ function define<K extends HandlerKind>(kind: K, definition: { args?: ArgValidato
   if (definition.args !== undefined && !Array.isArray(definition.args)) {
     throw new TypeError(`${kind}({ args }) must be an array with one validator per argument, e.g. args: [v.string()]`);
   }
-  return Object.freeze({ [SERVER_FUNCTION]: kind, args: definition.args, handler: definition.handler }) as HandlerFunction<K, never[], unknown>;
+  const runner = kind === 'action' ? 'the client' : `the client, or from an action with ctx.run${kind === 'query' ? 'Query' : 'Mutation'}`;
+  const fn = () => {
+    throw new Error(`A ${kind} runs in an isolate and is not called directly on the server: call it from ${runner}`);
+  };
+  return Object.freeze(Object.assign(fn, { [SERVER_FUNCTION]: kind, args: definition.args, handler: definition.handler })) as unknown as HandlerFunction<K, never[], unknown>;
 }
 
 /** A read-only, deterministic handler: `ctx.db` reads, `Date` is frozen, `Math.random` seeded, no fetch. */
@@ -120,7 +138,7 @@ const KINDS = new Set<unknown>(['query', 'mutation', 'action']);
 
 /** True for what `query()`, `mutation()` or `action()` returned. */
 export function isHandler(value: unknown): value is HandlerFunction {
-  return typeof value === 'object' && value !== null && KINDS.has((value as Record<symbol, unknown>)[SERVER_FUNCTION]);
+  return typeof value === 'function' && KINDS.has((value as unknown as Record<symbol, unknown>)[SERVER_FUNCTION]);
 }
 
 /**
@@ -137,7 +155,7 @@ export async function runHandler(fn: HandlerFunction, ctx: unknown, args: unknow
     const checked: unknown[] = [];
     const issues: { message: string; path?: readonly unknown[] }[] = [];
     for (let i = 0; i < validators.length; i++) {
-      const result = await validators[i]!['~standard'].validate(args[i]);
+      const result = (await validators[i]!['~standard'].validate(args[i])) as StandardResult;
       if (result.issues) for (const issue of result.issues) issues.push({ message: issue.message, path: ['args', i, ...(issue.path ?? [])] });
       else checked.push(result.value);
     }

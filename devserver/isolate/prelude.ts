@@ -175,7 +175,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       handlers = {};
       for (const name of Object.keys(bundle)) {
         const value = bundle[name];
-        if (name === '__favn_run' || value === null || typeof value !== 'object' || typeof value[BRAND] !== 'string') continue;
+        if (name === '__favn_run' || typeof value !== 'function' || typeof value[BRAND] !== 'string') continue;
         handlers[name] = value;
         kinds[name] = value[BRAND];
         mapSet.call(names, value, name);
