@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-node-snapshot
 import { parseArgs } from 'node:util';
 import { runCheck } from './cli-check.js';
 import { runDb } from './cli-db.js';
