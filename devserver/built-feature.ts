@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { EndpointExecutor } from './endpoint-executor.js';
 import { hostedFeature, type HostedFeature } from './feature.js';
 import { readManifest } from './manifest.js';
 import { ModuleExecutor } from './module-executor.js';
@@ -31,6 +32,12 @@ export async function loadBuiltFeature(
   const manifestFile = path.join(dir, 'feature.json');
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
   const sf = manifest.serverFunctions;
+  if (sf?.endpoint) {
+    const endpoint = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders });
+    const feature = hostedFeature(manifest, endpoint, options.secrets);
+    feature.close = () => endpoint.close();
+    return feature;
+  }
   if (!sf?.module) return hostedFeature(manifest, null, options.secrets);
 
   const moduleFile = path.resolve(dir, sf.module);

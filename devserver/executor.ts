@@ -1,7 +1,12 @@
 import type { ServerContext } from '../runtime/server.js';
 
+/** The incoming request, as far as an executor may see it (endpoint mode forwards auth headers). */
+export interface CallRequest {
+  header(name: string): string | undefined;
+}
+
 /** Runs one resolved server function with its context and client arguments. */
-export type Invocation = (ctx: ServerContext, args: unknown[]) => unknown;
+export type Invocation = (ctx: ServerContext, args: unknown[], request?: CallRequest) => unknown;
 
 /** What `/_health` and `/_admin` show about an executor. */
 export interface ExecutorStatus {
@@ -33,5 +38,9 @@ export interface Executor {
  * sends it as it is instead of parsing and serializing it again.
  */
 export class RawJson {
-  constructor(readonly json: string) {}
+  /** `status` other than 200: an upstream's error answer, passed through as it is. */
+  constructor(
+    readonly json: string,
+    readonly status = 200,
+  ) {}
 }

@@ -4,7 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import { ErrorText, REQUEST_ID_HEADER, RPC_PREFIX } from '../runtime/protocol.js';
 import type { ServerContext } from '../runtime/server.js';
 import { buildServerContext, CallAbort } from './context.js';
-import { RawJson, type Invocation } from './executor.js';
+import { RawJson, type CallRequest, type Invocation } from './executor.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
 import { nodeBindings, readBody } from './read-body.js';
@@ -34,9 +34,10 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     const ctx = buildServerContext(feature, requestId, identity, abort);
     const result = await runWithDeadline(invocation, ctx, args, feature, abort, c);
     const body = serializeResult(result, fnName);
-    state.calls.record({ featureId, fnName, status: 200, ms: performance.now() - started, requestId });
+    const status = result instanceof RawJson ? result.status : 200;
+    state.calls.record({ featureId, fnName, status, ms: performance.now() - started, requestId });
     // A plain headers object keeps @hono/node-server on its fast path.
-    return new Response(body, { status: 200, headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId } });
+    return new Response(body, { status, headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId } });
   });
   app.all(route, (c) => {
     assignRequestId(c);
@@ -108,7 +109,8 @@ function runWithDeadline(invocation: Invocation, ctx: ServerContext, args: unkno
   return new Promise((resolve, reject) => {
     const stopWatching = watchDisconnect(c, abort);
     const timer = setTimeout(() => {
-      const error = new HTTPException(503, { message: `${ErrorText.timedOut} after ${feature.timeoutMs} ms` });
+      const what = feature.executor?.mode === 'endpoint' ? ErrorText.upstreamTimedOut : ErrorText.timedOut;
+      const error = new HTTPException(503, { message: `${what} after ${feature.timeoutMs} ms` });
       abort.abort(error);
       reject(error);
     }, feature.timeoutMs);
@@ -116,7 +118,7 @@ function runWithDeadline(invocation: Invocation, ctx: ServerContext, args: unkno
       clearTimeout(timer);
       stopWatching();
     };
-    invokeSafely(invocation, ctx, args).then(
+    invokeSafely(invocation, ctx, args, c.req).then(
       (value) => {
         settle();
         resolve(value);
@@ -145,9 +147,9 @@ function watchDisconnect(c: Context<HostEnv>, abort: CallAbort): () => void {
   return () => signal.removeEventListener('abort', onGone);
 }
 
-async function invokeSafely(invocation: Invocation, ctx: ServerContext, args: unknown[]): Promise<unknown> {
+async function invokeSafely(invocation: Invocation, ctx: ServerContext, args: unknown[], request: CallRequest): Promise<unknown> {
   try {
-    return await invocation(ctx, args);
+    return await invocation(ctx, args, request);
   } catch (thrown) {
     if (thrown instanceof Error) throw thrown;
     // Functions may throw anything; the error handler only sees Errors. Keep a status if given.

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
+import { EndpointExecutor } from '../devserver/endpoint-executor.js';
 import { hostedFeature } from '../devserver/feature.js';
 import type { Host } from '../devserver/host.js';
 import { readManifest } from '../devserver/manifest.js';
@@ -46,6 +47,7 @@ export class DevFeature {
   #isolates: IsolateRunner;
   #bundleError: Error | null = null;
   #snapshotWarned = false;
+  #endpoint: { key: string; executor: EndpointExecutor } | null = null;
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -159,12 +161,22 @@ export class DevFeature {
     if (this.#timer) clearTimeout(this.#timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);
     this.#isolates.close();
+    this.#endpoint?.executor.close();
     await this.#runner.close();
     await this.#client?.close();
   }
 
   #feature() {
-    return hostedFeature(this.#state.manifest, this.executor, readEnvLocal(this.#state.root), this.#data);
+    const { manifest, root } = this.#state;
+    const sf = manifest.serverFunctions;
+    if (!sf?.endpoint) return hostedFeature(manifest, this.executor, readEnvLocal(root), this.#data);
+    // Endpoint proxy mode in dev too: calls go to the feature's own backend.
+    const key = `${sf.endpoint} ${manifest.forwardAuthHeaders ?? true} ${sf.exports.join()}`;
+    if (this.#endpoint?.key !== key) {
+      this.#endpoint?.executor.close();
+      this.#endpoint = { key, executor: new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders }) };
+    }
+    return hostedFeature(manifest, this.#endpoint.executor, readEnvLocal(root), this.#data);
   }
 
   async #entries(): Promise<ModuleEntry[]> {
