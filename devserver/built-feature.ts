@@ -27,7 +27,7 @@ const SCHEMA_EXPORT = '__favn_schema';
  */
 export async function loadBuiltFeature(
   dir: string,
-  options: { secrets?: Record<string, string>; warn?: (m: string) => void; log?: (line: string, level: string) => void; database?: SqlClient } = {},
+  options: { secrets?: Record<string, string>; warn?: (m: string) => void; log?: (line: string, level: string) => void; database?: SqlClient | (() => Promise<SqlClient>) } = {},
 ): Promise<HostedFeature> {
   const manifestFile = path.join(dir, 'feature.json');
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
@@ -81,8 +81,9 @@ export async function loadBuiltFeature(
     }
     // Production migrations never lose data: a destructive change keeps the feature unloaded.
     const model = modelSchema(manifest.id, schema);
-    await migrate(options.database, model);
-    data = new FeatureData(options.database, model);
+    const database = typeof options.database === 'function' ? await options.database() : options.database;
+    await migrate(database, model);
+    data = new FeatureData(database, model);
     feature.data = data;
   }
   return feature;

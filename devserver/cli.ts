@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { runCheck } from './cli-check.js';
 import { runDb } from './cli-db.js';
+import { runServe } from './cli-serve.js';
 
 const HELP = `favn: server functions for Vite feature repos
 
@@ -15,6 +16,12 @@ Usage:
       reset     drop the feature's tables and data and re-create them (needs --yes)
       shell     serve the PGlite dev database on --port (default 5433) for psql
       Uses PGlite in .favn/db, or DATABASE_URL (environment or .env.local).
+  favn serve [feature-dir...] [--config favn.config.json] [--port 3000] [--host [addr]] [--strictPort]
+             [--admin-token <token>] [--dev]
+      Serve built features (after vite build: dist/ at /<featureId>/, dist-server/ for /rpc) and the
+      features of the config (endpoint manifests, releases.json). --host alone listens on all
+      addresses. SIGINT/SIGTERM: calls in flight finish, then it exits. Tables use DATABASE_URL, or
+      PGlite in .favn/db of the current folder. /_admin needs --admin-token (or FAVN_ADMIN_TOKEN).
   favn --help
 `;
 
@@ -54,6 +61,26 @@ async function main(argv: string[]): Promise<number> {
       yes: values.yes,
       port: Number(values.port),
     });
+  }
+  if (command === 'serve') {
+    // Like Vite: `--host` alone means every address.
+    const args = rest.flatMap((arg, i) => (arg === '--host' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('-')) ? ['--host=0.0.0.0'] : [arg]));
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string' },
+        port: { type: 'string', default: '3000' },
+        host: { type: 'string', default: 'localhost' },
+        strictPort: { type: 'boolean', default: false },
+        'admin-token': { type: 'string' },
+        dev: { type: 'boolean', default: false },
+      },
+      strict: true,
+    });
+    const port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number (got ${values.port})`);
+    return runServe({ dirs: positionals, config: values.config, port, host: values.host, strictPort: values.strictPort, adminToken: values['admin-token'], dev: values.dev });
   }
   process.stderr.write(`favn: unknown command "${command}"\n\n${HELP}`);
   return 2;

@@ -23,13 +23,15 @@ export interface HostOptions {
   identify?: (c: Context<HostEnv>, feature: HostedFeature) => Identity | Promise<Identity>;
   /** Token that opens `/_admin` outside dev (`Authorization: Bearer <token>`). */
   adminToken?: string;
+  /** Registers middleware and routes that come before the host's own (static pages, draining). */
+  before?: (app: Hono<HostEnv>) => void;
 }
 
 /** Host state the routes share. */
 export interface HostState {
   features: Map<string, HostedFeature>;
   calls: CallLog;
-  options: Required<Omit<HostOptions, 'logCall' | 'adminToken'>> & { adminToken: string | undefined };
+  options: Required<Omit<HostOptions, 'logCall' | 'adminToken' | 'before'>> & { adminToken: string | undefined };
 }
 
 /** Hono environment of the host's routes. */
@@ -68,6 +70,7 @@ export function createHost(features: Iterable<HostedFeature>, options: HostOptio
     },
   };
   const app = new Hono<HostEnv>();
+  options.before?.(app);
   registerRoutes(app, state);
   app.onError((error, c) => handleError(error, c, state));
   return { app, features: state.features, calls: state.calls };

@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { loadBuiltFeature } from '../built-feature.js';
+import type { SqlClient } from '../db/sql-client.js';
+import { EndpointExecutor } from '../endpoint-executor.js';
+import { hostedFeature, type HostedFeature } from '../feature.js';
+import { readManifest } from '../manifest.js';
+import { UsageError } from '../usage-error.js';
+import { fetchRelease } from './releases.js';
+import type { FeatureSource } from './serve-config.js';
+
+/** A feature ready to serve, with the folder of its static client (if it has one here). */
+export interface ServedFeature {
+  feature: HostedFeature;
+  /** `dist/` of a built feature, served at `/{featureId}/`. */
+  staticDir: string | null;
+}
+
+export interface LoadOptions {
+  /** Opened on first need: only features with tables use it. */
+  database: () => Promise<SqlClient>;
+  cacheDir: string;
+  secrets?: Record<string, string>;
+  warn: (message: string) => void;
+}
+
+/**
+ * Loads every source. A feature that fails its integrity check is still served, unloaded, with
+ * the reason in `/_health` and `/_admin` (calls get 503); the others serve normally.
+ *
+ * @example
+ * const served = await loadFeatures([{ kind: 'built', dir: 'feature-a' }], options)
+ */
+export async function loadFeatures(sources: readonly FeatureSource[], options: LoadOptions): Promise<ServedFeature[]> {
+  const served: ServedFeature[] = [];
+  for (const source of sources) {
+    const one = await loadSource(source, options);
+    if (served.some((s) => s.feature.id === one.feature.id)) throw new UsageError(`Feature "${one.feature.id}" is listed twice`);
+    served.push(one);
+  }
+  return served;
+}
+
+async function loadSource(source: FeatureSource, options: LoadOptions): Promise<ServedFeature> {
+  const load = { database: options.database, secrets: options.secrets, warn: options.warn };
+  if (source.kind === 'built') {
+    const serverDir = existsSync(path.join(source.dir, 'dist-server', 'feature.json')) ? path.join(source.dir, 'dist-server') : source.dir;
+    if (!existsSync(path.join(serverDir, 'feature.json'))) {
+      throw new UsageError(`${source.dir} has no dist-server/feature.json: run "vite build" in the feature repo first`);
+    }
+    const clientDir = path.join(path.dirname(serverDir), 'dist');
+    return { feature: await loadBuiltFeature(serverDir, load), staticDir: existsSync(path.join(clientDir, 'index.html')) ? clientDir : null };
+  }
+  if (source.kind === 'manifest') {
+    const manifest = readManifest(source.file, { runtime: true, warn: options.warn });
+    const sf = manifest.serverFunctions;
+    if (!sf?.endpoint) return { feature: await loadBuiltFeature(path.dirname(source.file), load), staticDir: null };
+    const executor = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders });
+    const feature = hostedFeature(manifest, executor, options.secrets);
+    feature.close = () => executor.close();
+    return { feature, staticDir: null };
+  }
+  const fetched = await fetchRelease(source.location, options.cacheDir);
+  if ('dir' in fetched) {
+    const feature = await loadBuiltFeature(fetched.dir, load);
+    return { feature, staticDir: null };
+  }
+  const id = fetched.id ?? 'unknown-feature';
+  const feature = hostedFeature({ id, raw: { id }, version: fetched.release?.version }, null, options.secrets);
+  feature.unavailableReason = fetched.unavailable;
+  options.warn(`favn serve: ${id} stays unloaded: ${fetched.unavailable}`);
+  return { feature, staticDir: null };
+}

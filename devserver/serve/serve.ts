@@ -1,0 +1,125 @@
+import { serve, type ServerType } from '@hono/node-server';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import path from 'node:path';
+import type { Context, Next } from 'hono';
+import { ErrorText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
+import type { SqlClient } from '../db/sql-client.js';
+import { openDatabase } from '../db/open-database.js';
+import { createHost, type HostEnv, type HostOptions } from '../host.js';
+import { loadFeatures, type ServedFeature } from './load-features.js';
+import type { ServeConfig } from './serve-config.js';
+
+export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' | 'logError' | 'dev'> {
+  port: number;
+  host: string;
+  /** Fail instead of trying the next port when `port` is taken (like Vite's `--strictPort`). */
+  strictPort?: boolean;
+  /** Where PGlite keeps data when there is no DATABASE_URL, and where releases are cached. */
+  root?: string;
+  env?: Record<string, string | undefined>;
+  warn?: (message: string) => void;
+}
+
+export interface RunningHost {
+  url: string;
+  features: ServedFeature[];
+  /**
+   * Graceful shutdown: no new calls (503, `connection: close`), calls in flight finish (up to
+   * `graceMs`), then the socket, isolates and database close.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * The standalone host (`favn serve`): many built features on `@hono/node-server`, each client at
+ * `/{featureId}/` and its functions at `/rpc/{featureId}/...`, with `/_health` and `/_admin`.
+ *
+ * @example
+ * const running = await startServe(readServeConfig(undefined, ['feature-a']), { port: 3000, host: 'localhost' })
+ */
+export async function startServe(config: ServeConfig, options: ServeOptions): Promise<RunningHost> {
+  const root = options.root ?? process.cwd();
+  const env = options.env ?? process.env;
+  const warn = options.warn ?? ((m: string) => console.warn(m));
+  let database: Promise<SqlClient> | null = null;
+  const features = await loadFeatures(config.features, {
+    database: () => (database ??= openDatabase(root, env)),
+    cacheDir: config.cacheDir ?? path.join(root, '.favn', 'releases'),
+    warn,
+  });
+  let inFlight = 0;
+  let draining = false;
+  let drained: (() => void) | null = null;
+  const host = createHost(
+    features.map((f) => f.feature),
+    {
+      dev: options.dev ?? false,
+      identify: options.identify,
+      logCall: options.logCall,
+      logError: options.logError,
+      adminToken: config.adminToken ?? env.FAVN_ADMIN_TOKEN,
+      before(app) {
+        app.use('*', async function drain(c: Context<HostEnv>, next: Next) {
+          if (draining) {
+            return c.json({ error: `${ErrorText.unavailable}: the host is shutting down`, requestId: '' }, 503, { connection: 'close', [REQUEST_ID_HEADER]: '' });
+          }
+          inFlight++;
+          try {
+            await next();
+          } finally {
+            if (--inFlight === 0 && drained) drained();
+          }
+        });
+        for (const { feature, staticDir } of features) {
+          if (staticDir) mountClient(app, feature.id, staticDir);
+        }
+      },
+    },
+  );
+  const { server, port } = await listen(host.app.fetch, options);
+  const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
+  return {
+    url: `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`,
+    features,
+    async close(graceMs = 30_000) {
+      draining = true;
+      (server as Server).closeIdleConnections?.();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      if (inFlight > 0) {
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      }
+      // Responses of the last calls are still being written: let their sockets end on their own.
+      (server as Server).closeIdleConnections?.();
+      const timer = setInterval(() => (server as Server).closeIdleConnections?.(), 50);
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+      clearInterval(timer);
+      (server as Server).closeAllConnections?.();
+      await closed;
+      for (const { feature } of features) feature.close?.();
+      if (database) await (await database).close();
+    },
+  };
+}
+
+/** `dist/` of a feature at `/{featureId}/`; paths without a file fall back to `index.html` (SPA). */
+function mountClient(app: Parameters<NonNullable<HostOptions['before']>>[0], featureId: string, dir: string): void {
+  const prefix = `/${featureId}`;
+  app.get(prefix, (c) => c.redirect(`${prefix}/`, 301));
+  app.use(`${prefix}/*`, serveStatic({ root: dir, rewriteRequestPath: (p) => p.slice(prefix.length) || '/' }));
+  app.get(`${prefix}/*`, serveStatic({ root: dir, rewriteRequestPath: (p) => (path.extname(p) || !existsSync(path.join(dir, 'index.html')) ? p.slice(prefix.length) : '/index.html') }));
+}
+
+async function listen(fetch: (request: Request) => Response | Promise<Response>, options: ServeOptions): Promise<{ server: ServerType; port: number }> {
+  for (let port = options.port, tries = 0; ; port++, tries++) {
+    const server = serve({ fetch, port, hostname: options.host });
+    const outcome = await new Promise<'ok' | NodeJS.ErrnoException>((resolve) => {
+      server.once('listening', () => resolve('ok'));
+      server.once('error', (error: NodeJS.ErrnoException) => resolve(error));
+    });
+    if (outcome === 'ok') return { server, port: (server.address() as { port: number }).port };
+    server.close();
+    if (outcome.code !== 'EADDRINUSE' || options.strictPort || tries >= 10 || options.port === 0) throw outcome;
+  }
+}
