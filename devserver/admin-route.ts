@@ -1,7 +1,9 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Context, Hono } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
+import { DEV_IDENTITY_COOKIE } from './dev-identity.js';
 import type { CallRecord } from './call-log.js';
 import { featureHealth, type FeatureHealth } from './health-route.js';
 import type { HostEnv, HostState } from './host.js';
@@ -21,7 +23,29 @@ export function registerAdminRoutes(app: Hono<HostEnv>, state: HostState): void 
     authorizeAdmin(c, state);
     const report = adminReport(state);
     if ((c.req.header('accept') ?? '').includes('application/json')) return c.json(report);
-    return c.html(renderAdmin(report));
+    return c.html(renderAdmin(report, state.options.dev ? (getCookie(c, DEV_IDENTITY_COOKIE) ?? '') : null));
+  });
+  // Dev only: the identity picker. The cookie applies to the browser session's RPC calls.
+  app.post('/_admin/identity', async (c) => {
+    if (!state.options.dev) throw new HTTPException(404, { message: 'Not found: the dev identity is only chosen in dev' });
+    if (c.req.header('sec-fetch-site') === 'cross-site') throw new HTTPException(403, { message: 'Forbidden: cross-site request to /_admin' });
+    const form = await c.req.parseBody();
+    const claims = typeof form.claims === 'string' ? form.claims.trim() : '';
+    if (!claims) {
+      deleteCookie(c, DEV_IDENTITY_COOKIE, { path: '/' });
+      return c.redirect('/_admin', 303);
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(claims);
+    } catch {
+      parsed = null;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new HTTPException(400, { message: 'The dev identity must be a JSON object of claims, like {"sub":"alice","roles":["admin"]}' });
+    }
+    setCookie(c, DEV_IDENTITY_COOKIE, JSON.stringify(parsed), { path: '/', sameSite: 'Lax', httpOnly: true });
+    return c.redirect('/_admin', 303);
   });
 }
 
@@ -48,7 +72,7 @@ function adminReport(state: HostState): AdminReport {
   };
 }
 
-function renderAdmin(report: AdminReport) {
+function renderAdmin(report: AdminReport, devIdentity: string | null) {
   return html`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>favn admin</title>
 <style>body{font:14px system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
@@ -67,6 +91,12 @@ ${report.features.map(
     .filter(Boolean)
     .join('; ')}</td></tr>`,
 )}</table>
+${devIdentity === null
+  ? ''
+  : html`<h2>Dev identity</h2>
+<p>Calls from this browser run as: <code>${devIdentity || 'anonymous'}</code></p>
+<form method="post" action="/_admin/identity"><textarea name="claims" rows="3" cols="70" placeholder='{"sub":"alice","roles":["admin"],"tenant_id":"t1"}'>${devIdentity}</textarea><br>
+<button type="submit">Use these claims</button> <button type="submit" name="claims" value="">Anonymous</button></form>`}
 <h2>Recent calls</h2>
 <table><tr><th>At</th><th>Function</th><th>Status</th><th>ms</th><th>Request id</th></tr>
 ${report.calls.map(
