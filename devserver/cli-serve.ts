@@ -1,4 +1,3 @@
-import { devIdentity } from './dev-identity.js';
 import { readServeConfig } from './serve/serve-config.js';
 import { startServe } from './serve/serve.js';
 
@@ -28,7 +27,6 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     host: options.host,
     strictPort: options.strictPort,
     dev: options.dev,
-    identify: options.dev ? devIdentity : undefined,
     logCall: (line) => process.stdout.write(`${line}\n`),
     logError: (message, error) => process.stderr.write(`${message}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     warn: (message) => process.stderr.write(`${message}\n`),

@@ -1,12 +1,16 @@
 import type { ServerContext } from '../runtime/server.js';
+import type { FunctionKind } from './rate-limit/limits.js';
 
 /** The incoming request, as far as an executor may see it (endpoint mode forwards auth headers). */
 export interface CallRequest {
   header(name: string): string | undefined;
 }
 
-/** Runs one resolved server function with its context and client arguments. */
-export type Invocation = (ctx: ServerContext, args: unknown[], request?: CallRequest) => unknown;
+/**
+ * Runs one resolved server function with its context and client arguments. `kind` (the function
+ * kind, for rate limits) is set by the module executor; unset means a plain function.
+ */
+export type Invocation = ((ctx: ServerContext, args: unknown[], request?: CallRequest) => unknown) & { readonly kind?: FunctionKind };
 
 /** What `/_health` and `/_admin` show about an executor. */
 export interface ExecutorStatus {

@@ -9,6 +9,8 @@ import type { HostedFeature } from './feature.js';
 import { registerHealthRoutes } from './health-route.js';
 import { registerRpcRoute } from './rpc-route.js';
 import { registerStorageRoutes } from './storage-route.js';
+import type { RateLimiter } from './rate-limit/limiter.js';
+import type { CrossSiteOptions } from './auth/csrf.js';
 
 export interface HostOptions {
   /** Dev mode: 5xx messages reach the client, `/_admin` is open. Default false. */
@@ -25,6 +27,15 @@ export interface HostOptions {
   adminToken?: string;
   /** Registers middleware and routes that come before the host's own (static pages, draining). */
   before?: (app: Hono<HostEnv>) => void;
+  /** Which cross-site browser POSTs/PUTs are allowed (CSRF); by default only same-origin ones. */
+  crossSite?: CrossSiteOptions;
+  /** Counts calls against rate limits; `null` (default): no limits. */
+  rateLimiter?: RateLimiter | null;
+  /**
+   * Apply the default limits to features whose manifest sets none (the platform host). When
+   * false (dev), only features that set `rateLimits` are limited. Default false.
+   */
+  defaultRateLimits?: boolean;
 }
 
 /** Host state the routes share. */
@@ -67,6 +78,9 @@ export function createHost(features: Iterable<HostedFeature>, options: HostOptio
       logError: options.logError ?? ((message, error) => console.error(message, error)),
       identify: options.identify ?? (() => ANONYMOUS),
       adminToken: options.adminToken,
+      rateLimiter: options.rateLimiter ?? null,
+      crossSite: options.crossSite ?? {},
+      defaultRateLimits: options.defaultRateLimits ?? false,
     },
   };
   const app = new Hono<HostEnv>();

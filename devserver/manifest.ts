@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { FEATURE_ID_PATTERN } from '../runtime/protocol.js';
 import { parseIsolateLimits, type IsolateLimits } from './isolate/limits.js';
+import { parseRateLimits, type RateLimits } from './rate-limit/limits.js';
 import { UsageError } from './usage-error.js';
 
 /** `serverFunctions` of `feature.json`: where the functions live and which are callable. */
@@ -28,6 +29,8 @@ export interface FeatureManifest {
   forwardAuthHeaders?: boolean;
   /** Limits of the isolates running handler functions (defaults when absent). */
   isolate?: IsolateLimits;
+  /** Rate limits per function kind, when the manifest sets them (the defaults filled in). */
+  rateLimits?: RateLimits;
   /** The manifest's fields as written, for tools that rewrite it. */
   raw: Record<string, unknown>;
 }
@@ -93,6 +96,7 @@ export function parseManifest(text: string, file: string, options: ParseManifest
     manifest.forwardAuthHeaders = record.forwardAuthHeaders as boolean;
   }
   if (record.isolate !== undefined) manifest.isolate = parseIsolateLimits(record.isolate, fail);
+  if (record.rateLimits !== undefined) manifest.rateLimits = parseRateLimits(record.rateLimits, fail);
   if (record.serverFunctions !== undefined) {
     manifest.serverFunctions = parseServerFunctions(record.serverFunctions, fail, options, file);
   }

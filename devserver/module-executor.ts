@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { ErrorText } from '../runtime/protocol.js';
 import type { Executor, ExecutorStatus, Invocation } from './executor.js';
+import { functionKindOf } from './rate-limit/function-kind.js';
 
 /** One server module the executor loads: its scanned export names and how to import it. */
 export interface ModuleEntry {
@@ -107,11 +108,15 @@ function collectFunctions(namespace: Record<string, unknown>, exportNames: reado
     const value = namespace[name];
     // Adapters first: a handler definition is a function too, but never called in the host.
     const adapted = adapt(name, value);
-    if (adapted) invocations.set(name, adapted);
-    else if (typeof value === 'function') {
+    let invocation: Invocation | undefined = adapted;
+    if (!invocation && typeof value === 'function') {
       const fn = value as (...args: unknown[]) => unknown;
-      invocations.set(name, (ctx, args) => fn(ctx, ...args));
+      invocation = (ctx, args) => fn(ctx, ...args);
     }
+    if (!invocation) continue;
+    // Each adapter returns a fresh closure per export, so tagging it is safe.
+    Object.defineProperty(invocation, 'kind', { value: functionKindOf(value) });
+    invocations.set(name, invocation);
   }
   return invocations;
 }

@@ -8,6 +8,9 @@ import { RawJson, type CallRequest, type Invocation } from './executor.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
 import { nodeBindings, readBody } from './read-body.js';
+import { DEFAULT_RATE_LIMITS } from './rate-limit/limits.js';
+import { checkRateLimit } from './rate-limit/rate-limit.js';
+import { createCrossSiteCheck } from './auth/csrf.js';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -18,18 +21,27 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  */
 export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
   const route = `${RPC_PREFIX}/:featureId/:fnName`;
+  const checkOrigin = createCrossSiteCheck(state.options.crossSite);
   app.post(route, async function rpcHandler(c) {
     const started = performance.now();
     const requestId = assignRequestId(c);
     const featureId = c.req.param('featureId');
     const fnName = c.req.param('fnName');
     c.set('call', { featureId, fnName, started });
+    // Before anything is read: a cross-site browser POST never reaches a function (CSRF).
+    checkOrigin(c.req.raw.headers, c.req.url);
     const feature = findFeature(state, featureId);
     const args = await parseRpcBody(c, state.options.bodyLimit);
     const found = findFunction(feature, fnName);
     const invocation = found instanceof Promise ? await found : found;
     const who = state.options.identify(c, feature);
     const identity = who instanceof Promise ? await who : who;
+    const { rateLimiter } = state.options;
+    const limits = rateLimiter && (feature.manifest.rateLimits ?? (state.options.defaultRateLimits ? DEFAULT_RATE_LIMITS : null));
+    if (limits) {
+      const limited = checkRateLimit(rateLimiter, { featureId, tenantId: identity.tenantId, kind: invocation.kind ?? 'plain', limits });
+      if (limited) await limited;
+    }
     const abort = new CallAbort();
     const ctx = buildServerContext(feature, requestId, identity, abort);
     const result = await runWithDeadline(invocation, ctx, args, feature, abort, c);

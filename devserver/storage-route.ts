@@ -6,6 +6,7 @@ import { STORAGE_TABLE } from './db/migrate.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
 import { readBody } from './read-body.js';
+import { createCrossSiteCheck } from './auth/csrf.js';
 import { quoteIdent, storableIssues } from './sql/table-model.js';
 
 /**
@@ -18,7 +19,9 @@ export function registerStorageRoutes(app: Hono<HostEnv>, state: HostState): voi
     const rows = await feature.data!.client.transaction(feature.data!.model.role, (q) => q(`SELECT "doc" FROM ${table} WHERE "key" = $1`, [key]), { readOnly: true });
     return c.json(rows[0]?.doc ?? {});
   });
+  const checkOrigin = createCrossSiteCheck(state.options.crossSite);
   app.put(`${STORAGE_PREFIX}/:featureId`, async (c) => {
+    checkOrigin(c.req.raw.headers, c.req.url);
     const { feature, key, table } = await storageOf(c, state);
     const text = await readBody(c, state.options.bodyLimit);
     let doc: unknown;

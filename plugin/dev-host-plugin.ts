@@ -1,7 +1,10 @@
 import { getRequestListener } from '@hono/node-server';
 import type { Plugin, ViteDevServer } from 'vite';
-import { devIdentity } from '../devserver/dev-identity.js';
+import { parseAuthConfig } from '../devserver/auth/auth-config.js';
+import { createIdentify } from '../devserver/auth/create-identify.js';
 import { createHost } from '../devserver/host.js';
+import { readEnvLocal } from '../devserver/env-local.js';
+import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
 import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevFeature } from './dev-feature.js';
 import type { PluginState } from './options.js';
@@ -21,10 +24,13 @@ export function devHostPlugin(state: () => PluginState): Plugin {
     apply: 'serve',
     configureServer(server: ViteDevServer) {
       const logger = server.config.logger;
+      // Dev limits only the features whose feature.json sets rateLimits (to try 429s locally).
+      const rateLimiter = openRateLimiter({ ...readEnvLocal(state().root), ...process.env });
       const host = createHost([], {
         dev: true,
+        rateLimiter,
         bodyLimit: state().options.bodyLimit,
-        identify: devIdentity,
+        identify: createIdentify(parseAuthConfig(state().options.auth, { field: 'serverFns({ auth })' }), { dev: true }),
         logCall: (line) => logger.info(line, { timestamp: true }),
         logError: (message, error) => {
           const err = error instanceof Error ? error : new Error(String(error));
@@ -41,7 +47,10 @@ export function devHostPlugin(state: () => PluginState): Plugin {
         if (HOST_PATHS.some((p) => url.startsWith(p))) return void listener(req, res);
         next();
       });
-      server.httpServer?.once('close', () => void feature?.close());
+      server.httpServer?.once('close', () => {
+        void feature?.close();
+        void rateLimiter.close();
+      });
     },
     hotUpdate({ file }) {
       // Runs once per environment after Vite invalidated its module graph; react on the SSR pass.

@@ -20,6 +20,11 @@ export interface ServerFnsOptions {
   schema?: string;
   /** Glob patterns (relative to the root) never searched for server modules. */
   ignore?: string[];
+  /**
+   * Auth in dev. Default `{ mode: 'none' }`: anonymous, or the dev identity chosen in `/_admin`.
+   * `{ mode: 'jwt', ... }` verifies tokens as the platform host does (same fields as `favn serve`).
+   */
+  auth?: Record<string, unknown>;
 }
 
 /** Specifiers of the client runtime that generated proxies and user code import. */

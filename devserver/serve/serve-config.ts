@@ -1,5 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseAuthConfig, type AuthConfig } from '../auth/auth-config.js';
+import type { CrossSiteOptions } from '../auth/csrf.js';
 import { UsageError } from '../usage-error.js';
 
 /** Where one served feature comes from. */
@@ -17,6 +19,10 @@ export interface ServeConfig {
   adminToken?: string;
   /** Where fetched releases are kept (default `.favn/releases`). */
   cacheDir?: string;
+  /** How callers are authenticated (default mode `none`: anonymous). */
+  auth: AuthConfig;
+  /** Cross-site browser calls: `allowedOrigins`, `trustProxy`, `host`. */
+  crossSite: CrossSiteOptions;
 }
 
 /**
@@ -27,7 +33,7 @@ export interface ServeConfig {
  * readServeConfig('favn.config.json', ['../feature-a'])
  */
 export function readServeConfig(file: string | undefined, dirs: readonly string[]): ServeConfig {
-  const config: ServeConfig = { features: dirs.map((dir) => ({ kind: 'built', dir: path.resolve(dir) })) };
+  const config: ServeConfig = { features: dirs.map((dir) => ({ kind: 'built', dir: path.resolve(dir) })), auth: { mode: 'none' }, crossSite: {} };
   if (!file) return config;
   const where = path.resolve(file);
   if (!existsSync(where)) throw new UsageError(`The serve config ${where} does not exist`);
@@ -61,6 +67,19 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
   if (record.cacheDir !== undefined) {
     if (typeof record.cacheDir !== 'string') fail('cacheDir', 'must be a path');
     config.cacheDir = path.resolve(base, record.cacheDir as string);
+  }
+  config.auth = parseAuthConfig(record.auth, { file: where });
+  if (record.allowedOrigins !== undefined) {
+    if (!Array.isArray(record.allowedOrigins) || !record.allowedOrigins.every((o) => typeof o === 'string')) fail('allowedOrigins', 'must be an array of origins like "https://portal.example.com"');
+    config.crossSite.allowedOrigins = record.allowedOrigins as string[];
+  }
+  if (record.trustProxy !== undefined) {
+    if (typeof record.trustProxy !== 'boolean') fail('trustProxy', 'must be true or false');
+    config.crossSite.trustProxy = record.trustProxy as boolean;
+  }
+  if (record.publicHost !== undefined) {
+    if (typeof record.publicHost !== 'string') fail('publicHost', 'must be a host name like "app.example.com"');
+    config.crossSite.host = record.publicHost as string;
   }
   return config;
 }

@@ -9,9 +9,11 @@ import type { SqlClient } from '../db/sql-client.js';
 import { openDatabase } from '../db/open-database.js';
 import { createHost, type HostEnv, type HostOptions } from '../host.js';
 import { loadFeatures, type ServedFeature } from './load-features.js';
+import { openRateLimiter } from '../rate-limit/open-rate-limiter.js';
+import { createIdentify } from '../auth/create-identify.js';
 import type { ServeConfig } from './serve-config.js';
 
-export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' | 'logError' | 'dev'> {
+export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' | 'logError' | 'dev' | 'rateLimiter'> {
   port: number;
   host: string;
   /** Fail instead of trying the next port when `port` is taken (like Vite's `--strictPort`). */
@@ -49,6 +51,7 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
     cacheDir: config.cacheDir ?? path.join(root, '.favn', 'releases'),
     warn,
   });
+  const rateLimiter = options.rateLimiter === undefined ? openRateLimiter(env) : options.rateLimiter;
   let inFlight = 0;
   let draining = false;
   let drained: (() => void) | null = null;
@@ -56,10 +59,13 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
     features.map((f) => f.feature),
     {
       dev: options.dev ?? false,
-      identify: options.identify,
+      identify: options.identify ?? createIdentify(config.auth, { dev: options.dev ?? false }),
+      crossSite: config.crossSite,
       logCall: options.logCall,
       logError: options.logError,
       adminToken: config.adminToken ?? env.FAVN_ADMIN_TOKEN,
+      rateLimiter,
+      defaultRateLimits: true,
       before(app) {
         app.use('*', async function drain(c: Context<HostEnv>, next: Next) {
           if (draining) {
@@ -98,6 +104,7 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
       (server as Server).closeAllConnections?.();
       await closed;
       for (const { feature } of features) feature.close?.();
+      await rateLimiter?.close();
       if (database) await (await database).close();
     },
   };
