@@ -7,6 +7,7 @@
 const BENCHES = {
   rpc: () => import('./rpc.js'),
   crud: () => import('./crud.js'),
+  isolate: () => import('./isolate.js'),
 };
 
 const name = process.argv[2];
