@@ -8,6 +8,7 @@ const BENCHES = {
   rpc: () => import('./rpc.js'),
   crud: () => import('./crud.js'),
   isolate: () => import('./isolate.js'),
+  proxy: () => import('./proxy.js'),
 };
 
 const name = process.argv[2];
