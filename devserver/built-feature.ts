@@ -33,7 +33,7 @@ export async function loadBuiltFeature(
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
   const sf = manifest.serverFunctions;
   if (sf?.endpoint) {
-    const endpoint = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders });
+    const endpoint = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders, timeoutMs: manifest.timeoutMs });
     const feature = hostedFeature(manifest, endpoint, options.secrets);
     feature.close = () => endpoint.close();
     return feature;

@@ -17,13 +17,15 @@ export interface EndpointOptions {
   exports: readonly string[];
   /** Forward `authorization`, `x-auth-request-access-token` and `cookie` (default true). */
   forwardAuthHeaders?: boolean;
+  /** The feature's `timeoutMs`: an upstream silent for that long is dropped (default 10000). */
+  timeoutMs?: number;
 }
 
 /**
  * Endpoint proxy mode: forwards each call to the feature's own backend as
  * `POST {endpoint}/{fnName}` with `{"args": [...], "context": {...}}` and the `x-*` headers of the
  * forwarding contract. Upstream JSON (2xx, 4xx or 5xx) is passed through with its status; an
- * unreachable or non-JSON upstream is 502; `ctx.signal` (the host's deadline) cancels the request.
+ * unreachable or non-JSON upstream is 502; one silent past `timeoutMs` is dropped (503).
  *
  * @example
  * new EndpointExecutor({ endpoint: 'http://127.0.0.1:4000/rpc', exports: ['getData'] })
@@ -35,6 +37,8 @@ export class EndpointExecutor implements Executor {
   #exports: readonly string[];
   #agent: http.Agent;
   #request: typeof http.request;
+  #target: { protocol: string; hostname: string; port: string; basePath: string };
+  #timeoutMs: number;
   #loadedAt = new Date().toISOString();
 
   constructor(options: EndpointOptions) {
@@ -45,6 +49,9 @@ export class EndpointExecutor implements Executor {
     // One keep-alive pool per upstream: a TCP handshake per call would dominate the hop.
     this.#agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.#request = secure ? https.request : http.request;
+    // Parsed once: a URL string per call would be parsed again by http.request.
+    this.#target = { protocol: this.#base.protocol, hostname: this.#base.hostname.replace(/^\[|\]$/g, ''), port: this.#base.port, basePath: this.#base.pathname.replace(/\/+$/, '') };
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
   status(): ExecutorStatus {
@@ -78,9 +85,10 @@ export class EndpointExecutor implements Executor {
       }
     }
     const url = `${this.#base.href}/${encodeURIComponent(fnName)}`;
+    const { protocol, hostname, port, basePath } = this.#target;
     return new Promise<RawJson>((resolve, reject) => {
-      const signal = ctx.signal;
-      const req = this.#request(url, { method: 'POST', headers, agent: this.#agent, signal }, (res) => {
+      const options = { protocol, hostname, port, path: `${basePath}/${encodeURIComponent(fnName)}`, method: 'POST', headers, agent: this.#agent };
+      const req = this.#request(options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
@@ -109,8 +117,14 @@ export class EndpointExecutor implements Executor {
           resolve(new RawJson(text, status >= 400 ? status : 200));
         });
       });
+      // The host's deadline answers the client; this frees the upstream socket as well.
+      let timedOut = false;
+      req.setTimeout(this.#timeoutMs, () => {
+        timedOut = true;
+        req.destroy();
+      });
       req.on('error', (error) => {
-        if (signal.aborted) reject(new HTTPException(503, { message: ErrorText.upstreamTimedOut }));
+        if (timedOut) reject(new HTTPException(503, { message: `${ErrorText.upstreamTimedOut} after ${this.#timeoutMs} ms` }));
         else reject(upstreamError(`${url} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
       });
       req.end(body);

@@ -171,10 +171,10 @@ export class DevFeature {
     const sf = manifest.serverFunctions;
     if (!sf?.endpoint) return hostedFeature(manifest, this.executor, readEnvLocal(root), this.#data);
     // Endpoint proxy mode in dev too: calls go to the feature's own backend.
-    const key = `${sf.endpoint} ${manifest.forwardAuthHeaders ?? true} ${sf.exports.join()}`;
+    const key = `${sf.endpoint} ${manifest.forwardAuthHeaders ?? true} ${manifest.timeoutMs} ${sf.exports.join()}`;
     if (this.#endpoint?.key !== key) {
       this.#endpoint?.executor.close();
-      this.#endpoint = { key, executor: new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders }) };
+      this.#endpoint = { key, executor: new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders, timeoutMs: manifest.timeoutMs }) };
     }
     return hostedFeature(manifest, this.#endpoint.executor, readEnvLocal(root), this.#data);
   }

@@ -140,11 +140,22 @@ export class IsolateRunner {
       }
       const call: Call = { id: ++this.#nextCall, kind, name, ctx, slot, context, db: null, query, cpuMs: 0, settled: false, timer: null, resolve, reject, abort: null };
       this.#calls.set(call.id, call);
-      const deadline = kind === 'action' ? this.limits.actionTimeoutMs : this.limits.timeoutMs;
-      call.timer = setTimeout(() => this.#fault(call, new HTTPException(503, { message: `${ErrorText.timedOut}: ${name} did not finish within ${deadline} ms` })), deadline);
       const argsJson = JSON.stringify(args);
       const ctxJson = contextJson(ctx, kind === 'action' ? this.#options.secrets() : undefined);
-      this.#enter(call, () => context.dispatch.applySync(undefined, [call.id, kind, name, argsJson, ctxJson, seedOf(name, argsJson), Date.now(), this.limits.maxResultBytes], { timeout: this.limits.cpuLimitMs }));
+      let answer: unknown;
+      this.#enter(call, () => {
+        answer = context.dispatch.applySync(undefined, [call.id, kind, name, argsJson, ctx.requestId, ctxJson, Date.now(), this.limits.maxResultBytes], { timeout: this.limits.cpuLimitMs });
+      });
+      if (call.settled) return;
+      // Finished synchronously (the common case for small handlers): no timer, no second crossing.
+      if (typeof answer === 'string') {
+        const text: string = answer;
+        if (text.charCodeAt(0) === 82 /* R */) this.#settle(call, () => resolve(new RawJson(text.slice(1))));
+        else this.#settle(call, () => reject(reviveError(text.slice(1))));
+        return;
+      }
+      const deadline = kind === 'action' ? this.limits.actionTimeoutMs : this.limits.timeoutMs;
+      call.timer = setTimeout(() => this.#fault(call, new HTTPException(503, { message: `${ErrorText.timedOut}: ${name} did not finish within ${deadline} ms` })), deadline);
     });
   }
 
@@ -256,17 +267,10 @@ function identityOf(ctx: ServerContext): string {
   return `${ctx.visibility.tenantId ?? ''}\n${ctx.auth.userId ?? ''}`;
 }
 
+/** The caller part of `ctx` (the same for a caller's calls, so the isolate can reuse its copy). */
 function contextJson(ctx: ServerContext, secrets: Readonly<Record<string, string>> | undefined): string {
-  const { requestId, featureId, userRoles, claims, visibility, auth } = ctx;
-  return JSON.stringify(secrets ? { requestId, featureId, userRoles, claims, visibility, auth, secrets } : { requestId, featureId, userRoles, claims, visibility, auth });
-}
-
-/** A seed that depends only on what was called with what: the same call draws the same numbers. */
-function seedOf(name: string, argsJson: string): number {
-  let hash = 0x811c9dc5;
-  const text = `${name}\n${argsJson}`;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash >>> 0;
+  const { featureId, userRoles, claims, visibility, auth } = ctx;
+  return JSON.stringify(secrets ? { featureId, userRoles, claims, visibility, auth, secrets } : { featureId, userRoles, claims, visibility, auth });
 }
 
 function cpuExceeded(call: Call, limit: number): HTTPException {

@@ -19,8 +19,13 @@ interface HostReference {
 export interface PreludeExports {
   /** Takes the bundle's exports from the global the bundle set, and hides them. */
   install(): string;
-  /** Starts one call; completion arrives as a `done`/`fail` host operation. */
-  dispatch(callId: number, kind: string, name: string, argsJson: string, ctxJson: string, seed: number, now: number, maxResultChars: number): void;
+  /**
+   * Runs one call. A call that finishes synchronously returns `R<json>` (result) or `E<json>`
+   * (error) at once; otherwise it returns nothing and completion arrives as `done`/`fail`.
+   * `ctxJson` is the caller part of `ctx` (without `requestId`); the same string as last time
+   * reuses the parsed copy.
+   */
+  dispatch(callId: number, kind: string, name: string, argsJson: string, requestId: string, ctxJson: string, now: number, maxResultChars: number): string | undefined;
   /** Settles a pending host operation. */
   resume(ticket: number, ok: boolean, json: string | undefined): void;
 }
@@ -48,15 +53,20 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   const KIND_LABEL: Record<string, string> = { query: 'a query', mutation: 'a mutation', action: 'an action' };
 
   let handlers: Record<string, any> = {};
-  let runHandler: (fn: any, ctx: any, args: unknown[]) => Promise<unknown> = async () => {
+  let runHandler: (fn: any, ctx: any, args: unknown[]) => unknown = () => {
     throw new ErrorCtor('The handler bundle did not load');
   };
   const names = new MapCtor<unknown, string>();
   const pending = new MapCtor<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  // A call has its isolate to itself, so "the current call" is well defined across awaits.
   let currentCall = 0;
   let currentKind = '';
   let frozenNow: number | null = null;
-  let rng: (() => number) | null = null;
+  /** Seeded lazily from `seedSource` on the call's first Math.random(); `null` state: not yet. */
+  let seedSource: string | null = null;
+  let rngState: number | null = null;
+  let lastCtxJson = '';
+  let lastCtx: Record<string, unknown> = {};
 
   const host = (callId: number, op: string, payload: string): unknown => hostApply(undefined, [callId, op, payload]);
   const hostAsync = (callId: number, op: string, payload: string): Promise<unknown> => {
@@ -78,7 +88,20 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     apply: () => new RealDate(now()).toString(),
     get: (target, key) => (key === 'now' ? now : (target as any)[key]),
   });
-  Math.random = () => (rng === null ? realRandom() : rng());
+  Math.random = () => {
+    if (seedSource === null) return realRandom();
+    if (rngState === null) {
+      let hash = 0x811c9dc5;
+      for (let i = 0; i < seedSource.length; i++) hash = Math.imul(hash ^ seedSource.charCodeAt(i), 0x01000193);
+      rngState = hash >>> 0;
+    }
+    // mulberry32
+    rngState = (rngState + 0x6d2b79f5) >>> 0;
+    let t = rngState;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 
   g.fetch = () => {
     throw new ErrorCtor(
@@ -103,17 +126,6 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   };
   g.console = freeze({ log: log('log'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') });
 
-  function seeded(seed: number): () => number {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let t = a;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   function describeError(error: unknown): string {
     const out: { message: string; status?: unknown; name?: string; stack?: string } = { message: 'Non-error thrown' };
     try {
@@ -131,24 +143,27 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     return stringify(out);
   }
 
-  function dbFor(callId: number, kind: string): Record<string, unknown> {
-    const op = (method: string) => (...args: unknown[]) => then.call(hostAsync(callId, 'db', stringify({ method, args })), (json) => (json === undefined ? undefined : parse(json as string)));
+  /** `ctx.db` of queries (writes refused) and of mutations, made once per context. */
+  function makeDb(readOnly: boolean): Record<string, unknown> {
+    const op = (method: string) => (...args: unknown[]) => then.call(hostAsync(currentCall, 'db', stringify({ method, args })), (json) => (json === undefined ? undefined : parse(json as string)));
     const refuse = (method: string) => () => PromiseCtor.reject(new ErrorCtor(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`));
     const db: Record<string, unknown> = { get: op('get'), query: op('query') };
-    for (const method of ['insert', 'patch', 'delete']) db[method] = kind === 'query' ? refuse(method) : op(method);
+    for (const method of ['insert', 'patch', 'delete']) db[method] = readOnly ? refuse(method) : op(method);
     return freeze(db);
   }
+  const queryDb = makeDb(true);
+  const mutationDb = makeDb(false);
 
-  function actionTools(callId: number): Record<string, unknown> {
+  function makeActionTools(): Record<string, unknown> {
     const run = (kind: string) => (fn: unknown, ...args: unknown[]) => {
       const name = typeof fn === 'string' ? fn : mapGet.call(names, fn);
       if (typeof name !== 'string') return PromiseCtor.reject(new ErrorCtor(`ctx.run${kind === 'query' ? 'Query' : 'Mutation'} needs a ${kind} exported by a server module, or its name`));
-      return then.call(hostAsync(callId, 'run', stringify({ kind, name, args })), (json) => parse(json as string));
+      return then.call(hostAsync(currentCall, 'run', stringify({ kind, name, args })), (json) => parse(json as string));
     };
     const fetch = (url: unknown, init: Record<string, unknown> = {}) => {
       const headers = init.headers ?? {};
       const payload = stringify({ url: StringCtor(url), method: init.method, headers: Array.isArray(headers) ? headers : Object.entries(headers as object), body: init.body });
-      return then.call(hostAsync(callId, 'fetch', payload), (json) => {
+      return then.call(hostAsync(currentCall, 'fetch', payload), (json) => {
         const r = parse(json as string) as { status: number; statusText: string; url: string; headers: [string, string][]; body: string };
         const lookup = new MapCtor<string, string>(r.headers.map(([k, v]) => [k.toLowerCase(), v]));
         return freeze({
@@ -164,6 +179,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     };
     return { fetch, runQuery: run('query'), runMutation: run('mutation') };
   }
+  const actionTools = makeActionTools();
 
   return {
     install() {
@@ -182,54 +198,58 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       }
       return stringify(kinds);
     },
-    dispatch(callId, kind, name, argsJson, ctxJson, seed, startedAt, maxResultChars) {
+    dispatch(callId, kind, name, argsJson, requestId, ctxJson, startedAt, maxResultChars) {
       currentCall = callId;
       currentKind = kind;
       const fn = hasOwn.call(handlers, name) ? handlers[name] : undefined;
-      const fail = (error: unknown) => host(callId, 'fail', describeError(error));
-      if (!fn || fn[BRAND] !== kind) {
-        fail(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`));
-        return;
-      }
-      frozenNow = kind === 'action' ? null : startedAt;
-      rng = kind === 'action' ? null : seeded(seed);
+      if (!fn || fn[BRAND] !== kind) return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
+      const deterministic = kind !== 'action';
+      frozenNow = deterministic ? startedAt : null;
+      seedSource = deterministic ? `${name}\n${argsJson}` : null;
+      rngState = null;
       let ctx: Record<string, unknown>;
       let args: unknown[];
       try {
-        ctx = parse(ctxJson);
+        if (ctxJson !== lastCtxJson) {
+          lastCtx = parse(ctxJson);
+          lastCtxJson = ctxJson;
+        }
         args = parse(argsJson);
       } catch (error) {
-        fail(error);
-        return;
+        return `E${describeError(error)}`;
       }
-      if (kind === 'action') Object.assign(ctx, actionTools(callId), { secrets: freeze(ctx.secrets ?? {}) });
-      else ctx.db = dbFor(callId, kind);
-      let started: Promise<unknown>;
+      if (kind === 'action') ctx = { ...lastCtx, requestId, ...actionTools, secrets: freeze(lastCtx.secrets ?? {}) };
+      else ctx = { ...lastCtx, requestId, db: kind === 'query' ? queryDb : mutationDb };
+      const finish = (value: unknown): string => {
+        let json: string | undefined;
+        try {
+          json = stringify(value === undefined ? null : value);
+        } catch (error) {
+          return `E${describeError(new ErrorCtor(`${name} returned a value that cannot be sent as JSON: ${(error as Error).message}`))}`;
+        }
+        if (json === undefined) json = 'null';
+        if (json.length > maxResultChars) {
+          return `E${describeError(Object.assign(new ErrorCtor(`${name} returned ${json.length} characters of JSON, over the limit of ${maxResultChars}`), { statusCode: 500 }))}`;
+        }
+        return `R${json}`;
+      };
+      let out: unknown;
       try {
-        started = runHandler(fn, freeze(ctx), args);
+        out = runHandler(fn, freeze(ctx), args);
       } catch (error) {
-        fail(error);
-        return;
+        return `E${describeError(error)}`;
       }
+      if (out === null || (typeof out !== 'object' && typeof out !== 'function') || typeof (out as { then?: unknown }).then !== 'function') return finish(out);
       then.call(
-        started,
+        PromiseCtor.resolve(out),
         (value) => {
-          let json: string | undefined;
-          try {
-            json = stringify(value === undefined ? null : value);
-          } catch (error) {
-            fail(new ErrorCtor(`${name} returned a value that cannot be sent as JSON: ${(error as Error).message}`));
-            return;
-          }
-          if (json === undefined) json = 'null';
-          if (json.length > maxResultChars) {
-            fail(Object.assign(new ErrorCtor(`${name} returned ${json.length} characters of JSON, over the limit of ${maxResultChars}`), { statusCode: 500 }));
-            return;
-          }
-          host(callId, 'done', json);
+          const answer = finish(value);
+          if (answer.charCodeAt(0) === 82 /* R */) host(callId, 'done', answer.slice(1));
+          else host(callId, 'fail', answer.slice(1));
         },
-        fail,
+        (error) => host(callId, 'fail', describeError(error)),
       );
+      return undefined;
     },
     resume(ticket, ok, json) {
       const waiter = mapGet.call(pending, ticket) as { resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;

@@ -55,7 +55,7 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
     const manifest = readManifest(source.file, { runtime: true, warn: options.warn });
     const sf = manifest.serverFunctions;
     if (!sf?.endpoint) return { feature: await loadBuiltFeature(path.dirname(source.file), load), staticDir: null };
-    const executor = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders });
+    const executor = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders, timeoutMs: manifest.timeoutMs });
     const feature = hostedFeature(manifest, executor, options.secrets);
     feature.close = () => executor.close();
     return { feature, staticDir: null };
