@@ -94,6 +94,18 @@ describe('playground in a browser', { timeout: 60_000 }, () => {
     expect((listed.body as { text: string }[]).map((n) => n.text)).toContain(text);
   });
 
+  it('shows note stats computed by a query handler in an isolate, updated when a note is added', async () => {
+    const stats = page.getByTestId('note-stats');
+    await stats.waitFor();
+    expect(await stats.textContent()).toMatch(/^\d+ notes, \d+ words, longest word “\S+” \(computed in an isolate: no process object there\)$/);
+    const before = Number(/^(\d+) notes/.exec((await stats.textContent()) ?? '')?.[1]);
+    await noteInput().fill('Supercalifragilisticexpialidocious indeed');
+    await addButton().click();
+    await page.getByText(`${before + 1} notes`, { exact: false }).waitFor();
+    expect(await stats.textContent()).toContain('longest word “Supercalifragilisticexpialidocious”');
+    expect(pageCalls).toContain('noteStats 200');
+  });
+
   it('shows the 422 error from the server when the text is empty', async () => {
     await noteInput().fill('   ');
     await addButton().click();

@@ -1,4 +1,5 @@
 import { Notes } from './Notes';
+import { NoteStats } from './NoteStats';
 import { ServerInfo } from './ServerInfo';
 
 export function App() {
@@ -14,6 +15,7 @@ export function App() {
         </p>
       </header>
       <Notes />
+      <NoteStats />
       <ServerInfo />
     </main>
   );
