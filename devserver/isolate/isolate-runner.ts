@@ -37,6 +37,8 @@ interface Call {
   reject: (error: unknown) => void;
   /** Stops outbound requests of an action when the call ends. */
   abort: AbortController | null;
+  /** Gives the isolate back to the pool (`null` when the caller does it). */
+  release: (() => void) | null;
 }
 
 const DB_METHODS = new Set(['get', 'query', 'insert', 'patch', 'delete']);
@@ -99,18 +101,27 @@ export class IsolateRunner {
   }
 
   /** Runs one handler call; resolves with its result as JSON text. */
-  async run(kind: HandlerKind, name: string, ctx: ServerContext, args: unknown[], nested = false): Promise<RawJson> {
-    if (this.#kinds.get(name) !== kind) throw new Error(`"${name}" is not a ${kind} handler of feature "${this.#options.featureId}"`);
+  run(kind: HandlerKind, name: string, ctx: ServerContext, args: unknown[], nested = false): Promise<RawJson> {
+    if (this.#kinds.get(name) !== kind) return Promise.reject(new Error(`"${name}" is not a ${kind} handler of feature "${this.#options.featureId}"`));
     const pool = this.#pool;
     const acquired = pool.acquire(nested);
-    const slot = acquired instanceof Promise ? await acquired : acquired;
+    if (acquired instanceof Promise) return acquired.then((slot) => this.#runOn(pool, slot, kind, name, ctx, args));
+    return this.#runOn(pool, acquired, kind, name, ctx, args);
+  }
+
+  /** The slot goes back to the pool when the call settles (at once for a synchronous handler). */
+  #runOn(pool: IsolatePool, slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, args: unknown[]): Promise<RawJson> {
+    const release = () => pool.release(slot);
+    if (kind !== 'mutation') return this.#execute(slot, kind, name, ctx, args, null, release);
+    let data: FeatureData;
     try {
-      if (kind !== 'mutation') return await this.#execute(slot, kind, name, ctx, args, null);
-      const data = this.#data(name);
-      return await data.client.transaction(data.model.role, (query) => this.#execute(slot, kind, name, ctx, args, query));
-    } finally {
-      pool.release(slot);
+      data = this.#data(name);
+    } catch (error) {
+      release();
+      return Promise.reject(error);
     }
+    // The transaction ends after the call settled (commit or rollback); only then is the slot free.
+    return data.client.transaction(data.model.role, (query) => this.#execute(slot, kind, name, ctx, args, query, null)).finally(release);
   }
 
   #newPool(): IsolatePool {
@@ -128,17 +139,18 @@ export class IsolateRunner {
     this.#pool.close();
   }
 
-  #execute(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, args: unknown[], query: QueryFn | null): Promise<RawJson> {
+  #execute(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, args: unknown[], query: QueryFn | null, release: (() => void) | null): Promise<RawJson> {
     return new Promise<RawJson>((resolve, reject) => {
       let context: IsolateContext;
       try {
         context = slot.context(identityOf(ctx));
       } catch (error) {
         slot.dispose();
+        release?.();
         reject(startFailure(name, error));
         return;
       }
-      const call: Call = { id: ++this.#nextCall, kind, name, ctx, slot, context, db: null, query, cpuMs: 0, settled: false, timer: null, resolve, reject, abort: null };
+      const call: Call = { id: ++this.#nextCall, kind, name, ctx, slot, context, db: null, query, cpuMs: 0, settled: false, timer: null, resolve, reject, abort: null, release };
       this.#calls.set(call.id, call);
       const argsJson = JSON.stringify(args);
       const ctxJson = contextJson(ctx, kind === 'action' ? this.#options.secrets() : undefined);
@@ -247,6 +259,7 @@ export class IsolateRunner {
     this.#calls.delete(call.id);
     if (call.timer) clearTimeout(call.timer);
     call.abort?.abort();
+    call.release?.();
     finish();
     return undefined;
   }

@@ -235,7 +235,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       };
       let out: unknown;
       try {
-        out = runHandler(fn, freeze(ctx), args);
+        out = runHandler(fn, ctx, args);
       } catch (error) {
         return `E${describeError(error)}`;
       }
