@@ -1,8 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Context, Hono } from 'hono';
-import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
 import { HTTPException } from 'hono/http-exception';
+import { createCrossSiteCheck } from './auth/csrf.js';
+import { devIdentityCookie } from './auth/dev-identity-cookie.js';
 import { DEV_IDENTITY_COOKIE } from './dev-identity.js';
 import type { CallRecord } from './call-log.js';
 import { featureHealth, type FeatureHealth } from './health-route.js';
@@ -26,25 +28,24 @@ export function registerAdminRoutes(app: Hono<HostEnv>, state: HostState): void 
     return c.html(renderAdmin(report, state.options.dev ? (getCookie(c, DEV_IDENTITY_COOKIE) ?? '') : null));
   });
   // Dev only: the identity picker. The cookie applies to the browser session's RPC calls.
+  const checkOrigin = createCrossSiteCheck(state.options.crossSite);
   app.post('/_admin/identity', async (c) => {
     if (!state.options.dev) throw new HTTPException(404, { message: 'Not found: the dev identity is only chosen in dev' });
-    if (c.req.header('sec-fetch-site') === 'cross-site') throw new HTTPException(403, { message: 'Forbidden: cross-site request to /_admin' });
+    checkOrigin(c.req.raw.headers, c.req.url);
     const form = await c.req.parseBody();
     const claims = typeof form.claims === 'string' ? form.claims.trim() : '';
-    if (!claims) {
-      deleteCookie(c, DEV_IDENTITY_COOKIE, { path: '/' });
-      return c.redirect('/_admin', 303);
+    let parsed: unknown = null;
+    if (claims) {
+      try {
+        parsed = JSON.parse(claims);
+      } catch {
+        parsed = [];
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        throw new HTTPException(400, { message: 'The dev identity must be a JSON object of claims, like {"sub":"alice","roles":["admin"]}' });
+      }
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(claims);
-    } catch {
-      parsed = null;
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new HTTPException(400, { message: 'The dev identity must be a JSON object of claims, like {"sub":"alice","roles":["admin"]}' });
-    }
-    setCookie(c, DEV_IDENTITY_COOKIE, JSON.stringify(parsed), { path: '/', sameSite: 'Lax', httpOnly: true });
+    c.header('set-cookie', devIdentityCookie(parsed as Record<string, unknown> | null));
     return c.redirect('/_admin', 303);
   });
 }

@@ -1,4 +1,3 @@
-import type { MiddlewareHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { UsageError } from '../usage-error.js';
 import type { HeaderSource } from './read-token.js';
@@ -15,8 +14,6 @@ export interface CrossSiteOptions {
 
 /** Checks one request's headers; `requestUrl` supplies the host when no header names it. */
 export type CrossSiteCheck = (headers: HeaderSource, requestUrl?: string) => void;
-
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * Refuses a state-changing request that a browser sent on behalf of another site (CSRF) with 403
@@ -61,20 +58,6 @@ export function createCrossSiteCheck(options: CrossSiteOptions = {}): CrossSiteC
     const expected = requestOrigin(headers, requestUrl, fixedHost, trustProxy);
     if (!expected.host) refuse(`Origin ${quote(origin)}, and no Host to compare it with`);
     if (!sameOrigin(origin, expected)) refuse(`Origin ${quote(origin)} is not host ${quote(expected.host)}`);
-  };
-}
-
-/**
- * Hono middleware running the check on every request with a state-changing method.
- *
- * @example
- * app.use('/rpc/*', crossSiteGuard({ trustProxy: true }))
- */
-export function crossSiteGuard(options: CrossSiteOptions = {}): MiddlewareHandler {
-  const checkOrigin = createCrossSiteCheck(options);
-  return async function crossSiteGuardMiddleware(c, next) {
-    if (!SAFE_METHODS.has(c.req.method)) checkOrigin(c.req.raw.headers, c.req.url);
-    await next();
   };
 }
 
