@@ -10,20 +10,10 @@
  * })
  */
 import { SERVER_FUNCTION } from './declarative.js';
-import type { DbRow, FeatureDb, Jsonified, QueryInput, Visibility } from './server.js';
+import type { CallContext, DbRow, FeatureDb, Jsonified, QueryInput } from './server.js';
 import { formatIssues } from './validators.js';
 
 export type HandlerKind = 'query' | 'mutation' | 'action';
-
-/** What every handler's `ctx` carries about the call and the caller. */
-export interface HandlerContextBase {
-  requestId: string;
-  featureId: string;
-  userRoles: string[];
-  claims: Record<string, unknown> | null;
-  visibility: Visibility;
-  auth: { userId: string | null };
-}
 
 /** `ctx.db` of a query: reads only. */
 export interface ReadOnlyDb {
@@ -31,12 +21,12 @@ export interface ReadOnlyDb {
   query(table: string, input?: QueryInput): Promise<{ rows: DbRow[]; nextCursor: string | null }>;
 }
 
-export interface QueryCtx extends HandlerContextBase {
+export interface QueryCtx extends CallContext {
   db: ReadOnlyDb;
 }
 
 /** A mutation's `ctx.db`: every write of one call commits together, or none if it throws. */
-export interface MutationCtx extends HandlerContextBase {
+export interface MutationCtx extends CallContext {
   db: Omit<FeatureDb, 'transaction'>;
 }
 
@@ -57,7 +47,7 @@ export interface FetchInit {
   body?: string;
 }
 
-export interface ActionCtx extends HandlerContextBase {
+export interface ActionCtx extends CallContext {
   /** Outbound HTTP with a timeout, a response size cap and (if configured) a host allowlist. */
   fetch(url: string, init?: FetchInit): Promise<FetchResponse>;
   secrets: Readonly<Record<string, string>>;

@@ -40,8 +40,8 @@ export interface FeatureDb {
   transaction<T>(fn: (db: Omit<FeatureDb, 'transaction'>) => Promise<T>): Promise<T>;
 }
 
-/** The first argument of every server function. */
-export interface ServerContext {
+/** Who is calling and in which call: what every kind of server function's `ctx` carries. */
+export interface CallContext {
   /** A fresh id per call; also in the `x-request-id` response header and error bodies. */
   requestId: string;
   /** The feature the function belongs to. */
@@ -52,6 +52,10 @@ export interface ServerContext {
   claims: Record<string, unknown> | null;
   visibility: Visibility;
   auth: { userId: string | null };
+}
+
+/** The first argument of every plain server function. */
+export interface ServerContext extends CallContext {
   /** The feature's own tables. */
   db: FeatureDb;
   /** Secrets from the host's secret store (`.env.local` in dev). Never sent to the client. */
