@@ -84,7 +84,6 @@ export class EndpointExecutor implements Executor {
         if (value !== undefined) headers[name] = value;
       }
     }
-    const url = `${this.#base.href}/${encodeURIComponent(fnName)}`;
     const { protocol, hostname, port, basePath } = this.#target;
     return new Promise<RawJson>((resolve, reject) => {
       const options = { protocol, hostname, port, path: `${basePath}/${encodeURIComponent(fnName)}`, method: 'POST', headers, agent: this.#agent };
@@ -125,7 +124,7 @@ export class EndpointExecutor implements Executor {
       });
       req.on('error', (error) => {
         if (timedOut) reject(new HTTPException(503, { message: `${ErrorText.upstreamTimedOut} after ${this.#timeoutMs} ms` }));
-        else reject(upstreamError(`${url} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
+        else reject(upstreamError(`${this.#base.href}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
       });
       req.end(body);
     });

@@ -61,7 +61,8 @@ export class DevFeature {
       featureId: state.manifest.id,
       limits: state.manifest.isolate,
       data: () => this.#data,
-      secrets: () => readEnvLocal(this.#state.root),
+      // The feature's secrets as of the last reload, like plain functions see them.
+      secrets: () => this.#host.features.get(this.#state.manifest.id)?.secrets ?? {},
       log: (line, level) => (level === 'error' || level === 'warn' ? logger.warn : logger.info)(`[favn] ${line}`, { timestamp: true }),
     });
     this.executor = new ModuleExecutor(() => this.#entries(), {

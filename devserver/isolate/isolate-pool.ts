@@ -33,6 +33,7 @@ export class IsolateSlot {
   #script: ivm.Script;
   #contexts = new Map<string, { context: ivm.Context; exports: IsolateContext }>();
   #options: IsolatePoolOptions;
+  #latest: string | null = null;
 
   constructor(code: string, version: number, options: IsolatePoolOptions) {
     this.version = version;
@@ -54,13 +55,17 @@ export class IsolateSlot {
   context(identity: string): IsolateContext {
     const known = this.#contexts.get(identity);
     if (known) {
-      // Least recently used first: move to the end.
-      this.#contexts.delete(identity);
-      this.#contexts.set(identity, known);
+      // Least recently used first: move to the end (unless it already is the latest).
+      if (identity !== this.#latest) {
+        this.#contexts.delete(identity);
+        this.#contexts.set(identity, known);
+        this.#latest = identity;
+      }
       return known.exports;
     }
     const started = this.#start();
     this.#contexts.set(identity, started);
+    this.#latest = identity;
     if (this.#contexts.size > this.#options.maxContexts) {
       const [oldest, entry] = this.#contexts.entries().next().value!;
       this.#contexts.delete(oldest);
