@@ -1,0 +1,61 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchRelease } from './releases.js';
+import { readServeConfig } from './serve-config.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'favn-serve-config-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const configWith = async (content: unknown) => {
+  const file = path.join(dir, `favn-${Math.random().toString(36).slice(2)}.json`);
+  await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content));
+  return file;
+};
+
+describe('favn serve config', () => {
+  it('resolves paths against the config file and reads auth and cross-site settings', async () => {
+    const file = await configWith({ features: ['./a', { manifest: 'ep/feature.json' }, { releases: 'https://cdn.example.com/x/releases.json' }], allowedOrigins: ['https://portal.example.com'], trustProxy: true });
+    const config = readServeConfig(file, []);
+    expect(config.features).toEqual([
+      { kind: 'built', dir: path.join(dir, 'a') },
+      { kind: 'manifest', file: path.join(dir, 'ep', 'feature.json') },
+      { kind: 'releases', location: 'https://cdn.example.com/x/releases.json' },
+    ]);
+    expect(config.auth).toEqual({ mode: 'none' });
+    expect(config.crossSite).toEqual({ allowedOrigins: ['https://portal.example.com'], trustProxy: true });
+  });
+
+  it.each([
+    ['{not json', /is not valid JSON/],
+    [{ features: {} }, /"features" must be an array/],
+    [{ features: [42] }, /"features\[0\]" must be a folder, \{"manifest": "<feature\.json>"\} or \{"releases": "<releases\.json URL or path>"\}/],
+    [{ adminToken: 'short' }, /"adminToken" must be a string of at least 16 characters/],
+    [{ trustProxy: 'yes' }, /"trustProxy" must be true or false/],
+    [{ auth: { mode: 'magic' } }, /auth\.mode/],
+  ])('refuses %j with a message naming the field', async (content, message) => {
+    const file = await configWith(content);
+    expect(() => readServeConfig(file, [])).toThrowError(message);
+  });
+
+  it('a missing config file is a usage error', () => {
+    expect(() => readServeConfig(path.join(dir, 'nope.json'), [])).toThrowError(/does not exist/);
+  });
+});
+
+describe('releases.json', () => {
+  it.each([
+    [{ releases: [] }, /releases\.json must be \{"active"/],
+    [{ active: '2.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: '0'.repeat(64) }] }, /the active release "2\.0\.0" is not in "releases"/],
+    [{ active: '1.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: 'abc' }] }, /release "1\.0\.0" needs "manifest" and "serverFunctionsSha256" \(64 hex digits\)/],
+  ])('refuses a malformed %j', async (content, message) => {
+    const file = await configWith(content);
+    await expect(fetchRelease(file, path.join(dir, 'cache'))).rejects.toThrowError(message);
+  });
+});
