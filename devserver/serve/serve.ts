@@ -1,6 +1,5 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
-import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
 import type { Context, Next } from 'hono';
@@ -110,12 +109,14 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
   };
 }
 
-/** `dist/` of a feature at `/{featureId}/`; paths without a file fall back to `index.html` (SPA). */
+/** `dist/` of a feature at `/{featureId}/`; paths without an extension fall back to `index.html` (SPA). */
 function mountClient(app: Parameters<NonNullable<HostOptions['before']>>[0], featureId: string, dir: string): void {
   const prefix = `/${featureId}`;
+  const files = serveStatic({ root: dir, rewriteRequestPath: (p) => p.slice(prefix.length) || '/' });
+  const page = serveStatic({ root: dir, rewriteRequestPath: () => '/index.html' });
   app.get(prefix, (c) => c.redirect(`${prefix}/`, 301));
-  app.use(`${prefix}/*`, serveStatic({ root: dir, rewriteRequestPath: (p) => p.slice(prefix.length) || '/' }));
-  app.get(`${prefix}/*`, serveStatic({ root: dir, rewriteRequestPath: (p) => (path.extname(p) || !existsSync(path.join(dir, 'index.html')) ? p.slice(prefix.length) : '/index.html') }));
+  app.use(`${prefix}/*`, files);
+  app.get(`${prefix}/*`, (c, next) => (path.extname(c.req.path) ? next() : page(c, next)));
 }
 
 async function listen(fetch: (request: Request) => Response | Promise<Response>, options: ServeOptions): Promise<{ server: ServerType; port: number }> {
