@@ -56,6 +56,7 @@ export async function loadBuiltFeature(
   });
   const feature = hostedFeature(manifest, executor, secrets);
   feature.close = () => isolates.close();
+  feature.isolates = () => isolates.stats();
   const digest = createHash('sha256').update(bytes).digest('hex');
   if (sf.serverFunctionsSha256 && sf.serverFunctionsSha256 !== digest) {
     feature.unavailableReason = `${sf.module} does not match serverFunctionsSha256 of ${manifestFile} (expected ${sf.serverFunctionsSha256}, got ${digest})`;

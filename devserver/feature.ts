@@ -1,4 +1,5 @@
 import type { Executor } from './executor.js';
+import type { IsolatePoolStats } from './isolate/isolate-pool.js';
 import type { FeatureManifest } from './manifest.js';
 import type { FeatureData } from './sql/feature-data.js';
 
@@ -16,6 +17,8 @@ export interface HostedFeature {
   data: FeatureData | null;
   /** Why the feature cannot serve calls at all (e.g. a failed integrity check), if it cannot. */
   unavailableReason?: string;
+  /** Its handler isolates, for `/_admin` (absent without handlers). */
+  isolates?: () => IsolatePoolStats;
   /** Frees what the feature holds (its isolates); the host calls it on shutdown. */
   close?: () => void;
 }

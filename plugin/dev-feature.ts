@@ -170,7 +170,11 @@ export class DevFeature {
   #feature() {
     const { manifest, root } = this.#state;
     const sf = manifest.serverFunctions;
-    if (!sf?.endpoint) return hostedFeature(manifest, this.executor, readEnvLocal(root), this.#data);
+    if (!sf?.endpoint) {
+      const feature = hostedFeature(manifest, this.executor, readEnvLocal(root), this.#data);
+      feature.isolates = () => this.#isolates.stats();
+      return feature;
+    }
     // Endpoint proxy mode in dev too: calls go to the feature's own backend.
     const key = `${sf.endpoint} ${manifest.forwardAuthHeaders ?? true} ${manifest.timeoutMs} ${sf.exports.join()}`;
     if (this.#endpoint?.key !== key) {

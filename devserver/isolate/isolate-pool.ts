@@ -14,7 +14,7 @@ export type HostCall = (callId: number, op: string, payload: string) => unknown;
 
 export interface IsolatePoolOptions {
   memoryLimitMb: number;
-  /** Isolates in use at once; more calls wait (nested calls from actions never wait). */
+  /** Isolates at once, busy and idle; more calls wait (nested calls of an action use its isolate). */
   maxIsolates: number;
   /** Contexts kept per isolate, one per caller identity (least recently used goes first). */
   maxContexts: number;
@@ -96,6 +96,22 @@ export class IsolateSlot {
   }
 }
 
+/** What `/_admin` shows of a feature's isolates. */
+export interface IsolatePoolStats {
+  isolates: number;
+  idle: number;
+  peak: number;
+  waiting: number;
+  max: number;
+}
+
+interface Waiter {
+  resolve: (slot: IsolateSlot) => void;
+  reject: (error: unknown) => void;
+  abort?: AbortSignal | undefined;
+  onAbort?: () => void;
+}
+
 /**
  * A feature's warm isolates. `load(code)` switches to a new bundle: idle isolates of the old one
  * go at once, busy ones when their call ends (in-flight calls finish on the old code).
@@ -106,10 +122,16 @@ export class IsolatePool {
   #version = 0;
   #idle: IsolateSlot[] = [];
   #live = 0;
-  #waiting: { resolve: (slot: IsolateSlot) => void; reject: (error: unknown) => void }[] = [];
+  #peak = 0;
+  #waiting: Waiter[] = [];
 
   constructor(options: IsolatePoolOptions) {
     this.#options = options;
+  }
+
+  /** Isolates now (busy and idle), the most there ever were at once, and callers waiting. */
+  stats(): IsolatePoolStats {
+    return { isolates: this.#live, idle: this.#idle.length, peak: this.#peak, waiting: this.#waiting.length, max: this.#options.maxIsolates };
   }
 
   get loaded(): boolean {
@@ -124,22 +146,39 @@ export class IsolatePool {
     for (const slot of this.#idle) this.#drop(slot);
     this.#idle = [];
     this.#live++;
+    this.#peak = Math.max(this.#peak, this.#live);
     this.release(warm);
   }
 
-  /** An isolate for one call: an idle one, a new one, or (at the limit) the next one released. */
-  acquire(nested = false): IsolateSlot | Promise<IsolateSlot> {
+  /**
+   * An isolate for one call: an idle one, a new one, or (at the limit) the next one released.
+   * A waiting caller whose `signal` aborts leaves the queue (it is read only when waiting).
+   */
+  acquire(signal?: () => AbortSignal): IsolateSlot | Promise<IsolateSlot> {
     const idle = this.#idle.pop();
     if (idle) return idle;
-    if (this.#live < this.#options.maxIsolates || nested) return this.#create();
-    return new Promise((resolve, reject) => this.#waiting.push({ resolve, reject }));
+    if (this.#live < this.#options.maxIsolates) return this.#create();
+    return new Promise((resolve, reject) => {
+      const abort = signal?.();
+      const waiter: Waiter = { resolve, reject, abort };
+      if (abort) {
+        if (abort.aborted) return reject(abort.reason);
+        waiter.onAbort = () => {
+          const at = this.#waiting.indexOf(waiter);
+          if (at >= 0) this.#waiting.splice(at, 1);
+          reject(abort.reason);
+        };
+        abort.addEventListener('abort', waiter.onAbort, { once: true });
+      }
+      this.#waiting.push(waiter);
+    });
   }
 
   /** Gives an isolate back after a call; a disposed or outdated one is dropped. */
   release(slot: IsolateSlot): void {
     if (slot.disposed || slot.version !== this.#version) {
       this.#drop(slot);
-      const waiter = this.#waiting.shift();
+      const waiter = this.#nextWaiter();
       if (waiter) {
         try {
           waiter.resolve(this.#create());
@@ -149,7 +188,7 @@ export class IsolatePool {
       }
       return;
     }
-    const waiter = this.#waiting.shift();
+    const waiter = this.#nextWaiter();
     if (waiter) waiter.resolve(slot);
     else this.#idle.push(slot);
   }
@@ -163,10 +202,17 @@ export class IsolatePool {
     for (const waiter of this.#waiting.splice(0)) waiter.reject(new Error('The isolate pool was closed'));
   }
 
+  #nextWaiter(): Waiter | undefined {
+    const waiter = this.#waiting.shift();
+    if (waiter?.onAbort) waiter.abort?.removeEventListener('abort', waiter.onAbort);
+    return waiter;
+  }
+
   #create(): IsolateSlot {
     if (this.#code === null) throw new Error('No handler bundle is loaded');
     const slot = new IsolateSlot(this.#code, this.#version, this.#options);
     this.#live++;
+    this.#peak = Math.max(this.#peak, this.#live);
     return slot;
   }
 

@@ -6,6 +6,11 @@
  * It receives one host reference (`host`) and keeps it in this closure: feature code never sees
  * it. Every host operation is `host(callId, op, payloadJson)`; asynchronous ones return a ticket
  * that the host later settles with `resume(ticket, ok, json)`.
+ *
+ * Feature code runs in the same context and may replace any built-in (`String.prototype.slice`,
+ * `Function.prototype.call`, `Promise.resolve`...). So everything here that runs after the bundle
+ * was loaded uses only functions captured before it ran, called through the captured
+ * `Reflect.apply`. The host checks what comes back all the same (see `isolate-runner.ts`).
  */
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- the isolate side is plain JavaScript. */
@@ -23,7 +28,8 @@ export interface PreludeExports {
    * Runs one call. A call that finishes synchronously returns `R<json>` (result) or `E<json>`
    * (error) at once; otherwise it returns nothing and completion arrives as `done`/`fail`.
    * `ctxJson` is the caller part of `ctx` (without `requestId`); the same string as last time
-   * reuses the parsed copy.
+   * reuses the parsed copy. Several calls may be under way in one context at once (an action and
+   * the queries it runs), each with its own `callId`.
    */
   dispatch(callId: number, kind: string, name: string, argsJson: string, requestId: string, ctxJson: string, now: number, maxResultChars: number): string | undefined;
   /** Settles a pending host operation. */
@@ -33,81 +39,131 @@ export interface PreludeExports {
 export function isolatePrelude(hostRef: HostReference): PreludeExports {
   'use strict';
   const g: any = globalThis;
+  const apply = Reflect.apply;
+  const construct = Reflect.construct;
   const hostApply = hostRef.applySync.bind(hostRef);
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const hasOwn = Object.prototype.hasOwnProperty;
   const freeze = Object.freeze;
+  const assign = Object.assign;
+  const keys = Object.keys;
+  const entries = Object.entries;
+  const isArray = Array.isArray;
+  const createObject = Object.create;
+  const defineProperty = Object.defineProperty;
   const RealDate = Date;
   const realNow = Date.now;
   const realRandom = Math.random;
+  const imul = Math.imul;
   const PromiseCtor = Promise;
+  const promiseResolve = Promise.resolve;
+  const promiseReject = Promise.reject;
   const then = Promise.prototype.then;
   const MapCtor = Map;
   const mapGet = Map.prototype.get;
   const mapSet = Map.prototype.set;
   const mapDelete = Map.prototype.delete;
+  const arrayMap = Array.prototype.map;
   const ErrorCtor = Error;
+  const TypeErrorCtor = TypeError;
+  const RangeErrorCtor = RangeError;
   const StringCtor = String;
+  const toLowerCase = String.prototype.toLowerCase;
+  const ProxyCtor = Proxy;
   const BRAND = Symbol.for('favn.serverFunction');
   const KIND_LABEL: Record<string, string> = { query: 'a query', mutation: 'a mutation', action: 'an action' };
 
-  let handlers: Record<string, any> = {};
+  // Memory the isolate's heap limit does not see is made unavailable: WebAssembly memories,
+  // resizable/growable buffers (reserved outside the counted allocator) and ICU-backed Intl
+  // objects. Plain ArrayBuffers go through isolated-vm's allocator and count against the limit.
+  delete g.WebAssembly;
+  delete g.Intl;
+  const fixedLengthOnly = (Real: any, name: string) => {
+    const Wrapped: any = new ProxyCtor(Real, {
+      construct(target, args, newTarget) {
+        const options = args[1];
+        // Read once and never passed on: a getter cannot answer differently the second time.
+        if (options !== null && typeof options === 'object' && options.maxByteLength !== undefined) {
+          throw new TypeErrorCtor(`${name} with maxByteLength is not available in handlers: its memory is not counted against the isolate's limit`);
+        }
+        return construct(target, [args[0]], newTarget === Wrapped ? target : newTarget);
+      },
+    });
+    defineProperty(Real.prototype, 'constructor', { value: Wrapped, writable: true, configurable: true, enumerable: false });
+    defineProperty(g, name, { value: Wrapped, writable: true, configurable: true, enumerable: false });
+  };
+  fixedLengthOnly(ArrayBuffer, 'ArrayBuffer');
+  if (typeof SharedArrayBuffer === 'function') fixedLengthOnly(SharedArrayBuffer, 'SharedArrayBuffer');
+
+  /** What differs per call: the current one is restored whenever its code runs again. */
+  interface CallState {
+    id: number;
+    kind: string;
+    /** Frozen `Date.now()` of a query or mutation; `null` for actions (real time). */
+    now: number | null;
+    /** Seed of `Math.random` for queries and mutations (hashed on first use). */
+    seed: string | null;
+    rng: number | null;
+  }
+  interface Waiter {
+    resolve: (value: unknown) => void;
+    reject: (error: unknown) => void;
+    call: CallState;
+  }
+
+  let handlers: Record<string, any> = createObject(null);
   let runHandler: (fn: any, ctx: any, args: unknown[]) => unknown = () => {
     throw new ErrorCtor('The handler bundle did not load');
   };
   const names = new MapCtor<unknown, string>();
-  const pending = new MapCtor<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  // A call has its isolate to itself, so "the current call" is well defined across awaits.
-  let currentCall = 0;
-  let currentKind = '';
-  let frozenNow: number | null = null;
-  /** Seeded lazily from `seedSource` on the call's first Math.random(); `null` state: not yet. */
-  let seedSource: string | null = null;
-  let rngState: number | null = null;
+  const pending = new MapCtor<number, Waiter>();
+  let current: CallState = { id: 0, kind: '', now: null, seed: null, rng: null };
   let lastCtxJson = '';
   let lastCtx: Record<string, unknown> = {};
 
   const host = (callId: number, op: string, payload: string): unknown => hostApply(undefined, [callId, op, payload]);
-  const hostAsync = (callId: number, op: string, payload: string): Promise<unknown> => {
+  const hostAsync = (call: CallState, op: string, payload: string): Promise<unknown> => {
     let ticket: number;
     try {
-      ticket = host(callId, op, payload) as number;
+      ticket = host(call.id, op, payload) as number;
     } catch (error) {
-      return PromiseCtor.reject(error);
+      return apply(promiseReject, PromiseCtor, [error]);
     }
     return new PromiseCtor((resolve, reject) => {
-      mapSet.call(pending, ticket, { resolve, reject });
+      apply(mapSet, pending, [ticket, { resolve, reject, call }]);
     });
   };
+  const parseJson = (json: unknown) => (json === undefined ? undefined : parse(json as string));
 
-  // Deterministic time and randomness for queries and mutations (`frozenNow`/`rng` set per call).
-  const now = () => (frozenNow === null ? realNow.call(RealDate) : frozenNow);
-  g.Date = new Proxy(RealDate, {
-    construct: (target, args, newTarget) => Reflect.construct(target, args.length === 0 ? [now()] : args, newTarget),
+  // Deterministic time and randomness for queries and mutations (per call, see CallState).
+  const now = () => (current.now === null ? apply(realNow, RealDate, []) : current.now);
+  g.Date = new ProxyCtor(RealDate, {
+    construct: (target, args, newTarget) => construct(target, args.length === 0 ? [now()] : args, newTarget),
     apply: () => new RealDate(now()).toString(),
     get: (target, key) => (key === 'now' ? now : (target as any)[key]),
   });
   Math.random = () => {
-    if (seedSource === null) return realRandom();
-    if (rngState === null) {
+    const call = current;
+    if (call.seed === null) return realRandom();
+    if (call.rng === null) {
       let hash = 0x811c9dc5;
-      for (let i = 0; i < seedSource.length; i++) hash = Math.imul(hash ^ seedSource.charCodeAt(i), 0x01000193);
-      rngState = hash >>> 0;
+      for (let i = 0; i < call.seed.length; i++) hash = imul(hash ^ call.seed.charCodeAt(i), 0x01000193);
+      call.rng = hash >>> 0;
     }
     // mulberry32
-    rngState = (rngState + 0x6d2b79f5) >>> 0;
-    let t = rngState;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    call.rng = (call.rng + 0x6d2b79f5) >>> 0;
+    let t = call.rng;
+    t = imul(t ^ (t >>> 15), t | 1);
+    t ^= t + imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 
   g.fetch = () => {
     throw new ErrorCtor(
-      currentKind === 'action'
+      current.kind === 'action'
         ? 'fetch is not available in handlers: use ctx.fetch(url, init) in an action'
-        : `fetch is not available in ${KIND_LABEL[currentKind] ?? 'a handler'}: queries and mutations must be deterministic; call external APIs from an action with ctx.fetch`,
+        : `fetch is not available in ${KIND_LABEL[current.kind] ?? 'a handler'}: queries and mutations must be deterministic; call external APIs from an action with ctx.fetch`,
     );
   };
   const log = (level: string) => (...values: unknown[]) => {
@@ -122,7 +178,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       }
       text += (i ? ' ' : '') + part;
     }
-    host(currentCall, 'log', stringify({ level, text }));
+    host(current.id, 'log', stringify({ level, text }));
   };
   g.console = freeze({ log: log('log'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') });
 
@@ -140,46 +196,76 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     } catch {
       out.message = 'Non-error thrown (it could not be described)';
     }
-    return stringify(out);
+    try {
+      return stringify(out);
+    } catch {
+      return '{"message":"Non-error thrown (it could not be described)"}';
+    }
   }
 
-  /** `ctx.db` of queries (writes refused) and of mutations, made once per context. */
-  function makeDb(readOnly: boolean): Record<string, unknown> {
-    const op = (method: string) => (...args: unknown[]) => then.call(hostAsync(currentCall, 'db', stringify({ method, args })), (json) => (json === undefined ? undefined : parse(json as string)));
-    const refuse = (method: string) => () => PromiseCtor.reject(new ErrorCtor(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`));
+  /** `ctx.db` of one query (writes refused) or mutation, bound to its call. */
+  function makeDb(call: CallState, readOnly: boolean): Record<string, unknown> {
+    const op = (method: string) => (...args: unknown[]) => apply(then, hostAsync(call, 'db', stringify({ method, args })), [parseJson]);
+    const refuse = (method: string) => () =>
+      apply(promiseReject, PromiseCtor, [new ErrorCtor(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`)]);
     const db: Record<string, unknown> = { get: op('get'), query: op('query') };
-    for (const method of ['insert', 'patch', 'delete']) db[method] = readOnly ? refuse(method) : op(method);
+    db.insert = readOnly ? refuse('insert') : op('insert');
+    db.patch = readOnly ? refuse('patch') : op('patch');
+    db.delete = readOnly ? refuse('delete') : op('delete');
     return freeze(db);
   }
-  const queryDb = makeDb(true);
-  const mutationDb = makeDb(false);
 
-  function makeActionTools(): Record<string, unknown> {
+  /** `ctx.fetch`, `ctx.runQuery` and `ctx.runMutation` of one action, bound to its call. */
+  function makeActionTools(call: CallState): Record<string, unknown> {
     const run = (kind: string) => (fn: unknown, ...args: unknown[]) => {
-      const name = typeof fn === 'string' ? fn : mapGet.call(names, fn);
-      if (typeof name !== 'string') return PromiseCtor.reject(new ErrorCtor(`ctx.run${kind === 'query' ? 'Query' : 'Mutation'} needs a ${kind} exported by a server module, or its name`));
-      return then.call(hostAsync(currentCall, 'run', stringify({ kind, name, args })), (json) => parse(json as string));
+      const name = typeof fn === 'string' ? fn : apply(mapGet, names, [fn]);
+      if (typeof name !== 'string') {
+        return apply(promiseReject, PromiseCtor, [new ErrorCtor(`ctx.run${kind === 'query' ? 'Query' : 'Mutation'} needs a ${kind} exported by a server module, or its name`)]);
+      }
+      return apply(then, hostAsync(call, 'run', stringify({ kind, name, args })), [parseJson]);
     };
     const fetch = (url: unknown, init: Record<string, unknown> = {}) => {
       const headers = init.headers ?? {};
-      const payload = stringify({ url: StringCtor(url), method: init.method, headers: Array.isArray(headers) ? headers : Object.entries(headers as object), body: init.body });
-      return then.call(hostAsync(currentCall, 'fetch', payload), (json) => {
-        const r = parse(json as string) as { status: number; statusText: string; url: string; headers: [string, string][]; body: string };
-        const lookup = new MapCtor<string, string>(r.headers.map(([k, v]) => [k.toLowerCase(), v]));
-        return freeze({
-          ok: r.status >= 200 && r.status < 300,
-          status: r.status,
-          statusText: r.statusText,
-          url: r.url,
-          headers: freeze({ get: (name: string) => mapGet.call(lookup, StringCtor(name).toLowerCase()) ?? null, entries: () => r.headers.map(([k, v]) => [k, v]) }),
-          text: async () => r.body,
-          json: async () => parse(r.body),
-        });
-      });
+      const payload = stringify({ url: StringCtor(url), method: init.method, headers: isArray(headers) ? headers : entries(headers as object), body: init.body });
+      return apply(then, hostAsync(call, 'fetch', payload), [
+        (json: unknown) => {
+          const r = parse(json as string) as { status: number; statusText: string; url: string; headers: [string, string][]; body: string };
+          const lookup = new MapCtor<string, string>(apply(arrayMap, r.headers, [([k, v]: [string, string]) => [apply(toLowerCase, k, []), v]]));
+          return freeze({
+            ok: r.status >= 200 && r.status < 300,
+            status: r.status,
+            statusText: r.statusText,
+            url: r.url,
+            headers: freeze({
+              get: (name: string) => apply(mapGet, lookup, [apply(toLowerCase, StringCtor(name), [])]) ?? null,
+              entries: () => apply(arrayMap, r.headers, [([k, v]: [string, string]) => [k, v]]),
+            }),
+            text: async () => r.body,
+            json: async () => parse(r.body),
+          });
+        },
+      ]);
     };
     return { fetch, runQuery: run('query'), runMutation: run('mutation') };
   }
-  const actionTools = makeActionTools();
+
+  /** The handler's result as JSON, or the error to report; never a method of feature code. */
+  function finish(name: string, value: unknown, maxResultChars: number): { ok: boolean; text: string } {
+    let json: string | undefined;
+    try {
+      json = stringify(value === undefined ? null : value);
+    } catch (error) {
+      // Only nesting too deep for the engine's stack makes stringify throw a RangeError.
+      const problem = error instanceof RangeErrorCtor ? 'nested deeper than 64 levels, which is not sent' : `that cannot be sent as JSON: ${(error as Error).message}`;
+      return { ok: false, text: describeError(new ErrorCtor(`${name} returned a value ${problem}`)) };
+    }
+    if (typeof json !== 'string') json = 'null';
+    if (json.length > maxResultChars) {
+      const error = new ErrorCtor(`${name} returned ${json.length} characters of JSON, over the limit of ${maxResultChars}`);
+      return { ok: false, text: describeError(assign(error, { statusCode: 500 })) };
+    }
+    return { ok: true, text: json };
+  }
 
   return {
     install() {
@@ -188,25 +274,24 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       if (!bundle || typeof bundle.__favn_run !== 'function') throw new ErrorCtor('The handler bundle did not define its exports');
       runHandler = bundle.__favn_run;
       const kinds: Record<string, string> = {};
-      handlers = {};
-      for (const name of Object.keys(bundle)) {
+      handlers = createObject(null);
+      const exported = keys(bundle);
+      for (let i = 0; i < exported.length; i++) {
+        const name = exported[i]!;
         const value = bundle[name];
         if (name === '__favn_run' || typeof value !== 'function' || typeof value[BRAND] !== 'string') continue;
         handlers[name] = value;
         kinds[name] = value[BRAND];
-        mapSet.call(names, value, name);
+        apply(mapSet, names, [value, name]);
       }
       return stringify(kinds);
     },
     dispatch(callId, kind, name, argsJson, requestId, ctxJson, startedAt, maxResultChars) {
-      currentCall = callId;
-      currentKind = kind;
-      const fn = hasOwn.call(handlers, name) ? handlers[name] : undefined;
-      if (!fn || fn[BRAND] !== kind) return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
       const deterministic = kind !== 'action';
-      frozenNow = deterministic ? startedAt : null;
-      seedSource = deterministic ? `${name}\n${argsJson}` : null;
-      rngState = null;
+      const call: CallState = { id: callId, kind, now: deterministic ? startedAt : null, seed: deterministic ? `${name}\n${argsJson}` : null, rng: null };
+      current = call;
+      const fn = apply(hasOwn, handlers, [name]) ? handlers[name] : undefined;
+      if (!fn || fn[BRAND] !== kind) return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
       let ctx: Record<string, unknown>;
       let args: unknown[];
       try {
@@ -218,49 +303,52 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       } catch (error) {
         return `E${describeError(error)}`;
       }
-      if (kind === 'action') ctx = { ...lastCtx, requestId, ...actionTools, secrets: freeze(lastCtx.secrets ?? {}) };
-      else ctx = { ...lastCtx, requestId, db: kind === 'query' ? queryDb : mutationDb };
-      const finish = (value: unknown): string => {
-        let json: string | undefined;
-        try {
-          json = stringify(value === undefined ? null : value);
-        } catch (error) {
-          return `E${describeError(new ErrorCtor(`${name} returned a value that cannot be sent as JSON: ${(error as Error).message}`))}`;
-        }
-        if (json === undefined) json = 'null';
-        if (json.length > maxResultChars) {
-          return `E${describeError(Object.assign(new ErrorCtor(`${name} returned ${json.length} characters of JSON, over the limit of ${maxResultChars}`), { statusCode: 500 }))}`;
-        }
-        return `R${json}`;
-      };
+      if (kind === 'action') ctx = { ...lastCtx, requestId, ...makeActionTools(call), secrets: freeze(lastCtx.secrets ?? {}) };
+      else ctx = { ...lastCtx, requestId, db: makeDb(call, kind === 'query') };
       let out: unknown;
       try {
         out = runHandler(fn, ctx, args);
       } catch (error) {
         return `E${describeError(error)}`;
       }
-      if (out === null || (typeof out !== 'object' && typeof out !== 'function') || typeof (out as { then?: unknown }).then !== 'function') return finish(out);
-      then.call(
-        PromiseCtor.resolve(out),
-        (value) => {
-          const answer = finish(value);
-          if (answer.charCodeAt(0) === 82 /* R */) host(callId, 'done', answer.slice(1));
-          else host(callId, 'fail', answer.slice(1));
+      if (out === null || (typeof out !== 'object' && typeof out !== 'function')) {
+        const answer = finish(name, out, maxResultChars);
+        return (answer.ok ? 'R' : 'E') + answer.text;
+      }
+      let thenable = false;
+      try {
+        thenable = typeof (out as { then?: unknown }).then === 'function';
+      } catch (error) {
+        return `E${describeError(error)}`;
+      }
+      if (!thenable) {
+        const answer = finish(name, out, maxResultChars);
+        return (answer.ok ? 'R' : 'E') + answer.text;
+      }
+      apply(then, apply(promiseResolve, PromiseCtor, [out]), [
+        (value: unknown) => {
+          current = call;
+          const answer = finish(name, value, maxResultChars);
+          host(callId, answer.ok ? 'done' : 'fail', answer.text);
         },
-        (error) => host(callId, 'fail', describeError(error)),
-      );
+        (error: unknown) => {
+          current = call;
+          host(callId, 'fail', describeError(error));
+        },
+      ]);
       return undefined;
     },
     resume(ticket, ok, json) {
-      const waiter = mapGet.call(pending, ticket) as { resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
+      const waiter = apply(mapGet, pending, [ticket]) as Waiter | undefined;
       if (!waiter) return;
-      mapDelete.call(pending, ticket);
+      apply(mapDelete, pending, [ticket]);
+      current = waiter.call;
       if (ok) {
         waiter.resolve(json);
         return;
       }
       const failure = parse(json as string) as { message: string; status?: number };
-      waiter.reject(Object.assign(new ErrorCtor(failure.message), failure.status ? { statusCode: failure.status } : {}));
+      waiter.reject(assign(new ErrorCtor(failure.message), failure.status ? { statusCode: failure.status } : {}));
     },
   };
 }
