@@ -1,4 +1,4 @@
-import http from 'node:http';
+import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
 import { HTTPException } from 'hono/http-exception';
 import { ErrorText, REQUEST_ID_HEADER } from '../runtime/protocol.js';
@@ -109,7 +109,8 @@ export class EndpointExecutor implements Executor {
             reject(upstreamError(`${fnName} answered ${status} with a body that is not JSON`));
             return;
           }
-          if (status < 200 || (status >= 300 && status < 400) || status > 599) {
+          // Only registered statuses pass: a client must never see a status it cannot know.
+          if (status < 200 || (status >= 300 && status < 400) || status > 599 || STATUS_CODES[status] === undefined) {
             reject(upstreamError(`${fnName} answered with status ${status}`));
             return;
           }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { DEFAULT_BODY_LIMIT, ErrorText, REQUEST_ID_HEADER, type RpcErrorBody } from '../runtime/protocol.js';
@@ -8,6 +8,7 @@ import { ANONYMOUS, type Identity } from './context.js';
 import type { HostedFeature } from './feature.js';
 import { registerHealthRoutes } from './health-route.js';
 import { registerRpcRoute } from './rpc-route.js';
+import { requestIdFrom } from './request-id.js';
 import { registerStorageRoutes } from './storage-route.js';
 import type { RateLimiter } from './rate-limit/limiter.js';
 import type { CrossSiteOptions } from './auth/csrf.js';
@@ -99,19 +100,19 @@ function registerRoutes(app: Hono<HostEnv>, state: HostState): void {
 
 /** Turns any error into the contract's JSON body, in one place. */
 function handleError(error: unknown, c: Context<HostEnv>, state: HostState): Response {
-  const requestId = c.get('requestId') ?? randomUUID();
+  const requestId = c.get('requestId') ?? requestIdFrom(c.req.header(REQUEST_ID_HEADER));
   const { status, message, headers } = toFailure(error, state.options.dev);
   const call = c.get('call');
   if (status >= 500 && !(error instanceof HTTPException)) {
     state.options.logError(`Server function ${call ? `${call.featureId}/${call.fnName}` : ''} failed (request ${requestId})`, error);
   }
   if (call) state.calls.record({ featureId: call.featureId, fnName: call.fnName, status, ms: performance.now() - call.started, requestId });
-  const body: RpcErrorBody = { error: message, requestId };
+  const body: RpcErrorBody = { error: capMessage(message), requestId };
   return c.json(body, status as 500, { [REQUEST_ID_HEADER]: requestId, ...headers });
 }
 
 function toFailure(error: unknown, dev: boolean): { status: number; message: string; headers: Record<string, string> } {
-  if (error instanceof HTTPException) {
+  if (error instanceof HTTPException && isErrorStatus(error.status)) {
     const headers: Record<string, string> = {};
     error.res?.headers.forEach((value, key) => (headers[key] = value));
     return { status: error.status, message: error.message, headers };
@@ -122,11 +123,33 @@ function toFailure(error: unknown, dev: boolean): { status: number; message: str
   return { status, message: ErrorText.internal, headers: {} };
 }
 
-/** `statusCode` or `status` of a thrown value when it is in 400..599, else 500. */
-function statusOf(error: unknown): number {
+/** Largest error message sent to a client, in UTF-8 bytes (SPEC §4); longer ones are cut and say so. */
+export const MAX_ERROR_MESSAGE_BYTES = 4096;
+
+/**
+ * `statusCode` or `status` of a thrown value when it is a registered HTTP error status (400..599),
+ * else 500: a function cannot make the host answer with a status no client knows.
+ */
+export function statusOf(error: unknown): number {
   if (typeof error === 'object' && error !== null) {
     const { statusCode, status } = error as { statusCode?: unknown; status?: unknown };
-    for (const s of [statusCode, status]) if (typeof s === 'number' && Number.isInteger(s) && s >= 400 && s <= 599) return s;
+    for (const s of [statusCode, status]) if (isErrorStatus(s)) return s;
   }
   return 500;
+}
+
+/** True for a registered HTTP status in 400..599. */
+export function isErrorStatus(status: unknown): status is number {
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599 && STATUS_CODES[status] !== undefined;
+}
+
+/** The message as sent: at most MAX_ERROR_MESSAGE_BYTES, marked where it was cut. */
+export function capMessage(message: string): string {
+  if (message.length <= MAX_ERROR_MESSAGE_BYTES / 3) return message;
+  const bytes = Buffer.from(message);
+  if (bytes.length <= MAX_ERROR_MESSAGE_BYTES) return message;
+  const marker = ` … (cut: the message had ${bytes.length} bytes)`;
+  // A cut inside a multi-byte character decodes to U+FFFD: drop it.
+  const kept = bytes.subarray(0, MAX_ERROR_MESSAGE_BYTES - Buffer.byteLength(marker)).toString('utf8').replace(/\uFFFD+$/, '');
+  return kept + marker;
 }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ErrorText, REQUEST_ID_HEADER, RPC_PREFIX } from '../runtime/protocol.js';
@@ -8,11 +7,11 @@ import { RawJson, type CallRequest, type Invocation } from './executor.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
 import { nodeBindings, readBody } from './read-body.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from './json-depth.js';
+import { assignRequestId } from './request-id.js';
 import { DEFAULT_RATE_LIMITS } from './rate-limit/limits.js';
 import { checkRateLimit } from './rate-limit/rate-limit.js';
 import { createCrossSiteCheck } from './auth/csrf.js';
-
-const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /**
  * Mounts `POST /rpc/{featureId}/{fnName}`. The pipeline is a sequence of small steps: request id,
@@ -55,17 +54,14 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     assignRequestId(c);
     throw new HTTPException(405, { message: `${ErrorText.malformed}: use POST with a JSON body {"args": [...]}` });
   });
-}
-
-/**
- * The call's request id: a fresh UUID, or the caller's if it is a short safe token. Every
- * response carries it: the success path sets the header itself, the error handler from `c`.
- */
-function assignRequestId(c: Context<HostEnv>): string {
-  const incoming = c.req.header(REQUEST_ID_HEADER);
-  const requestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-  c.set('requestId', requestId);
-  return requestId;
+  // Every other path under /rpc answers in the contract's shape too (trailing slash, extra or
+  // missing segment), so a client always gets JSON with a request id.
+  const noRoute = (c: Context<HostEnv>) => {
+    assignRequestId(c);
+    throw new HTTPException(404, { message: `Not found: RPC calls go to POST ${RPC_PREFIX}/{featureId}/{fnName}` });
+  };
+  app.all(RPC_PREFIX, noRoute);
+  app.all(`${RPC_PREFIX}/*`, noRoute);
 }
 
 function findFeature(state: HostState, featureId: string): HostedFeature {
@@ -83,6 +79,11 @@ async function parseRpcBody(c: Context<HostEnv>, limit: number): Promise<unknown
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new HTTPException(400, { message: `${ErrorText.malformed}: Content-Type must be application/json (got ${JSON.stringify(type)})` });
+  }
+  // Checked on the text, before parsing: no function, validator or isolate sees deeper input.
+  // The body object and the args array are two levels; each argument may nest MAX_JSON_DEPTH.
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH + 2)) {
+    throw new HTTPException(400, { message: `${ErrorText.malformed}: arguments are nested deeper than ${MAX_JSON_DEPTH} levels` });
   }
   let body: unknown;
   try {
@@ -179,11 +180,22 @@ function describeValue(value: unknown): string {
   }
 }
 
+/** The result as JSON text: at most MAX_JSON_DEPTH levels deep, like arguments. */
 function serializeResult(result: unknown, fnName: string): string {
-  if (result instanceof RawJson) return result.json;
-  try {
-    return JSON.stringify(result === undefined ? null : result) ?? 'null';
-  } catch (error) {
-    throw new Error(`${fnName} returned a value that cannot be sent as JSON: ${(error as Error).message}`);
+  let json: string;
+  if (result instanceof RawJson) json = result.json;
+  else {
+    try {
+      json = JSON.stringify(result === undefined ? null : result) ?? 'null';
+    } catch (error) {
+      if (error instanceof RangeError && /call stack/i.test(error.message)) throw tooDeep(fnName);
+      throw new Error(`${fnName} returned a value that cannot be sent as JSON: ${(error as Error).message}`);
+    }
   }
+  if (jsonDepthExceeds(json)) throw tooDeep(fnName);
+  return json;
+}
+
+function tooDeep(fnName: string): Error {
+  return new Error(`${fnName} returned a value nested deeper than ${MAX_JSON_DEPTH} levels, which is not sent`);
 }
