@@ -2,11 +2,23 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ErrorText } from '../runtime/protocol.js';
+import { isCtxFetchConnection } from './isolate/fetch-sockets.js';
 
 /** The Node request and response behind a Hono context on `@hono/node-server`, if any. */
 export function nodeBindings(c: Context): { incoming: IncomingMessage; outgoing: ServerResponse } | null {
   const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
   return env?.incoming && env.outgoing ? { incoming: env.incoming, outgoing: env.outgoing } : null;
+}
+
+/**
+ * Refuses a request that an action's `ctx.fetch` sent to this host (allowed to fetch loopback,
+ * it still must not call the host's own routes, whoever it would call them as).
+ */
+export function refuseCallsFromActions(c: Context): void {
+  const socket = nodeBindings(c)?.incoming.socket;
+  if (socket && isCtxFetchConnection(socket.remoteAddress, socket.remotePort)) {
+    throw new HTTPException(403, { message: 'Forbidden: ctx.fetch of an action cannot call the host it runs in' });
+  }
 }
 
 /**

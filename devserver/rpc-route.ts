@@ -6,7 +6,7 @@ import { buildServerContext, CallAbort } from './context.js';
 import { RawJson, type CallRequest, type Invocation } from './executor.js';
 import type { HostedFeature } from './feature.js';
 import type { HostEnv, HostState } from './host.js';
-import { nodeBindings, readBody } from './read-body.js';
+import { nodeBindings, readBody, refuseCallsFromActions } from './read-body.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from './json-depth.js';
 import { assignRequestId } from './request-id.js';
 import { DEFAULT_RATE_LIMITS } from './rate-limit/limits.js';
@@ -29,6 +29,7 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     c.set('call', { featureId, fnName, started });
     // Before anything is read: a cross-site browser POST never reaches a function (CSRF).
     checkOrigin(c.req.raw.headers, c.req.url);
+    refuseCallsFromActions(c);
     const feature = findFeature(state, featureId);
     const args = await parseRpcBody(c, state.options.bodyLimit);
     const found = findFunction(feature, fnName);

@@ -1,3 +1,7 @@
+import { canonicalAllowHost } from './allow-hosts.js';
+
+export { hostAllowed } from './allow-hosts.js';
+
 /** Limits of the isolates that run a feature's `query`/`mutation`/`action` handlers. */
 export interface IsolateLimits {
   /** Heap of one isolate in MB (default 128). Over it, the isolate is replaced and the call gets 500. */
@@ -13,7 +17,10 @@ export interface IsolateLimits {
   /** Largest result a handler may return, as JSON text (default 4 MiB). */
   maxResultBytes: number;
   fetch: {
-    /** Hosts `ctx.fetch` may reach (`api.example.com`, `*.example.com`); `null`: any. */
+    /**
+     * Hosts `ctx.fetch` may reach (`api.example.com`, `*.example.com`, `127.0.0.1:8080`); `null`: any.
+     * Loopback, private and other non-public addresses only through an exact (non-wildcard) entry.
+     */
     allowHosts: string[] | null;
     /** Per request in ms (default 5000, and never past the action's deadline). */
     timeoutMs: number;
@@ -53,10 +60,7 @@ export function parseIsolateLimits(value: unknown, fail: (field: string, problem
     if (typeof fetch !== 'object' || fetch === null || Array.isArray(fetch)) fail('isolate.fetch', 'must be an object like {"allowHosts": ["api.example.com"]}');
     const f = fetch as Record<string, unknown>;
     if (f.allowHosts !== undefined) {
-      if (!Array.isArray(f.allowHosts) || !f.allowHosts.every((h) => typeof h === 'string' && /^(\*\.)?[a-z0-9.-]+(:\d+)?$/i.test(h))) {
-        fail('isolate.fetch.allowHosts', 'must be an array of host names such as "api.example.com" or "*.example.com"');
-      }
-      limits.fetch.allowHosts = (f.allowHosts as string[]).map((h) => h.toLowerCase());
+      limits.fetch.allowHosts = parseAllowHosts(f.allowHosts, fail);
     }
     if (f.timeoutMs !== undefined) limits.fetch.timeoutMs = positiveInteger(f.timeoutMs, 'isolate.fetch.timeoutMs', fail);
     if (f.maxResponseBytes !== undefined) limits.fetch.maxResponseBytes = positiveInteger(f.maxResponseBytes, 'isolate.fetch.maxResponseBytes', fail);
@@ -69,13 +73,19 @@ function positiveInteger(value: unknown, field: string, fail: (field: string, pr
   return value as number;
 }
 
-/** True when `host` (hostname, or hostname:port) is allowed by the list. */
-export function hostAllowed(allowHosts: readonly string[] | null, url: URL): boolean {
-  if (allowHosts === null) return true;
-  const name = url.hostname.toLowerCase();
-  return allowHosts.some((pattern) => {
-    const [patternHost, port] = pattern.split(':') as [string, string | undefined];
-    if (port !== undefined && port !== (url.port || (url.protocol === 'https:' ? '443' : '80'))) return false;
-    return patternHost.startsWith('*.') ? name.endsWith(patternHost.slice(1)) : name === patternHost;
+/**
+ * Each entry in its canonical spelling (see `canonicalAllowHost`), so that matching compares what
+ * the URL parser makes of a host: `127.1` is listed as `127.0.0.1`.
+ */
+function parseAllowHosts(value: unknown, fail: (field: string, problem: string) => never): string[] {
+  const problem = 'must be an array of host names such as "api.example.com" or "*.example.com"';
+  if (!Array.isArray(value)) fail('isolate.fetch.allowHosts', problem);
+  return (value as unknown[]).map((entry) => {
+    const canonical = typeof entry === 'string' ? canonicalAllowHost(entry) : null;
+    // An IPv6 address is written in brackets: "[::1]" or "[::1]:8080".
+    if (canonical === null) {
+      fail('isolate.fetch.allowHosts', `${problem}, an IP address or "[::1]:8080" (got ${JSON.stringify(entry)})`);
+    }
+    return canonical as string;
   });
 }
