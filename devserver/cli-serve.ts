@@ -1,5 +1,11 @@
+import { parseAllowedHosts, type AllowedHosts } from './serve/allowed-hosts.js';
+import { SECRET_ENV_PREFIX } from './serve/feature-secrets.js';
 import { readServeConfig } from './serve/serve-config.js';
 import { startServe } from './serve/serve.js';
+import { UsageError } from './usage-error.js';
+
+/** Shortest admin token accepted from any source: it guards a login form open to the network. */
+const MIN_ADMIN_TOKEN = 16;
 
 export interface ServeCliOptions {
   dirs: string[];
@@ -7,6 +13,8 @@ export interface ServeCliOptions {
   port: number;
   host: string;
   strictPort: boolean;
+  /** `--allowed-hosts` values, each a comma-separated list; `true` allows any host. */
+  allowedHosts?: string[];
   adminToken?: string;
   dev: boolean;
 }
@@ -18,6 +26,13 @@ export interface ServeCliOptions {
 export async function runServe(options: ServeCliOptions): Promise<number> {
   const config = readServeConfig(options.config, options.dirs);
   if (options.adminToken) config.adminToken = options.adminToken;
+  config.allowedHosts = mergeAllowedHosts(config.allowedHosts ?? [], options.allowedHosts ?? []);
+  const env = takeSecretsFromEnvironment();
+  const adminToken = config.adminToken || env.FAVN_ADMIN_TOKEN;
+  if (adminToken && adminToken.length < MIN_ADMIN_TOKEN) {
+    const where = '--admin-token or FAVN_ADMIN_TOKEN';
+    throw new UsageError(`The admin token (${where}) must have at least ${MIN_ADMIN_TOKEN} characters`);
+  }
   if (config.features.length === 0) {
     process.stderr.write('favn serve: no features. Name built feature folders (favn serve ./my-feature) or list them in --config.\n');
     return 2;
@@ -27,6 +42,7 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     host: options.host,
     strictPort: options.strictPort,
     dev: options.dev,
+    env,
     logCall: (line) => process.stdout.write(`${line}\n`),
     logError: (message, error) => process.stderr.write(`${message}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     warn: (message) => process.stderr.write(`${message}\n`),
@@ -48,4 +64,22 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
   await running.close();
   process.stdout.write('favn serve: stopped\n');
   return 0;
+}
+
+function mergeAllowedHosts(fromConfig: AllowedHosts, flags: readonly string[]): AllowedHosts {
+  const entries = flags.flatMap((flag) => flag.split(',')).map((entry) => entry.trim()).filter(Boolean);
+  if (fromConfig === true || entries.includes('true')) return true;
+  return [...fromConfig, ...(parseAllowedHosts(entries, '--allowed-hosts') as string[])];
+}
+
+/**
+ * The environment as read at start; the secrets (`FAVN_SECRET_*`, the admin token) are then
+ * removed from `process.env`, so plain functions and child processes do not find them there.
+ */
+function takeSecretsFromEnvironment(): Record<string, string | undefined> {
+  const env = { ...process.env };
+  for (const name of Object.keys(process.env)) {
+    if (name.startsWith(SECRET_ENV_PREFIX) || name === 'FAVN_ADMIN_TOKEN') delete process.env[name];
+  }
+  return env;
 }

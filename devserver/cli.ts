@@ -17,11 +17,16 @@ Usage:
       shell     serve the PGlite dev database on --port (default 5433) for psql
       Uses PGlite in .favn/db, or DATABASE_URL (environment or .env.local).
   favn serve [feature-dir...] [--config favn.config.json] [--port 3000] [--host [addr]] [--strictPort]
-             [--admin-token <token>] [--dev]
+             [--allowed-hosts <name,.domain|true>] [--admin-token <token>] [--dev]
       Serve built features (after vite build: dist/ at /<featureId>/, dist-server/ for /rpc) and the
       features of the config (endpoint manifests, releases.json). --host alone listens on all
       addresses. SIGINT/SIGTERM: calls in flight finish, then it exits. Tables use DATABASE_URL, or
-      PGlite in .favn/db of the current folder. /_admin needs --admin-token (or FAVN_ADMIN_TOKEN).
+      PGlite in .favn/db of the current folder.
+      Requests whose Host is not localhost, an IP address, the --host name, publicHost or an
+      --allowed-hosts entry get 403 (".example.com" allows subdomains, true allows any host).
+      /_admin needs --admin-token (or FAVN_ADMIN_TOKEN, 16+ characters): a login form in a browser,
+      or "Authorization: Bearer <token>". Secrets: FAVN_SECRET_<FEATURE_ID>__<NAME> variables and
+      the "secrets" env files of the config.
   favn --help
 `;
 
@@ -73,6 +78,7 @@ async function main(argv: string[]): Promise<number> {
         port: { type: 'string', default: '3000' },
         host: { type: 'string', default: 'localhost' },
         strictPort: { type: 'boolean', default: false },
+        'allowed-hosts': { type: 'string', multiple: true },
         'admin-token': { type: 'string' },
         dev: { type: 'boolean', default: false },
       },
@@ -80,7 +86,16 @@ async function main(argv: string[]): Promise<number> {
     });
     const port = Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number (got ${values.port})`);
-    return runServe({ dirs: positionals, config: values.config, port, host: values.host, strictPort: values.strictPort, adminToken: values['admin-token'], dev: values.dev });
+    return runServe({
+      dirs: positionals,
+      config: values.config,
+      port,
+      host: values.host,
+      strictPort: values.strictPort,
+      allowedHosts: values['allowed-hosts'],
+      adminToken: values['admin-token'],
+      dev: values.dev,
+    });
   }
   process.stderr.write(`favn: unknown command "${command}"\n\n${HELP}`);
   return 2;

@@ -20,7 +20,8 @@ export interface LoadOptions {
   /** Opened on first need: only features with tables use it. */
   database: () => Promise<SqlClient>;
   cacheDir: string;
-  secrets?: Record<string, string>;
+  /** The secrets (`ctx.secrets`) of a feature, by its id. Default: none. */
+  secrets?: (featureId: string) => Record<string, string>;
   warn: (message: string) => void;
 }
 
@@ -42,32 +43,45 @@ export async function loadFeatures(sources: readonly FeatureSource[], options: L
 }
 
 async function loadSource(source: FeatureSource, options: LoadOptions): Promise<ServedFeature> {
-  const load = { database: options.database, secrets: options.secrets, warn: options.warn };
+  const secretsOf = options.secrets ?? (() => ({}));
+  const load = (featureId: string) => ({
+    database: options.database,
+    secrets: secretsOf(featureId),
+    warn: options.warn,
+  });
   if (source.kind === 'built') {
     const serverDir = existsSync(path.join(source.dir, 'dist-server', 'feature.json')) ? path.join(source.dir, 'dist-server') : source.dir;
     if (!existsSync(path.join(serverDir, 'feature.json'))) {
       throw new UsageError(`${source.dir} has no dist-server/feature.json: run "vite build" in the feature repo first`);
     }
     const clientDir = path.join(path.dirname(serverDir), 'dist');
-    return { feature: await loadBuiltFeature(serverDir, load), staticDir: existsSync(path.join(clientDir, 'index.html')) ? clientDir : null };
+    const feature = await loadBuiltFeature(serverDir, load(idOf(serverDir)));
+    return { feature, staticDir: existsSync(path.join(clientDir, 'index.html')) ? clientDir : null };
   }
   if (source.kind === 'manifest') {
     const manifest = readManifest(source.file, { runtime: true, warn: options.warn });
     const sf = manifest.serverFunctions;
-    if (!sf?.endpoint) return { feature: await loadBuiltFeature(path.dirname(source.file), load), staticDir: null };
+    if (!sf?.endpoint) {
+      return { feature: await loadBuiltFeature(path.dirname(source.file), load(manifest.id)), staticDir: null };
+    }
     const executor = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders, timeoutMs: manifest.timeoutMs });
-    const feature = hostedFeature(manifest, executor, options.secrets);
+    const feature = hostedFeature(manifest, executor, secretsOf(manifest.id));
     feature.close = () => executor.close();
     return { feature, staticDir: null };
   }
   const fetched = await fetchRelease(source.location, options.cacheDir);
   if ('dir' in fetched) {
-    const feature = await loadBuiltFeature(fetched.dir, load);
+    const feature = await loadBuiltFeature(fetched.dir, load(idOf(fetched.dir)));
     return { feature, staticDir: null };
   }
   const id = fetched.id ?? 'unknown-feature';
-  const feature = hostedFeature({ id, raw: { id }, version: fetched.release?.version }, null, options.secrets);
+  const feature = hostedFeature({ id, raw: { id }, version: fetched.release?.version }, null);
   feature.unavailableReason = fetched.unavailable;
   options.warn(`favn serve: ${id} stays unloaded: ${fetched.unavailable}`);
   return { feature, staticDir: null };
+}
+
+/** The id in a built feature's `feature.json`, read first: its secrets go in with the manifest. */
+function idOf(dir: string): string {
+  return readManifest(path.join(dir, 'feature.json'), { runtime: true }).id;
 }

@@ -39,9 +39,23 @@ describe('favn serve config', () => {
     [{ adminToken: 'short' }, /"adminToken" must be a string of at least 16 characters/],
     [{ trustProxy: 'yes' }, /"trustProxy" must be true or false/],
     [{ auth: { mode: 'magic' } }, /auth\.mode/],
+    [{ allowedHosts: 'app.example.com' }, /"allowedHosts" must be true or a list of host names/],
+    [{ allowedHosts: ['https://app.example.com'] }, /"allowedHosts"\[0\] must be a host name without scheme, port or path/],
+    [{ secrets: ['./x.env'] }, /"secrets" must map feature ids to \.env files/],
+    [{ secrets: { Feature_X: './x.env' } }, /"secrets\.Feature_X" is not a feature id/],
+    [{ secrets: { 'feature-x': 42 } }, /"secrets\.feature-x" must be the path of a \.env file/],
   ])('refuses %j with a message naming the field', async (content, message) => {
     const file = await configWith(content);
     expect(() => readServeConfig(file, [])).toThrowError(message);
+  });
+
+  it('reads allowedHosts and the secrets files (relative to the config file)', async () => {
+    const file = await configWith({ allowedHosts: ['App.Example.com', '.example.org'], secrets: { 'feature-x': './secrets/x.env' } });
+    const config = readServeConfig(file, []);
+    expect(config.allowedHosts).toEqual(['app.example.com', '.example.org']);
+    expect(config.secrets).toEqual({ 'feature-x': path.join(dir, 'secrets', 'x.env') });
+    expect(readServeConfig(await configWith({ allowedHosts: true }), []).allowedHosts).toBe(true);
+    expect(readServeConfig(undefined, []).allowedHosts).toEqual([]);
   });
 
   it('a missing config file is a usage error', () => {

@@ -2,7 +2,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAuthConfig, type AuthConfig } from '../auth/auth-config.js';
 import type { CrossSiteOptions } from '../auth/csrf.js';
+import { FEATURE_ID_PATTERN } from '../../runtime/protocol.js';
 import { UsageError } from '../usage-error.js';
+import { parseAllowedHosts, type AllowedHosts } from './allowed-hosts.js';
 
 /** Where one served feature comes from. */
 export type FeatureSource =
@@ -23,6 +25,13 @@ export interface ServeConfig {
   auth: AuthConfig;
   /** Cross-site browser calls: `allowedOrigins`, `trustProxy`, `host`. */
   crossSite: CrossSiteOptions;
+  /**
+   * Host names this server answers to (DNS rebinding): `true` for any, else these besides
+   * `localhost`, IP addresses, `--host` and `publicHost` (default: none more).
+   */
+  allowedHosts?: AllowedHosts;
+  /** A `.env` file of secrets per feature id (`ctx.secrets`); `FAVN_SECRET_*` variables add to it. */
+  secrets?: Record<string, string>;
 }
 
 /**
@@ -33,7 +42,13 @@ export interface ServeConfig {
  * readServeConfig('favn.config.json', ['../feature-a'])
  */
 export function readServeConfig(file: string | undefined, dirs: readonly string[]): ServeConfig {
-  const config: ServeConfig = { features: dirs.map((dir) => ({ kind: 'built', dir: path.resolve(dir) })), auth: { mode: 'none' }, crossSite: {} };
+  const config: ServeConfig = {
+    features: dirs.map((dir) => ({ kind: 'built', dir: path.resolve(dir) })),
+    auth: { mode: 'none' },
+    crossSite: {},
+    allowedHosts: [],
+    secrets: {},
+  };
   if (!file) return config;
   const where = path.resolve(file);
   if (!existsSync(where)) throw new UsageError(`The serve config ${where} does not exist`);
@@ -81,5 +96,29 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
     if (typeof record.publicHost !== 'string') fail('publicHost', 'must be a host name like "app.example.com"');
     config.crossSite.host = record.publicHost as string;
   }
+  if (record.allowedHosts !== undefined) {
+    config.allowedHosts = parseAllowedHosts(record.allowedHosts, `${where}: "allowedHosts"`);
+  }
+  if (record.secrets !== undefined) config.secrets = readSecretsField(record.secrets, base, fail);
   return config;
+}
+
+/** `"secrets": {"feature-x": "./secrets/feature-x.env"}`: paths relative to the config file. */
+function readSecretsField(
+  value: unknown,
+  base: string,
+  fail: (field: string, problem: string) => never,
+): Record<string, string> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('secrets', 'must map feature ids to .env files, like {"feature-x": "./secrets/feature-x.env"}');
+  }
+  const files: Record<string, string> = {};
+  for (const [featureId, file] of Object.entries(value as Record<string, unknown>)) {
+    if (!FEATURE_ID_PATTERN.test(featureId)) {
+      fail(`secrets.${featureId}`, 'is not a feature id (lower-case letters, digits and -)');
+    }
+    if (typeof file !== 'string' || !file) fail(`secrets.${featureId}`, 'must be the path of a .env file');
+    files[featureId] = path.resolve(base, file as string);
+  }
+  return files;
 }

@@ -2,15 +2,16 @@ import { serve, type ServerType } from '@hono/node-server';
 import { serveStatic } from '@hono/node-server/serve-static';
 import type { Server } from 'node:http';
 import path from 'node:path';
-import type { Context, Next } from 'hono';
-import { ErrorText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
 import type { SqlClient } from '../db/sql-client.js';
 import { openDatabase } from '../db/open-database.js';
-import { createHost, type HostEnv, type HostOptions } from '../host.js';
+import { createHost, type HostOptions } from '../host.js';
 import { loadFeatures, type ServedFeature } from './load-features.js';
 import { openRateLimiter } from '../rate-limit/open-rate-limiter.js';
 import { createIdentify } from '../auth/create-identify.js';
 import type { ServeConfig } from './serve-config.js';
+import { createDrain } from './drain.js';
+import { readFeatureSecrets } from './feature-secrets.js';
+import { createHostCheck } from './host-check.js';
 
 export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' | 'logError' | 'dev' | 'rateLimiter'> {
   port: number;
@@ -44,16 +45,25 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
   const root = options.root ?? process.cwd();
   const env = options.env ?? process.env;
   const warn = options.warn ?? ((m: string) => console.warn(m));
+  // Read before anything opens: a missing secrets file stops the start with a usage error.
+  const secrets = readFeatureSecrets(config.secrets ?? {}, env, warn);
   let database: Promise<SqlClient> | null = null;
   const features = await loadFeatures(config.features, {
     database: () => (database ??= openDatabase(root, env)),
     cacheDir: config.cacheDir ?? path.join(root, '.favn', 'releases'),
+    secrets: (featureId) => secrets.of(featureId),
     warn,
   });
+  for (const source of secrets.unused(features.map((f) => f.feature.id))) {
+    warn(`favn serve: ${source} names no served feature`);
+  }
+  const hostCheck = createHostCheck({
+    allowedHosts: config.allowedHosts,
+    listenHost: options.host,
+    publicHost: config.crossSite.host,
+  });
   const rateLimiter = options.rateLimiter === undefined ? openRateLimiter(env) : options.rateLimiter;
-  let inFlight = 0;
-  let draining = false;
-  let drained: (() => void) | null = null;
+  const drain = createDrain();
   const host = createHost(
     features.map((f) => f.feature),
     {
@@ -66,17 +76,9 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
       rateLimiter,
       defaultRateLimits: true,
       before(app) {
-        app.use('*', async function drain(c: Context<HostEnv>, next: Next) {
-          if (draining) {
-            return c.json({ error: `${ErrorText.unavailable}: the host is shutting down`, requestId: '' }, 503, { connection: 'close', [REQUEST_ID_HEADER]: '' });
-          }
-          inFlight++;
-          try {
-            await next();
-          } finally {
-            if (--inFlight === 0 && drained) drained();
-          }
-        });
+        // First: a request for a host name that is not this server's (DNS rebinding) sees nothing.
+        app.use('*', hostCheck);
+        app.use('*', drain.middleware);
         for (const { feature, staticDir } of features) {
           if (staticDir) mountClient(app, feature.id, staticDir);
         }
@@ -89,12 +91,10 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
     url: `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`,
     features,
     async close(graceMs = 30_000) {
-      draining = true;
+      drain.start();
       (server as Server).closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      if (inFlight > 0) {
-        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise((r) => setTimeout(r, graceMs).unref())]);
-      }
+      await drain.settled(graceMs);
       // Responses of the last calls are still being written: let their sockets end on their own.
       (server as Server).closeIdleConnections?.();
       const timer = setInterval(() => (server as Server).closeIdleConnections?.(), 50);
