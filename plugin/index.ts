@@ -2,6 +2,7 @@ import type { Plugin } from 'vite';
 import { clientProxyPlugin } from './client-proxy-plugin.js';
 import { devHostPlugin } from './dev-host-plugin.js';
 import { loadPluginState, type PluginState, type ServerFnsOptions } from './options.js';
+import { privateFilesPlugin } from './private-files-plugin.js';
 import { serverBuildPlugin } from './server-build-plugin.js';
 
 export type { ServerFnsOptions } from './options.js';
@@ -27,7 +28,13 @@ export default function serverFns(options: ServerFnsOptions = {}): Plugin[] {
       state = loadPluginState(options, config.root, (m) => config.logger.warn(m));
     },
   };
-  return [setup, clientProxyPlugin(getState), devHostPlugin(getState), serverBuildPlugin(getState)];
+  return [
+    setup,
+    privateFilesPlugin(options),
+    clientProxyPlugin(getState),
+    devHostPlugin(getState),
+    serverBuildPlugin(getState),
+  ];
 }
 
 export { serverFns };
