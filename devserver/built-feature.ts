@@ -84,7 +84,7 @@ export async function loadBuiltFeature(
     const model = modelSchema(manifest.id, schema);
     const database = typeof options.database === 'function' ? await options.database() : options.database;
     await migrate(database, model);
-    data = new FeatureData(database, model);
+    data = new FeatureData(database, model, { transactionTimeoutMs: manifest.db?.transactionTimeoutMs });
     feature.data = data;
   }
   return feature;

@@ -31,6 +31,8 @@ export interface FeatureManifest {
   isolate?: IsolateLimits;
   /** Rate limits per function kind, when the manifest sets them (the defaults filled in). */
   rateLimits?: RateLimits;
+  /** Database settings: `transactionTimeoutMs`, the most a transaction may hold the database. */
+  db?: { transactionTimeoutMs?: number };
   /** The manifest's fields as written, for tools that rewrite it. */
   raw: Record<string, unknown>;
 }
@@ -42,7 +44,7 @@ export interface ParseManifestOptions {
   warn?: (message: string) => void;
 }
 
-const KNOWN_FIELDS = new Set(['id', 'version', 'serverFunctions', 'timeoutMs', 'forwardAuthHeaders', 'isolate', 'rateLimits', 'auth', 'name', 'description', '$schema']);
+const KNOWN_FIELDS = new Set(['id', 'version', 'serverFunctions', 'timeoutMs', 'forwardAuthHeaders', 'isolate', 'rateLimits', 'db', 'auth', 'name', 'description', '$schema']);
 const KNOWN_SERVER_FIELDS = new Set(['module', 'endpoint', 'exports', 'serverFunctionsSha256', 'handlers']);
 
 /**
@@ -97,6 +99,7 @@ export function parseManifest(text: string, file: string, options: ParseManifest
   }
   if (record.isolate !== undefined) manifest.isolate = parseIsolateLimits(record.isolate, fail);
   if (record.rateLimits !== undefined) manifest.rateLimits = parseRateLimits(record.rateLimits, fail);
+  if (record.db !== undefined) manifest.db = parseDb(record.db, fail, options, file);
   if (record.serverFunctions !== undefined) {
     manifest.serverFunctions = parseServerFunctions(record.serverFunctions, fail, options, file);
   }
@@ -152,6 +155,32 @@ function parseHandlers(value: unknown, fail: (field: string, problem: string) =>
     fail('serverFunctions.handlers.kinds', 'must map each handler name to "query", "mutation" or "action"');
   }
   return { bundle: h.bundle as string, sha256: h.sha256 as string, kinds: { ...(kinds as Record<string, 'query' | 'mutation' | 'action'>) } };
+}
+
+/** Past a minute a transaction is no longer a request's work; PGlite would stall for all of it. */
+const MAX_TRANSACTION_TIMEOUT_MS = 60_000;
+
+function parseDb(
+  value: unknown,
+  fail: (field: string, problem: string) => never,
+  options: ParseManifestOptions,
+  file: string,
+): { transactionTimeoutMs?: number } {
+  if (!isRecord(value)) fail('db', 'must be an object like {"transactionTimeoutMs": 1000}');
+  const db = value as Record<string, unknown>;
+  const result: { transactionTimeoutMs?: number } = {};
+  const t = db.transactionTimeoutMs;
+  if (t !== undefined) {
+    if (typeof t !== 'number' || !Number.isInteger(t) || t <= 0 || t > MAX_TRANSACTION_TIMEOUT_MS) {
+      const range = `from 1 to ${MAX_TRANSACTION_TIMEOUT_MS}`;
+      fail('db.transactionTimeoutMs', `must be a whole number of milliseconds ${range} (got ${JSON.stringify(t)})`);
+    }
+    result.transactionTimeoutMs = t as number;
+  }
+  for (const key of Object.keys(db)) {
+    if (key !== 'transactionTimeoutMs') options.warn?.(`${file}: unknown field "db.${key}" is ignored`);
+  }
+  return result;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

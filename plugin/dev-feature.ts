@@ -133,8 +133,11 @@ export class DevFeature {
       this.#client ??= await openDatabase(this.#state.root, { ...readEnvLocal(this.#state.root), ...process.env });
       const { applied } = await migrate(this.#client, model, { allowDestructive: process.env.FAVN_ALLOW_DESTRUCTIVE_MIGRATIONS === '1' });
       if (applied.length) this.#server.config.logger.info(`[favn] migrated ${model.schema} (${this.#client.location}):\n  ${applied.join(';\n  ')}`, { timestamp: true });
-      if (this.#data) this.#data.setModel(model);
-      else this.#data = new FeatureData(this.#client, model);
+      const transactionTimeoutMs = this.#state.manifest.db?.transactionTimeoutMs;
+      if (this.#data) {
+        this.#data.setModel(model);
+        this.#data.transactionTimeoutMs = transactionTimeoutMs;
+      } else this.#data = new FeatureData(this.#client, model, { transactionTimeoutMs });
       this.#schemaError = null;
     } catch (error) {
       this.#schemaError = error instanceof Error ? error : new Error(String(error));

@@ -3,19 +3,24 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { acquireLock } from './lock-file.js';
 import { setRoleSql, type QueryFn, type Row, type SqlClient } from './sql-client.js';
+import { PGLITE_TRANSACTION_TIMEOUT_MS, TransactionBudget } from './transaction-budget.js';
 
 // int8 comes back as a string by default; the schema's v.int() is a JS number.
 const PARSERS = { 20: (value: string) => Number(value) };
 
 /**
  * PGlite, the dev database: in memory, or persisted in a folder that a lock file keeps to one
- * host at a time. PGlite runs one transaction at a time; callers must not hold one while waiting
- * on anything slow.
+ * host at a time. PGlite runs one transaction at a time, so a feature transaction may hold it for
+ * `transactionTimeoutMs` (default 1 s) at most; then it is rolled back and the next call proceeds.
  *
  * @example
  * const db = await openPglite('/repo/.favn/db')
  */
-export async function openPglite(dataDir: string | null): Promise<SqlClient & { readonly pglite: PGlite }> {
+export async function openPglite(
+  dataDir: string | null,
+  options: { transactionTimeoutMs?: number } = {},
+): Promise<SqlClient & { readonly pglite: PGlite }> {
+  const transactionTimeoutMs = options.transactionTimeoutMs ?? PGLITE_TRANSACTION_TIMEOUT_MS;
   if (dataDir) mkdirSync(path.dirname(dataDir), { recursive: true });
   const release = dataDir ? acquireLock(dataDir) : () => {};
   let db: PGlite;
@@ -34,11 +39,20 @@ export async function openPglite(dataDir: string | null): Promise<SqlClient & { 
     engine: 'pglite',
     location: dataDir ?? 'memory',
     pglite: db,
-    transaction: (role, fn, options = {}) =>
-      db.transaction(async (tx) => {
-        await tx.exec(setRoleSql(role, options.readOnly ?? false));
-        return fn(wrap(tx));
-      }),
+    transactionTimeoutMs,
+    transaction(role, fn, opts = {}) {
+      const budget = new TransactionBudget(opts.timeoutMs ?? transactionTimeoutMs, opts);
+      return budget.settle(
+        db.transaction(async (tx) => {
+          // The clock starts once PGlite's lock is ours: time spent queued behind others is not held.
+          budget.start();
+          await tx.exec(setRoleSql(role, opts.readOnly ?? false));
+          // A statement cannot be interrupted here (it runs on this thread; statement_timeout does
+          // not fire in PGlite): the budget ends the transaction between statements.
+          return budget.run(fn, wrap(tx));
+        }),
+      );
+    },
     adminTransaction: (fn) => db.transaction((tx) => fn(wrap(tx))),
     async close() {
       try {

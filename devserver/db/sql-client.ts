@@ -1,8 +1,28 @@
+import type { TransactionTimeoutError } from './transaction-budget.js';
+
 /** A result row. */
 export type Row = Record<string, unknown>;
 
 /** Runs one parameterized statement inside the current transaction. */
 export type QueryFn = (text: string, values?: readonly unknown[]) => Promise<Row[]>;
+
+/** How one feature transaction runs. */
+export interface TransactionOptions {
+  /** Refuse writes. */
+  readOnly?: boolean;
+  /** Most ms the transaction may hold the database (default: the client's `transactionTimeoutMs`). */
+  timeoutMs?: number;
+  /**
+   * Ends the transaction early: when it aborts, an open transaction rolls back at once, and a
+   * transaction still waiting for the database never starts. It fails with the abort reason.
+   */
+  signal?: AbortSignal;
+  /**
+   * Called the moment the budget runs out, once the rollback is under way. The returned promise
+   * settles only when `fn` has settled too, so a caller that must answer at once listens here.
+   */
+  onExpire?: (error: TransactionTimeoutError) => void;
+}
 
 /**
  * The database as the host uses it. Feature SQL only ever runs through `transaction`, under the
@@ -12,9 +32,15 @@ export interface SqlClient {
   readonly engine: 'pglite' | 'postgres';
   /** Where the data lives, for messages (`.favn/db`, or the server without password). */
   readonly location: string;
-  /** One transaction as `role` (`SET LOCAL ROLE`); `readOnly` refuses writes. Rolls back on throw. */
-  transaction<T>(role: string, fn: (query: QueryFn) => Promise<T>, options?: { readOnly?: boolean }): Promise<T>;
-  /** One transaction as the connecting user, for DDL and role set-up. */
+  /** Default budget of `transaction` in ms: the engine's default unless the client was opened with one. */
+  readonly transactionTimeoutMs: number;
+  /**
+   * One transaction as `role` (`SET LOCAL ROLE`); `readOnly` refuses writes. Rolls back on throw,
+   * and when it holds the database longer than its budget (waiting for the database does not
+   * count): then it fails with a `TransactionTimeoutError` (503) and its `query` throws from then on.
+   */
+  transaction<T>(role: string, fn: (query: QueryFn) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /** One transaction as the connecting user, for DDL and role set-up (no budget: the host's own work). */
   adminTransaction<T>(fn: (query: QueryFn) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
