@@ -12,10 +12,11 @@ import type { CallRecord } from './call-log.js';
 import { featureHealth, type FeatureHealth } from './health-route.js';
 import type { HostEnv, HostState } from './host.js';
 import { readBody } from './read-body.js';
+import type { IsolatePoolStats } from './isolate/isolate-pool.js';
 
 /** What `GET /_admin` returns as JSON. */
 export interface AdminReport {
-  features: (FeatureHealth & { declaredOnly: string[]; exportedOnly: string[] })[];
+  features: (FeatureHealth & { declaredOnly: string[]; exportedOnly: string[]; isolates: IsolatePoolStats | null })[];
   calls: CallRecord[];
 }
 
@@ -123,6 +124,7 @@ function adminReport(state: HostState): AdminReport {
         ...health,
         declaredOnly: health.declared.filter((n) => !actual.has(n)),
         exportedOnly: health.exports.filter((n) => !feature.declared.has(n)),
+        isolates: feature.isolates?.() ?? null,
       };
     }),
     calls: state.calls.recent(),
@@ -137,10 +139,11 @@ td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}.bad{color:#b00
 <body><h1>Server functions</h1>
 ${loggedIn ? html`<form method="post" action="/_admin/logout"><button type="submit">Log out</button></form>` : ''}
 <h2>Features</h2>
-<table><tr><th>Feature</th><th>Mode</th><th>Declared</th><th>Exported</th><th>Loaded</th><th>Problems</th></tr>
+<table><tr><th>Feature</th><th>Mode</th><th>Declared</th><th>Exported</th><th>Loaded</th><th>Isolates</th><th>Problems</th></tr>
 ${report.features.map(
   (f) => html`<tr><td><code>${f.featureId}</code>${f.version ? ` ${f.version}` : ''}</td><td>${f.mode}</td>
 <td>${f.declared.join(', ')}</td><td>${f.exports.join(', ')}</td><td>${f.loadedAt ?? 'never'}</td>
+<td>${f.isolates ? `${f.isolates.isolates} of ${f.isolates.max} (${f.isolates.idle} idle, peak ${f.isolates.peak}, ${f.isolates.waiting} waiting)` : ''}</td>
 <td class="bad">${[
     f.declaredOnly.length ? `declared, not exported: ${f.declaredOnly.join(', ')}` : '',
     f.exportedOnly.length ? `exported, not declared: ${f.exportedOnly.join(', ')}` : '',
