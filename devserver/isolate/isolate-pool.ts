@@ -9,8 +9,11 @@ export interface IsolateContext {
   resume: ivm.Reference<PreludeExports['resume']>;
 }
 
-/** Called for every operation isolate code asks of the host. */
-export type HostCall = (callId: number, op: string, payload: string) => unknown;
+/**
+ * Called for every operation isolate code asks of the host. It arrives as a task on the host's
+ * event loop (the isolate never waits for the host), so it returns nothing.
+ */
+export type HostCall = (callId: unknown, op: unknown, payload: unknown, ticket: unknown) => void;
 
 export interface IsolatePoolOptions {
   memoryLimitMb: number;
@@ -25,7 +28,12 @@ export interface IsolatePoolOptions {
 
 /**
  * One isolate: the bundle compiled once, and a context per caller identity, so module state of
- * one user's calls is never seen by another's. A call has the isolate to itself.
+ * one user's calls is never seen by another's. A call (with the queries and mutations it runs)
+ * has the isolate to itself.
+ *
+ * Isolate code only ever runs on isolated-vm's own threads (`apply`, never `applySync`): the host's
+ * event loop keeps serving while it runs, and a runaway is ended by disposing the isolate from the
+ * host, which does not wait for it.
  */
 export class IsolateSlot {
   readonly version: number;
@@ -34,6 +42,8 @@ export class IsolateSlot {
   #contexts = new Map<string, { context: ivm.Context; exports: IsolateContext }>();
   #options: IsolatePoolOptions;
   #latest: string | null = null;
+  #running = 0;
+  #idle: (() => void)[] = [];
 
   constructor(code: string, version: number, options: IsolatePoolOptions) {
     this.version = version;
@@ -51,8 +61,13 @@ export class IsolateSlot {
     return this.#isolate.isDisposed;
   }
 
+  /** CPU time the isolate has used so far, in ms. */
+  cpuTimeMs(): number {
+    return this.#isolate.isDisposed ? Infinity : Number(this.#isolate.cpuTime) / 1e6;
+  }
+
   /** The context for `identity`, started (prelude, bundle) on first use. */
-  context(identity: string): IsolateContext {
+  context(identity: string): IsolateContext | Promise<IsolateContext> {
     const known = this.#contexts.get(identity);
     if (known) {
       // Least recently used first: move to the end (unless it already is the latest).
@@ -63,15 +78,32 @@ export class IsolateSlot {
       }
       return known.exports;
     }
-    const started = this.#start();
-    this.#contexts.set(identity, started);
-    this.#latest = identity;
-    if (this.#contexts.size > this.#options.maxContexts) {
-      const [oldest, entry] = this.#contexts.entries().next().value!;
-      this.#contexts.delete(oldest);
-      entry.context.release();
-    }
-    return started.exports;
+    return this.track(this.#start()).then((started) => {
+      this.#contexts.set(identity, started);
+      this.#latest = identity;
+      if (this.#contexts.size > this.#options.maxContexts) {
+        const [oldest, entry] = this.#contexts.entries().next().value!;
+        this.#contexts.delete(oldest);
+        entry.context.release();
+      }
+      return started.exports;
+    });
+  }
+
+  /** Counts work under way in the isolate until `task` settles (see `whenIdle`). */
+  track<T>(task: Promise<T>): Promise<T> {
+    this.#running++;
+    const done = () => {
+      if (--this.#running === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    };
+    task.then(done, done);
+    return task;
+  }
+
+  /** Resolves when no work of this isolate is under way (at once when none is). */
+  whenIdle(): Promise<void> {
+    if (this.#running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
   }
 
   dispose(): void {
@@ -79,16 +111,19 @@ export class IsolateSlot {
     this.#contexts.clear();
   }
 
-  #start(): { context: ivm.Context; exports: IsolateContext } {
-    const context = this.#isolate.createContextSync();
+  async #start(): Promise<{ context: ivm.Context; exports: IsolateContext }> {
+    const context = await this.#isolate.createContext();
     try {
       const host = new ivm.Reference(this.#options.onHostCall);
-      const prelude = context.evalClosureSync(PRELUDE, [host], { result: { reference: true } }) as ivm.Reference<PreludeExports>;
-      const install = prelude.getSync('install', { reference: true });
-      const exports: IsolateContext = { dispatch: prelude.getSync('dispatch', { reference: true }), resume: prelude.getSync('resume', { reference: true }) };
-      this.#script.runSync(context, { timeout: this.#options.startTimeoutMs });
-      install.applySync(undefined, []);
-      return { context, exports };
+      const prelude = (await context.evalClosure(PRELUDE, [host], { result: { reference: true } })) as ivm.Reference<PreludeExports>;
+      const [install, dispatch, resume] = await Promise.all([
+        prelude.get('install', { reference: true }),
+        prelude.get('dispatch', { reference: true }),
+        prelude.get('resume', { reference: true }),
+      ]);
+      await this.#script.run(context, { timeout: this.#options.startTimeoutMs });
+      await install.apply(undefined, [], { timeout: this.#options.startTimeoutMs });
+      return { context, exports: { dispatch, resume } };
     } catch (error) {
       if (!this.#isolate.isDisposed) context.release();
       throw error;
@@ -155,7 +190,12 @@ export class IsolatePool {
    * A waiting caller whose `signal` aborts leaves the queue (it is read only when waiting).
    */
   acquire(signal?: () => AbortSignal): IsolateSlot | Promise<IsolateSlot> {
-    const idle = this.#idle.pop();
+    let idle = this.#idle.pop();
+    // An idle isolate may have been disposed since (a late fault): drop it, take the next.
+    while (idle?.disposed) {
+      this.#drop(idle);
+      idle = this.#idle.pop();
+    }
     if (idle) return idle;
     if (this.#live < this.#options.maxIsolates) return this.#create();
     return new Promise((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { HTTPException } from 'hono/http-exception';
 import type { HandlerKind } from '../../runtime/handlers.js';
-import { ErrorText } from '../../runtime/protocol.js';
+import { DEFAULT_BODY_LIMIT, ErrorText } from '../../runtime/protocol.js';
 import type { FeatureDb, ServerContext } from '../../runtime/server.js';
 import type { QueryFn } from '../db/sql-client.js';
 import { RawJson, type Invocation } from '../executor.js';
@@ -28,15 +28,18 @@ interface Call {
   name: string;
   ctx: ServerContext;
   slot: IsolateSlot;
-  context: IsolateContext;
+  context: IsolateContext | null;
   /** The top-level call: itself, or the action whose `ctx.runQuery`/`ctx.runMutation` started this one. */
   root: Call;
   db: FeatureDb | null;
   query: QueryFn | null;
-  /** CPU used so far, in ms (kept on the root: nested calls spend the top-level call's budget). */
-  cpuMs: number;
+  /** The isolate's CPU time when the top-level call started, in ms (nested calls spend its budget). */
+  cpuStart: number;
   /** Wall-clock time (`performance.now()`) by which the call must have settled. */
   deadline: number;
+  /** Host operations under way and log lines printed, counted on the top-level call. */
+  ops: number;
+  logs: number;
   settled: boolean;
   timer: NodeJS.Timeout | null;
   resolve: (value: RawJson) => void;
@@ -46,17 +49,26 @@ interface Call {
 }
 
 const DB_METHODS = new Set(['get', 'query', 'insert', 'patch', 'delete']);
+/** Host operations one top-level call may have under way at once (the prelude holds to 1000 per call). */
+const MAX_OPS = 2000;
+/** Log lines printed per top-level call. */
+const MAX_LOG_LINES = 1000;
+/** Largest error description the isolate may send (the prelude cuts message and stack to 16 KiB). */
+const MAX_FAILURE_CHARS = 256 * 1024;
 
 /**
  * Runs a feature's `query`/`mutation`/`action` handlers in its isolate pool.
  *
- * Calls run on the host thread, each slice bounded by the CPU limit (isolated-vm's `timeout`),
- * and the whole call by a wall-clock deadline that disposes the isolate: code after an `await`, or
- * a promise that never settles, cannot outlive it. A mutation holds its transaction only while
- * the call runs, so the deadline also bounds the transaction.
+ * Isolate code runs on isolated-vm's threads, never on the host's: the host keeps serving while a
+ * handler computes. Each call has a CPU budget (the isolate's own CPU clock, checked after every
+ * slice and enforced within a slice by isolated-vm's `timeout`) and a wall-clock deadline that
+ * disposes the isolate: code after an `await`, a promise that never settles, or a built-in that
+ * cannot be interrupted cannot outlive it. A mutation holds its transaction only while the call
+ * runs, so the deadline also bounds the transaction.
  *
  * `ctx.runQuery`/`ctx.runMutation` of an action run in the action's own isolate and context, on
- * the action's CPU and wall budget: a fan-out of nested calls takes no further isolate.
+ * the action's CPU and wall budget: a fan-out of nested calls takes no further isolate, and they
+ * end when the action ends.
  */
 export class IsolateRunner {
   limits: IsolateLimits;
@@ -64,7 +76,6 @@ export class IsolateRunner {
   #pool: IsolatePool;
   #calls = new Map<number, Call>();
   #nextCall = 0;
-  #nextTicket = 0;
   #kinds = new Map<string, HandlerKind>();
   #code: string | null = null;
   /** Why the latest bundle could not be built or loaded (the previous one keeps serving). */
@@ -114,13 +125,13 @@ export class IsolateRunner {
 
   /**
    * Runs one handler call; resolves with its result as JSON text. The isolate it takes goes back
-   * to the pool when the call settles, on every path (the release is attached before anything
-   * else can throw).
+   * to the pool once the call settled and nothing of it runs in the isolate any more, on every
+   * path (the release is attached before anything else can throw).
    */
   run(kind: HandlerKind, name: string, ctx: ServerContext, args: unknown[]): Promise<RawJson> {
     let argsJson: string;
     try {
-      argsJson = this.#argsJson(kind, name, args);
+      argsJson = this.#argsJson(kind, name, args, DEFAULT_BODY_LIMIT);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -138,17 +149,47 @@ export class IsolateRunner {
     } catch (error) {
       running = Promise.reject(error);
     }
-    return running.finally(() => pool.release(slot));
+    const release = () => this.#release(pool, slot);
+    return running.then(
+      (value) => (release(), value),
+      (error: unknown) => {
+        release();
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * Gives the isolate back once nothing of the call runs in it any more. Code still running after
+   * the call settled gets what is left of the CPU budget, then the isolate is disposed.
+   */
+  #release(pool: IsolatePool, slot: IsolateSlot): void {
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(watchdog);
+      pool.release(slot);
+    };
+    const watchdog = setTimeout(() => {
+      slot.dispose();
+      release();
+    }, this.limits.cpuLimitMs);
+    void slot.whenIdle().then(release);
   }
 
   /** Starts a call on `slot`: a mutation inside its transaction (rolled back if it fails). */
   #start(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, argsJson: string, parent: Call | null): Promise<RawJson> {
     if (kind !== 'mutation') return this.#execute(slot, kind, name, ctx, argsJson, null, parent);
     const data = this.#data(name);
-    return data.client.transaction(data.model.role, (query) => this.#execute(slot, kind, name, ctx, argsJson, query, parent));
+    return data.client.transaction(data.model.role, (query) => {
+      // Waiting for the transaction took time: the action that runs this may have ended meanwhile.
+      if (parent && (parent.settled || slot.disposed)) return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));
+      return this.#execute(slot, kind, name, ctx, argsJson, query, parent);
+    });
   }
 
-  #argsJson(kind: HandlerKind, name: string, args: unknown): string {
+  #argsJson(kind: HandlerKind, name: string, args: unknown, maxBytes: number): string {
     if (this.#kinds.get(name) !== kind) throw new Error(`"${name}" is not a ${kind} handler of feature "${this.#options.featureId}"`);
     if (!Array.isArray(args)) throw new HTTPException(400, { message: `${ErrorText.malformed}: the arguments of ${name} must be an array` });
     let json: string | undefined;
@@ -160,6 +201,9 @@ export class IsolateRunner {
     if (json === undefined || jsonDepthExceeds(json, MAX_JSON_DEPTH + 1)) {
       throw new HTTPException(400, { message: `${ErrorText.malformed}: the arguments of ${name} are nested deeper than ${MAX_JSON_DEPTH} levels` });
     }
+    if (json.length > maxBytes || Buffer.byteLength(json) > maxBytes) {
+      throw new HTTPException(413, { message: `${ErrorText.payloadTooLarge}: the arguments of ${name} are over ${maxBytes} bytes` });
+    }
     return json;
   }
 
@@ -169,7 +213,7 @@ export class IsolateRunner {
       maxIsolates: this.limits.maxIsolates,
       maxContexts: 16,
       startTimeoutMs: this.limits.cpuLimitMs,
-      onHostCall: (callId, op, payload) => this.#onHostCall(callId, op, payload),
+      onHostCall: (callId, op, payload, ticket) => this.#onHostCall(callId, op, payload, ticket),
     });
   }
 
@@ -180,89 +224,131 @@ export class IsolateRunner {
 
   #execute(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, argsJson: string, query: QueryFn | null, parent: Call | null): Promise<RawJson> {
     return new Promise<RawJson>((resolve, reject) => {
-      let context: IsolateContext;
-      try {
-        context = slot.context(identityOf(ctx));
-      } catch (error) {
-        slot.dispose();
-        reject(startFailure(name, error));
-        return;
-      }
       const budget = kind === 'action' ? this.limits.actionTimeoutMs : this.limits.timeoutMs;
       const root = parent?.root;
       const deadline = Math.min(performance.now() + budget, root?.deadline ?? Infinity);
-      const call = { id: ++this.#nextCall, kind, name, ctx, slot, context, db: null, query, cpuMs: 0, deadline, settled: false, timer: null, resolve, reject, abort: null } as Omit<Call, 'root'> as Call;
+      const call = {
+        id: ++this.#nextCall,
+        kind,
+        name,
+        ctx,
+        slot,
+        context: null,
+        db: null,
+        query,
+        cpuStart: root ? root.cpuStart : slot.cpuTimeMs(),
+        deadline,
+        ops: 0,
+        logs: 0,
+        settled: false,
+        timer: null,
+        resolve,
+        reject,
+        abort: null,
+      } as Omit<Call, 'root'> as Call;
       call.root = root ?? call;
       this.#calls.set(call.id, call);
-      const ctxJson = contextJson(ctx, kind === 'action' ? this.#options.secrets() : undefined);
-      let answer: unknown;
-      this.#enter(call, (timeout) => {
-        answer = context.dispatch.applySync(undefined, [call.id, kind, name, argsJson, ctx.requestId, ctxJson, Date.now(), this.limits.maxResultBytes], { timeout });
-      });
-      if (call.settled) return;
-      // Finished synchronously (the common case for small handlers): no timer, no second crossing.
-      if (answer !== undefined) {
-        const text = typeof answer === 'string' ? answer : '';
-        if (text.charCodeAt(0) === 82 /* R */) this.#succeed(call, text.slice(1));
-        else if (text.charCodeAt(0) === 69 /* E */) this.#settle(call, () => reject(reviveError(text.slice(1))));
-        else this.#fault(call, untrustedAnswer(call));
-        return;
-      }
-      const wait = Math.max(0, deadline - performance.now());
       call.timer = setTimeout(() => {
         const byRoot = root !== undefined && root.deadline === deadline;
         const within = byRoot ? `the ${this.limits.actionTimeoutMs} ms of the action ${root.name} that ran it` : `${budget} ms`;
         this.#fault(call, new HTTPException(503, { message: `${ErrorText.timedOut}: ${name} did not finish within ${within}` }));
-      }, wait);
+      }, deadline - performance.now());
+      const dispatch = (context: IsolateContext) => {
+        if (call.settled) return;
+        call.context = context;
+        const ctxJson = contextJson(ctx, kind === 'action' ? this.#options.secrets() : undefined);
+        const args: [number, string, string, string, string, string, number, number] = [call.id, kind, name, argsJson, ctx.requestId, ctxJson, Date.now(), this.limits.maxResultBytes];
+        this.#enter(call, (timeout) => context.dispatch.apply(undefined, args, { timeout }), (answer) => this.#answered(call, answer));
+      };
+      let context: IsolateContext | Promise<IsolateContext>;
+      try {
+        context = slot.context(identityOf(ctx));
+      } catch (error) {
+        context = Promise.reject(error);
+      }
+      if (!(context instanceof Promise)) return dispatch(context);
+      context.then(dispatch, (error: unknown) => {
+        if (call.settled) return;
+        if (isMemoryFault(slot, error)) return this.#fault(call, outOfMemory(call.root, this.limits.memoryLimitMb));
+        this.#fault(call, startFailure(name, error));
+      });
     });
   }
 
-  /** Runs isolate code for `call` within what is left of its top-level call's CPU budget. */
-  #enter(call: Call, run: (timeoutMs: number) => unknown): void {
+  /** What `dispatch` answered: a result or error at once, or nothing (completion comes later). */
+  #answered(call: Call, answer: unknown): void {
+    if (answer === undefined) return;
+    const text = typeof answer === 'string' ? answer : '';
+    if (text.charCodeAt(0) === 82 /* R */) this.#succeed(call, text.slice(1));
+    else if (text.charCodeAt(0) === 69 /* E */) this.#failWith(call, text.slice(1));
+    else this.#fault(call, untrustedAnswer(call));
+  }
+
+  /**
+   * Runs a slice of isolate code for `call` (a dispatch or a resume) within what is left of its
+   * top-level call's CPU budget; `then` gets the slice's value unless the call ended meanwhile.
+   */
+  #enter(call: Call, slice: (timeoutMs: number) => Promise<unknown>, then: (value: unknown) => void): void {
     const root = call.root;
-    const remaining = this.limits.cpuLimitMs - root.cpuMs;
-    if (remaining < 1) return this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
-    const started = performance.now();
+    const remaining = this.limits.cpuLimitMs - (call.slot.cpuTimeMs() - root.cpuStart);
+    if (remaining < 1) return void this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
+    let running: Promise<unknown>;
     try {
-      run(Math.max(1, Math.floor(remaining)));
+      running = slice(Math.ceil(remaining));
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (call.settled) return;
-      if (call.slot.disposed && /memory limit/i.test(message)) {
-        return this.#fault(call, new HTTPException(500, { message: `${root.name} ran out of memory (the limit is ${this.limits.memoryLimitMb} MB); its isolate was replaced` }));
-      }
-      if (/timed out/i.test(message)) return this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
-      return this.#fault(call, new HTTPException(500, { message: `${call.name} failed in its isolate: ${message}` }));
-    } finally {
-      root.cpuMs += performance.now() - started;
+      running = Promise.reject(error);
+    }
+    call.slot.track(running).then(
+      (value) => {
+        if (call.settled) return;
+        if (call.slot.cpuTimeMs() - root.cpuStart > this.limits.cpuLimitMs) return void this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
+        then(value);
+      },
+      (error: unknown) => {
+        if (call.settled) return;
+        const message = error instanceof Error ? error.message : String(error);
+        if (isMemoryFault(call.slot, error)) return void this.#fault(call, outOfMemory(root, this.limits.memoryLimitMb));
+        if (/timed out/i.test(message)) return void this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
+        this.#fault(call, internal(`${call.name} failed in its isolate: ${message}`));
+      },
+    );
+  }
+
+  /** A message from isolate code (a task on the host's event loop). Malformed ones are ignored. */
+  #onHostCall(callId: unknown, op: unknown, payload: unknown, ticket: unknown): void {
+    if (typeof callId !== 'number' || typeof op !== 'string' || typeof payload !== 'string' || typeof ticket !== 'number') return;
+    const call = this.#calls.get(callId);
+    if (op === 'log') return this.#log(call, payload);
+    if (!call || call.settled) return;
+    switch (op) {
+      case 'done':
+        return void this.#succeed(call, payload);
+      case 'fail':
+        return this.#failWith(call, payload);
+      case 'db':
+        return this.#async(call, ticket, () => this.#db(call, payload));
+      case 'fetch':
+        return this.#async(call, ticket, () => {
+          if (call.kind !== 'action') throw new Error('fetch is only available in actions');
+          return isolateFetch(payload, this.limits.fetch, (call.abort ??= new AbortController()).signal);
+        });
+      case 'run':
+        return this.#async(call, ticket, () => {
+          if (call.kind !== 'action') throw new Error('ctx.runQuery and ctx.runMutation are only available in actions');
+          return this.#runNested(call, payload);
+        });
+      default:
+        this.#fault(call, untrustedAnswer(call));
     }
   }
 
-  #onHostCall(callId: unknown, op: unknown, payload: unknown): unknown {
-    if (typeof callId !== 'number' || typeof op !== 'string' || typeof payload !== 'string') throw new Error('Malformed host operation');
-    const call = this.#calls.get(callId);
-    if (op === 'log') {
-      const { level, text } = parseLog(payload);
-      this.#options.log?.(`${this.#options.featureId} ${call?.name ?? ''}: ${text.length > 2000 ? `${text.slice(0, 2000)}…` : text}`, level);
-      return undefined;
+  #log(call: Call | undefined, payload: string): void {
+    if (call) {
+      if (call.root.logs >= MAX_LOG_LINES) return;
+      call.root.logs++;
     }
-    if (!call || call.settled) throw new Error('This call has already ended');
-    switch (op) {
-      case 'done':
-        return this.#succeed(call, payload);
-      case 'fail':
-        return this.#settle(call, () => call.reject(reviveError(payload)));
-      case 'db':
-        return this.#async(call, () => this.#db(call, payload));
-      case 'fetch':
-        if (call.kind !== 'action') throw new Error('fetch is only available in actions');
-        return this.#async(call, () => isolateFetch(payload, this.limits.fetch, (call.abort ??= new AbortController()).signal));
-      case 'run':
-        if (call.kind !== 'action') throw new Error('ctx.runQuery and ctx.runMutation are only available in actions');
-        return this.#async(call, () => this.#runNested(call, payload));
-      default:
-        throw new Error(`Unknown host operation "${op}"`);
-    }
+    const { level, text } = parseLog(payload);
+    this.#options.log?.(`${this.#options.featureId} ${call?.name ?? ''}: ${text.length > 2000 ? `${text.slice(0, 2000)}…` : text}`, level);
   }
 
   /** `ctx.runQuery`/`ctx.runMutation`: in the action's isolate, on its budget. */
@@ -270,32 +356,40 @@ export class IsolateRunner {
     const { kind, name, args } = JSON.parse(payload) as { kind: unknown; name: unknown; args: unknown };
     if (kind !== 'query' && kind !== 'mutation') throw new Error('Only queries and mutations can be run from an action');
     if (typeof name !== 'string') throw new Error('ctx.runQuery and ctx.runMutation need a handler name');
-    const argsJson = this.#argsJson(kind, name, args);
+    const argsJson = this.#argsJson(kind, name, args, DEFAULT_BODY_LIMIT);
     if (parent.slot.disposed || parent.settled) throw new Error('The action has ended');
     return this.#start(parent.slot, kind, name, parent.ctx, argsJson, parent).then((raw) => raw.json);
   }
 
-  /** Starts host work for the isolate; its result comes back through `resume(ticket, ...)`. */
-  #async(call: Call, work: () => Promise<string | undefined>): number {
-    const ticket = ++this.#nextTicket;
+  /** Host work for the isolate; its answer goes back as `resume(ticket, ...)`. */
+  #async(call: Call, ticket: number, work: () => Promise<string | undefined>): void {
+    const root = call.root;
+    if (root.ops >= MAX_OPS) return void this.#fault(call, internal(`${call.name} started more than ${MAX_OPS} ctx operations at once`));
+    root.ops++;
     const answer = (ok: boolean, json: string | undefined) => {
-      if (call.settled) return;
-      this.#enter(call, (timeout) => call.context.resume.applySync(undefined, [ticket, ok, json], { timeout }));
+      root.ops--;
+      if (call.settled || !call.context) return;
+      // What goes into the isolate is bounded too: a copy larger than its heap's slack is fatal.
+      if (ok && json !== undefined && json.length > this.limits.maxResultBytes) {
+        ok = false;
+        json = JSON.stringify({ message: `The answer to ${call.name}'s ctx operation has ${json.length} characters, over the limit of ${this.limits.maxResultBytes}` });
+      }
+      const context = call.context;
+      this.#enter(call, (timeout) => context.resume.apply(undefined, [ticket, ok, json], { timeout }), () => {});
     };
-    // Never start host work inside the isolate's own call stack: the isolate is still running.
     Promise.resolve()
       .then(work)
       .then(
         (json) => answer(true, json),
         (error: unknown) => answer(false, JSON.stringify(describeHostError(error))),
       );
-    return ticket;
   }
 
   async #db(call: Call, payload: string): Promise<string> {
     const { method, args } = JSON.parse(payload) as { method: string; args: unknown[] };
     if (!DB_METHODS.has(method) || !Array.isArray(args)) throw new Error(`ctx.db has no method "${method}"`);
     if (call.kind === 'query' && method !== 'get' && method !== 'query') throw new Error(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`);
+    if (call.kind === 'action') throw new Error('ctx.db is not available in actions: use ctx.runQuery or ctx.runMutation');
     call.db ??= this.#data(call.name).db(call.ctx, { readOnly: call.kind === 'query', query: call.query ?? undefined });
     const fn = call.db[method as 'get'] as (...a: unknown[]) => Promise<unknown>;
     const result = await fn(...args);
@@ -316,7 +410,7 @@ export class IsolateRunner {
     const max = this.limits.maxResultBytes;
     const size = text.length > max / 3 ? Buffer.byteLength(text) : text.length;
     if (size > max) {
-      return this.#fault(call, new HTTPException(500, { message: `${call.name} returned ${size} bytes of JSON, over the limit of ${max}` }));
+      return this.#fault(call, internal(`${call.name} returned ${size} bytes of JSON, over the limit of ${max}`));
     }
     try {
       JSON.parse(text);
@@ -326,12 +420,23 @@ export class IsolateRunner {
     return this.#settle(call, () => call.resolve(new RawJson(text)));
   }
 
+  #failWith(call: Call, description: string): void {
+    const error = description.length > MAX_FAILURE_CHARS ? internal(`${call.name} failed`) : reviveError(description);
+    this.#settle(call, () => call.reject(error));
+  }
+
   #settle(call: Call, finish: () => void): undefined {
     call.settled = true;
     this.#calls.delete(call.id);
     if (call.timer) clearTimeout(call.timer);
     call.abort?.abort();
     finish();
+    if (call.root === call) {
+      // Nested calls end with the action that ran them (their transactions roll back).
+      for (const other of [...this.#calls.values()]) {
+        if (other.root === call) this.#fail(other, new Error(`${other.name} was stopped: the action ${call.name} that ran it has ended`));
+      }
+    }
     return undefined;
   }
 
@@ -362,8 +467,21 @@ function contextJson(ctx: ServerContext, secrets: Readonly<Record<string, string
   return JSON.stringify(secrets ? { featureId, userRoles, claims, visibility, auth, secrets } : { featureId, userRoles, claims, visibility, auth });
 }
 
-function untrustedAnswer(call: Call): HTTPException {
-  return new HTTPException(500, { message: `${call.name} failed in its isolate: it did not answer with a JSON result; its isolate was replaced` });
+function untrustedAnswer(call: Call): Error {
+  return internal(`${call.name} failed in its isolate: it did not answer with a JSON result; its isolate was replaced`);
+}
+
+/** A 500 whose message reaches the client only in dev (it may carry what isolate code said). */
+function internal(message: string): Error {
+  return Object.assign(new Error(message), { statusCode: 500 });
+}
+
+function outOfMemory(root: Call, limitMb: number): Error {
+  return internal(`${root.name} ran out of memory (the limit is ${limitMb} MB); its isolate was replaced`);
+}
+
+function isMemoryFault(slot: IsolateSlot, error: unknown): boolean {
+  return slot.disposed && /memory limit/i.test(error instanceof Error ? error.message : String(error));
 }
 
 function parseLog(payload: string): { level: string; text: string } {
@@ -381,7 +499,7 @@ function cpuExceeded(call: Call, limit: number): HTTPException {
 
 function startFailure(name: string, error: unknown): Error {
   const message = error instanceof Error ? error.message : String(error);
-  return new HTTPException(500, { message: `${name}: the handler bundle failed to start in its isolate: ${message}` });
+  return internal(`${name}: the handler bundle failed to start in its isolate: ${message}`);
 }
 
 /** An error as the isolate described it; `statusCode` kept when it is a valid error status. */
@@ -392,11 +510,13 @@ function reviveError(json: string): Error {
   } catch {
     described = {};
   }
-  const error = new Error(typeof described.message === 'string' ? described.message : 'Handler failed');
+  // What the host keeps and logs is bounded whatever the isolate sent.
+  const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+  const error = new Error(typeof described.message === 'string' ? cut(described.message, 16384) : 'Handler failed');
   const status = described.status;
   if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) Object.assign(error, { statusCode: status });
-  if (typeof described.name === 'string') error.name = described.name;
-  if (typeof described.stack === 'string') error.stack = described.stack;
+  if (typeof described.name === 'string') error.name = cut(described.name, 256);
+  error.stack = typeof described.stack === 'string' ? cut(described.stack, 16384) : `${error.name}: ${error.message}`;
   return error;
 }
 

@@ -4,8 +4,9 @@
  * and may use nothing from outside its own body.
  *
  * It receives one host reference (`host`) and keeps it in this closure: feature code never sees
- * it. Every host operation is `host(callId, op, payloadJson)`; asynchronous ones return a ticket
- * that the host later settles with `resume(ticket, ok, json)`.
+ * it. Every host operation is a message `host(callId, op, payloadJson, ticket)` that the isolate
+ * does not wait for; operations with an answer carry a ticket, which the host later settles with
+ * `resume(ticket, ok, json)`.
  *
  * Feature code runs in the same context and may replace any built-in (`String.prototype.slice`,
  * `Function.prototype.call`, `Promise.resolve`...). So everything here that runs after the bundle
@@ -17,7 +18,7 @@
 
 /** The isolate's view of the host reference (isolated-vm's `Reference`). */
 interface HostReference {
-  applySync(receiver: undefined, args: unknown[]): unknown;
+  applyIgnored(receiver: undefined, args: unknown[]): void;
 }
 
 /** Functions the host calls; returned by the prelude as references. */
@@ -41,7 +42,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   const g: any = globalThis;
   const apply = Reflect.apply;
   const construct = Reflect.construct;
-  const hostApply = hostRef.applySync.bind(hostRef);
+  const hostSend = hostRef.applyIgnored.bind(hostRef);
   const stringify = JSON.stringify;
   const parse = JSON.parse;
   const hasOwn = Object.prototype.hasOwnProperty;
@@ -70,6 +71,11 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   const RangeErrorCtor = RangeError;
   const StringCtor = String;
   const toLowerCase = String.prototype.toLowerCase;
+  const stringSlice = String.prototype.slice;
+  /** Per call: log lines sent, and host operations awaiting an answer (hostile code could flood). */
+  const MAX_LOG_LINES = 1000;
+  const MAX_LOG_CHARS = 4096;
+  const MAX_PENDING = 1000;
   const ProxyCtor = Proxy;
   const BRAND = Symbol.for('favn.serverFunction');
   const KIND_LABEL: Record<string, string> = { query: 'a query', mutation: 'a mutation', action: 'an action' };
@@ -96,6 +102,37 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   fixedLengthOnly(ArrayBuffer, 'ArrayBuffer');
   if (typeof SharedArrayBuffer === 'function') fixedLengthOnly(SharedArrayBuffer, 'SharedArrayBuffer');
 
+  // Built-ins that walk an array's whole length run without checking for interrupts: over a huge
+  // sparse array (`a[2 ** 31] = 1; a.join('')`) they hold a thread for minutes, past every limit.
+  // No array that fits in an isolate's memory is longer than this, so longer ones are refused.
+  const MAX_ARRAY_WALK = 2 ** 25;
+  const arrayProto: any = Array.prototype;
+  const walkers = ['join', 'toString', 'toLocaleString', 'indexOf', 'lastIndexOf', 'includes', 'sort', 'reverse', 'fill',
+    'copyWithin', 'flat', 'flatMap', 'slice', 'splice', 'concat', 'toSorted', 'toReversed', 'toSpliced', 'with', 'find',
+    'findIndex', 'findLast', 'findLastIndex', 'every', 'some', 'forEach', 'map', 'filter', 'reduce', 'reduceRight',
+    'shift', 'unshift', 'entries', 'keys', 'values'];
+  const tooLong = (name: string, value: unknown) => {
+    const length = value !== null && typeof value === 'object' ? (value as { length?: unknown }).length : undefined;
+    if (typeof length === 'number' && length > MAX_ARRAY_WALK) {
+      throw new RangeErrorCtor(`Array.prototype.${name} over ${length} elements is not available in handlers (at most ${MAX_ARRAY_WALK})`);
+    }
+  };
+  for (let i = 0; i < walkers.length; i++) {
+    const name = walkers[i]!;
+    const original = arrayProto[name];
+    if (typeof original !== 'function') continue;
+    const guarded = {
+      [name](this: unknown, ...args: unknown[]) {
+        tooLong(name, this);
+        // concat walks its array arguments too.
+        if (name === 'concat') for (let j = 0; j < args.length; j++) tooLong(name, args[j]);
+        return apply(original, this, args);
+      },
+    }[name];
+    defineProperty(arrayProto, name, { value: guarded, writable: true, configurable: true, enumerable: false });
+  }
+  if (arrayProto[Symbol.iterator] !== undefined) defineProperty(arrayProto, Symbol.iterator, { value: arrayProto.values, writable: true, configurable: true, enumerable: false });
+
   /** What differs per call: the current one is restored whenever its code runs again. */
   interface CallState {
     id: number;
@@ -105,6 +142,8 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     /** Seed of `Math.random` for queries and mutations (hashed on first use). */
     seed: string | null;
     rng: number | null;
+    logs: number;
+    pending: number;
   }
   interface Waiter {
     resolve: (value: unknown) => void;
@@ -118,18 +157,23 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   };
   const names = new MapCtor<unknown, string>();
   const pending = new MapCtor<number, Waiter>();
-  let current: CallState = { id: 0, kind: '', now: null, seed: null, rng: null };
+  let current: CallState = { id: 0, kind: '', now: null, seed: null, rng: null, logs: 0, pending: 0 };
+  let nextTicket = 0;
   let lastCtxJson = '';
   let lastCtx: Record<string, unknown> = {};
 
-  const host = (callId: number, op: string, payload: string): unknown => hostApply(undefined, [callId, op, payload]);
+  const host = (callId: number, op: string, payload: string, ticket = 0): void => hostSend(undefined, [callId, op, payload, ticket]);
   const hostAsync = (call: CallState, op: string, payload: string): Promise<unknown> => {
-    let ticket: number;
+    if (call.pending >= MAX_PENDING) {
+      return apply(promiseReject, PromiseCtor, [new ErrorCtor(`More than ${MAX_PENDING} ctx operations of one call are under way at once`)]);
+    }
+    const ticket = ++nextTicket;
     try {
-      ticket = host(call.id, op, payload) as number;
+      host(call.id, op, payload, ticket);
     } catch (error) {
       return apply(promiseReject, PromiseCtor, [error]);
     }
+    call.pending++;
     return new PromiseCtor((resolve, reject) => {
       apply(mapSet, pending, [ticket, { resolve, reject, call }]);
     });
@@ -167,6 +211,13 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     );
   };
   const log = (level: string) => (...values: unknown[]) => {
+    const call = current;
+    if (call.logs > MAX_LOG_LINES) return;
+    call.logs++;
+    if (call.logs > MAX_LOG_LINES) {
+      host(call.id, 'log', stringify({ level: 'warn', text: `(more than ${MAX_LOG_LINES} log lines in one call: the rest are dropped)` }));
+      return;
+    }
     let text = '';
     for (let i = 0; i < values.length; i++) {
       const value = values[i];
@@ -177,8 +228,10 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
         part = StringCtor(value);
       }
       text += (i ? ' ' : '') + part;
+      if (text.length > MAX_LOG_CHARS) break;
     }
-    host(current.id, 'log', stringify({ level, text }));
+    if (text.length > MAX_LOG_CHARS) text = `${apply(stringSlice, text, [0, MAX_LOG_CHARS])}…`;
+    host(call.id, 'log', stringify({ level, text }));
   };
   g.console = freeze({ log: log('log'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') });
 
@@ -197,6 +250,10 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       out.message = 'Non-error thrown (it could not be described)';
     }
     try {
+      if (typeof out.message === 'string' && out.message.length > 16384) out.message = `${apply(stringSlice, out.message, [0, 16384])}…`;
+      if (typeof out.stack === 'string' && out.stack.length > 16384) out.stack = `${apply(stringSlice, out.stack, [0, 16384])}…`;
+      if (typeof out.name === 'string' && out.name.length > 256) out.name = 'Error';
+      if (typeof out.status !== 'number') delete out.status;
       return stringify(out);
     } catch {
       return '{"message":"Non-error thrown (it could not be described)"}';
@@ -255,8 +312,13 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     try {
       json = stringify(value === undefined ? null : value);
     } catch (error) {
-      // Only nesting too deep for the engine's stack makes stringify throw a RangeError.
-      const problem = error instanceof RangeErrorCtor ? 'nested deeper than 64 levels, which is not sent' : `that cannot be sent as JSON: ${(error as Error).message}`;
+      let problem = 'that cannot be sent as JSON';
+      try {
+        // Only nesting too deep for the engine's stack makes stringify throw a RangeError.
+        problem = error instanceof RangeErrorCtor ? 'nested deeper than 64 levels, which is not sent' : `${problem}: ${(error as Error).message}`;
+      } catch {
+        // A patched Symbol.hasInstance or message getter: the plain description will do.
+      }
       return { ok: false, text: describeError(new ErrorCtor(`${name} returned a value ${problem}`)) };
     }
     if (typeof json !== 'string') json = 'null';
@@ -287,61 +349,17 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       return stringify(kinds);
     },
     dispatch(callId, kind, name, argsJson, requestId, ctxJson, startedAt, maxResultChars) {
-      const deterministic = kind !== 'action';
-      const call: CallState = { id: callId, kind, now: deterministic ? startedAt : null, seed: deterministic ? `${name}\n${argsJson}` : null, rng: null };
-      current = call;
-      const fn = apply(hasOwn, handlers, [name]) ? handlers[name] : undefined;
-      if (!fn || fn[BRAND] !== kind) return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
-      let ctx: Record<string, unknown>;
-      let args: unknown[];
       try {
-        if (ctxJson !== lastCtxJson) {
-          lastCtx = parse(ctxJson);
-          lastCtxJson = ctxJson;
-        }
-        args = parse(argsJson);
+        return run(callId, kind, name, argsJson, requestId, ctxJson, startedAt, maxResultChars);
       } catch (error) {
         return `E${describeError(error)}`;
       }
-      if (kind === 'action') ctx = { ...lastCtx, requestId, ...makeActionTools(call), secrets: freeze(lastCtx.secrets ?? {}) };
-      else ctx = { ...lastCtx, requestId, db: makeDb(call, kind === 'query') };
-      let out: unknown;
-      try {
-        out = runHandler(fn, ctx, args);
-      } catch (error) {
-        return `E${describeError(error)}`;
-      }
-      if (out === null || (typeof out !== 'object' && typeof out !== 'function')) {
-        const answer = finish(name, out, maxResultChars);
-        return (answer.ok ? 'R' : 'E') + answer.text;
-      }
-      let thenable = false;
-      try {
-        thenable = typeof (out as { then?: unknown }).then === 'function';
-      } catch (error) {
-        return `E${describeError(error)}`;
-      }
-      if (!thenable) {
-        const answer = finish(name, out, maxResultChars);
-        return (answer.ok ? 'R' : 'E') + answer.text;
-      }
-      apply(then, apply(promiseResolve, PromiseCtor, [out]), [
-        (value: unknown) => {
-          current = call;
-          const answer = finish(name, value, maxResultChars);
-          host(callId, answer.ok ? 'done' : 'fail', answer.text);
-        },
-        (error: unknown) => {
-          current = call;
-          host(callId, 'fail', describeError(error));
-        },
-      ]);
-      return undefined;
     },
     resume(ticket, ok, json) {
       const waiter = apply(mapGet, pending, [ticket]) as Waiter | undefined;
       if (!waiter) return;
       apply(mapDelete, pending, [ticket]);
+      waiter.call.pending--;
       current = waiter.call;
       if (ok) {
         waiter.resolve(json);
@@ -351,4 +369,62 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       waiter.reject(assign(new ErrorCtor(failure.message), failure.status ? { statusCode: failure.status } : {}));
     },
   };
+
+  /** One call, as `dispatch` describes it. */
+  function run(callId: number, kind: string, name: string, argsJson: string, requestId: string, ctxJson: string, startedAt: number, maxResultChars: number): string | undefined {
+    const deterministic = kind !== 'action';
+    const call: CallState = { id: callId, kind, now: deterministic ? startedAt : null, seed: deterministic ? `${name}\n${argsJson}` : null, rng: null, logs: 0, pending: 0 };
+    current = call;
+    const fn = apply(hasOwn, handlers, [name]) ? handlers[name] : undefined;
+    if (!fn || fn[BRAND] !== kind) return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
+    let ctx: Record<string, unknown>;
+    let args: unknown[];
+    try {
+      if (ctxJson !== lastCtxJson) {
+        lastCtx = parse(ctxJson);
+        lastCtxJson = ctxJson;
+      }
+      args = parse(argsJson);
+    } catch (error) {
+      return `E${describeError(error)}`;
+    }
+    if (kind === 'action') ctx = { ...lastCtx, requestId, ...makeActionTools(call), secrets: freeze(lastCtx.secrets ?? {}) };
+    else ctx = { ...lastCtx, requestId, db: makeDb(call, kind === 'query') };
+    let out: unknown;
+    try {
+      out = runHandler(fn, ctx, args);
+    } catch (error) {
+      return `E${describeError(error)}`;
+    }
+    if (out === null || (typeof out !== 'object' && typeof out !== 'function')) {
+      const answer = finish(name, out, maxResultChars);
+      return (answer.ok ? 'R' : 'E') + answer.text;
+    }
+    let thenable = false;
+    try {
+      thenable = typeof (out as { then?: unknown }).then === 'function';
+    } catch (error) {
+      return `E${describeError(error)}`;
+    }
+    if (!thenable) {
+      const answer = finish(name, out, maxResultChars);
+      return (answer.ok ? 'R' : 'E') + answer.text;
+    }
+    // A promise of our own whose `constructor` is undefined: `then` then uses the intrinsic
+    // Promise, whatever feature code did to Promise.prototype.constructor or Symbol.species.
+    const settled = new PromiseCtor((resolve) => resolve(out));
+    defineProperty(settled, 'constructor', { value: undefined });
+    apply(then, settled, [
+      (value: unknown) => {
+        current = call;
+        const answer = finish(name, value, maxResultChars);
+        host(callId, answer.ok ? 'done' : 'fail', answer.text);
+      },
+      (error: unknown) => {
+        current = call;
+        host(callId, 'fail', describeError(error));
+      },
+    ]);
+    return undefined;
+  }
 }
