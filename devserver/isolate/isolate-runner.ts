@@ -207,11 +207,20 @@ export class IsolateRunner {
     return json;
   }
 
+  /**
+   * Largest result or message of isolate code, in characters: `maxResultBytes`, and at most a
+   * quarter of the isolate's memory, since each crosses as a copy made in the isolate's heap.
+   */
+  #messageLimit(): number {
+    return Math.min(this.limits.maxResultBytes, this.limits.memoryLimitMb * 256 * 1024);
+  }
+
   #newPool(): IsolatePool {
     return new IsolatePool({
       memoryLimitMb: this.limits.memoryLimitMb,
       maxIsolates: this.limits.maxIsolates,
-      maxContexts: 16,
+      // A context holds the bundle's module state: fewer of them in a small isolate.
+      maxContexts: Math.max(2, Math.min(16, Math.floor(this.limits.memoryLimitMb / 8))),
       startTimeoutMs: this.limits.cpuLimitMs,
       onHostCall: (callId, op, payload, ticket) => this.#onHostCall(callId, op, payload, ticket),
     });
@@ -257,7 +266,7 @@ export class IsolateRunner {
         if (call.settled) return;
         call.context = context;
         const ctxJson = contextJson(ctx, kind === 'action' ? this.#options.secrets() : undefined);
-        const args: [number, string, string, string, string, string, number, number] = [call.id, kind, name, argsJson, ctx.requestId, ctxJson, Date.now(), this.limits.maxResultBytes];
+        const args: [number, string, string, string, string, string, number, number] = [call.id, kind, name, argsJson, ctx.requestId, ctxJson, Date.now(), this.#messageLimit()];
         this.#enter(call, (timeout) => context.dispatch.apply(undefined, args, { timeout }), (answer) => this.#answered(call, answer));
       };
       let context: IsolateContext | Promise<IsolateContext>;
@@ -318,6 +327,8 @@ export class IsolateRunner {
   #onHostCall(callId: unknown, op: unknown, payload: unknown, ticket: unknown): void {
     if (typeof callId !== 'number' || typeof op !== 'string' || typeof payload !== 'string' || typeof ticket !== 'number') return;
     const call = this.#calls.get(callId);
+    // The prelude holds messages to this size; a larger one is not read at all.
+    if (payload.length > this.#messageLimit() + 1024) return void (call && this.#fault(call, untrustedAnswer(call)));
     if (op === 'log') return this.#log(call, payload);
     if (!call || call.settled) return;
     switch (op) {
@@ -370,9 +381,9 @@ export class IsolateRunner {
       root.ops--;
       if (call.settled || !call.context) return;
       // What goes into the isolate is bounded too: a copy larger than its heap's slack is fatal.
-      if (ok && json !== undefined && json.length > this.limits.maxResultBytes) {
+      if (ok && json !== undefined && json.length > this.#messageLimit()) {
         ok = false;
-        json = JSON.stringify({ message: `The answer to ${call.name}'s ctx operation has ${json.length} characters, over the limit of ${this.limits.maxResultBytes}` });
+        json = JSON.stringify({ message: `The answer to ${call.name}'s ctx operation has ${json.length} characters, over the limit of ${this.#messageLimit()}` });
       }
       const context = call.context;
       this.#enter(call, (timeout) => context.resume.apply(undefined, [ticket, ok, json], { timeout }), () => {});
@@ -458,7 +469,7 @@ export class IsolateRunner {
 
 /** Calls of the same user in the same tenant share a context; no one else's calls see it. */
 function identityOf(ctx: ServerContext): string {
-  return `${ctx.visibility.tenantId ?? ''}\n${ctx.auth.userId ?? ''}`;
+  return JSON.stringify([ctx.visibility.tenantId, ctx.auth.userId]);
 }
 
 /** The caller part of `ctx` (the same for a caller's calls, so the isolate can reuse its copy). */

@@ -85,6 +85,8 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   // objects. Plain ArrayBuffers go through isolated-vm's allocator and count against the limit.
   delete g.WebAssembly;
   delete g.Intl;
+  // Its callbacks run whenever the engine collects garbage: outside any call and its CPU budget.
+  delete g.FinalizationRegistry;
   const fixedLengthOnly = (Real: any, name: string) => {
     const Wrapped: any = new ProxyCtor(Real, {
       construct(target, args, newTarget) {
@@ -111,11 +113,30 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     'copyWithin', 'flat', 'flatMap', 'slice', 'splice', 'concat', 'toSorted', 'toReversed', 'toSpliced', 'with', 'find',
     'findIndex', 'findLast', 'findLastIndex', 'every', 'some', 'forEach', 'map', 'filter', 'reduce', 'reduceRight',
     'shift', 'unshift', 'entries', 'keys', 'values'];
-  const tooLong = (name: string, value: unknown) => {
-    const length = value !== null && typeof value === 'object' ? (value as { length?: unknown }).length : undefined;
-    if (typeof length === 'number' && length > MAX_ARRAY_WALK) {
-      throw new RangeErrorCtor(`Array.prototype.${name} over ${length} elements is not available in handlers (at most ${MAX_ARRAY_WALK})`);
-    }
+  const NumberCtor = Number;
+  const MUTATING: Record<string, boolean> = createObject(null);
+  MUTATING.sort = MUTATING.reverse = MUTATING.fill = MUTATING.copyWithin = MUTATING.splice = MUTATING.shift = MUTATING.unshift = true;
+  const refuse = (name: string, length: number) => {
+    throw new RangeErrorCtor(`Array.prototype.${name} over ${length} elements is not available in handlers (at most ${MAX_ARRAY_WALK})`);
+  };
+  /** `length` as the engine will see it: read and converted once here, refused if too long. */
+  const lengthOf = (name: string, value: any): number => {
+    let length = NumberCtor(value.length);
+    length = length > 0 ? (length < 2 ** 53 ? length - (length % 1) : 2 ** 53 - 1) : 0;
+    if (length > MAX_ARRAY_WALK) refuse(name, length);
+    return length;
+  };
+  /**
+   * A receiver the built-in walks. A real array (or a Proxy of one) has a data `length`; anything
+   * else could answer differently on the engine's own read, so it gets an object whose `length`
+   * is the value checked here (and a mutating built-in is refused on it).
+   */
+  const checked = (name: string, value: unknown): unknown => {
+    if (value === null || value === undefined || (typeof value !== 'object' && typeof value !== 'function')) return value;
+    const length = lengthOf(name, value);
+    if (isArray(value)) return value;
+    if (MUTATING[name] === true) throw new TypeErrorCtor(`Array.prototype.${name} on an object that is not an array is not available in handlers`);
+    return createObject(value, { length: { value: length } });
   };
   for (let i = 0; i < walkers.length; i++) {
     const name = walkers[i]!;
@@ -123,14 +144,31 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     if (typeof original !== 'function') continue;
     const guarded = {
       [name](this: unknown, ...args: unknown[]) {
-        tooLong(name, this);
-        // concat walks its array arguments too.
-        if (name === 'concat') for (let j = 0; j < args.length; j++) tooLong(name, args[j]);
-        return apply(original, this, args);
+        const self = checked(name, this);
+        // concat walks its array arguments too (only real arrays are spread).
+        if (name === 'concat') for (let j = 0; j < args.length; j++) if (isArray(args[j])) lengthOf(name, args[j]);
+        return apply(original, self, args);
       },
     }[name];
     defineProperty(arrayProto, name, { value: guarded, writable: true, configurable: true, enumerable: false });
   }
+  // `Array.from` and `TypedArray.from` walk an array-like's length the same way.
+  const guardFrom = (owner: any, label: string) => {
+    const original = owner.from;
+    if (typeof original !== 'function') return;
+    const from = function (this: unknown, source: any, ...rest: unknown[]) {
+      let iterable = false;
+      if (source !== null && source !== undefined) {
+        const iterator = source[Symbol.iterator];
+        iterable = iterator !== undefined && iterator !== null;
+      }
+      const self = iterable ? source : checked(`${label}.from`, source);
+      return apply(original, this, [self, ...rest]);
+    };
+    defineProperty(owner, 'from', { value: from, writable: true, configurable: true, enumerable: false });
+  };
+  guardFrom(Array, 'Array');
+  guardFrom(Object.getPrototypeOf(Uint8Array), 'TypedArray');
   if (arrayProto[Symbol.iterator] !== undefined) defineProperty(arrayProto, Symbol.iterator, { value: arrayProto.values, writable: true, configurable: true, enumerable: false });
 
   /** What differs per call: the current one is restored whenever its code runs again. */
@@ -162,7 +200,17 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   let lastCtxJson = '';
   let lastCtx: Record<string, unknown> = {};
 
-  const host = (callId: number, op: string, payload: string, ticket = 0): void => hostSend(undefined, [callId, op, payload, ticket]);
+  /**
+   * Largest message to the host, in characters (set by each dispatch). The message is copied out of
+   * the isolate's heap, so an unbounded one built in a nearly full isolate could exhaust it.
+   */
+  let messageLimit = 1024 * 1024;
+  const host = (callId: number, op: string, payload: string, ticket = 0): void => {
+    if (typeof payload !== 'string' || payload.length > messageLimit) {
+      throw new RangeErrorCtor(`A ctx operation of ${typeof payload === 'string' ? payload.length : 'unknown'} characters is over the limit of ${messageLimit}`);
+    }
+    hostSend(undefined, [callId, op, payload, ticket]);
+  };
   const hostAsync = (call: CallState, op: string, payload: string): Promise<unknown> => {
     if (call.pending >= MAX_PENDING) {
       return apply(promiseReject, PromiseCtor, [new ErrorCtor(`More than ${MAX_PENDING} ctx operations of one call are under way at once`)]);
@@ -178,6 +226,8 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       apply(mapSet, pending, [ticket, { resolve, reject, call }]);
     });
   };
+  /** An object without a prototype: a patched `Object.prototype.toJSON` cannot replace it in JSON. */
+  const record = (fields: Record<string, unknown>): Record<string, unknown> => assign(createObject(null), fields);
   const parseJson = (json: unknown) => (json === undefined ? undefined : parse(json as string));
 
   // Deterministic time and randomness for queries and mutations (per call, see CallState).
@@ -215,7 +265,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     if (call.logs > MAX_LOG_LINES) return;
     call.logs++;
     if (call.logs > MAX_LOG_LINES) {
-      host(call.id, 'log', stringify({ level: 'warn', text: `(more than ${MAX_LOG_LINES} log lines in one call: the rest are dropped)` }));
+      host(call.id, 'log', stringify(record({ level: 'warn', text: `(more than ${MAX_LOG_LINES} log lines in one call: the rest are dropped)` })));
       return;
     }
     let text = '';
@@ -231,12 +281,12 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       if (text.length > MAX_LOG_CHARS) break;
     }
     if (text.length > MAX_LOG_CHARS) text = `${apply(stringSlice, text, [0, MAX_LOG_CHARS])}…`;
-    host(call.id, 'log', stringify({ level, text }));
+    host(call.id, 'log', stringify(record({ level, text })));
   };
   g.console = freeze({ log: log('log'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') });
 
   function describeError(error: unknown): string {
-    const out: { message: string; status?: unknown; name?: string; stack?: string } = { message: 'Non-error thrown' };
+    const out = record({ message: 'Non-error thrown' }) as { message: string; status?: unknown; name?: string; stack?: string };
     try {
       if (typeof error === 'string') out.message = error;
       else if (error !== null && typeof error === 'object') {
@@ -262,7 +312,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
 
   /** `ctx.db` of one query (writes refused) or mutation, bound to its call. */
   function makeDb(call: CallState, readOnly: boolean): Record<string, unknown> {
-    const op = (method: string) => (...args: unknown[]) => apply(then, hostAsync(call, 'db', stringify({ method, args })), [parseJson]);
+    const op = (method: string) => (...args: unknown[]) => apply(then, hostAsync(call, 'db', stringify(record({ method, args }))), [parseJson]);
     const refuse = (method: string) => () =>
       apply(promiseReject, PromiseCtor, [new ErrorCtor(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`)]);
     const db: Record<string, unknown> = { get: op('get'), query: op('query') };
@@ -279,11 +329,11 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       if (typeof name !== 'string') {
         return apply(promiseReject, PromiseCtor, [new ErrorCtor(`ctx.run${kind === 'query' ? 'Query' : 'Mutation'} needs a ${kind} exported by a server module, or its name`)]);
       }
-      return apply(then, hostAsync(call, 'run', stringify({ kind, name, args })), [parseJson]);
+      return apply(then, hostAsync(call, 'run', stringify(record({ kind, name, args }))), [parseJson]);
     };
     const fetch = (url: unknown, init: Record<string, unknown> = {}) => {
       const headers = init.headers ?? {};
-      const payload = stringify({ url: StringCtor(url), method: init.method, headers: isArray(headers) ? headers : entries(headers as object), body: init.body });
+      const payload = stringify(record({ url: StringCtor(url), method: init.method, headers: isArray(headers) ? headers : entries(headers as object), body: init.body }));
       return apply(then, hostAsync(call, 'fetch', payload), [
         (json: unknown) => {
           const r = parse(json as string) as { status: number; statusText: string; url: string; headers: [string, string][]; body: string };
@@ -372,6 +422,7 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
 
   /** One call, as `dispatch` describes it. */
   function run(callId: number, kind: string, name: string, argsJson: string, requestId: string, ctxJson: string, startedAt: number, maxResultChars: number): string | undefined {
+    messageLimit = maxResultChars + 1024;
     const deterministic = kind !== 'action';
     const call: CallState = { id: callId, kind, now: deterministic ? startedAt : null, seed: deterministic ? `${name}\n${argsJson}` : null, rng: null, logs: 0, pending: 0 };
     current = call;
