@@ -140,6 +140,9 @@ export interface IsolatePoolStats {
   max: number;
 }
 
+/** How long an isolate beyond the first may stay idle before it is disposed. */
+const IDLE_ISOLATE_MS = 3000;
+
 interface Waiter {
   resolve: (slot: IsolateSlot) => void;
   reject: (error: unknown) => void;
@@ -156,6 +159,9 @@ export class IsolatePool {
   #code: string | null = null;
   #version = 0;
   #idle: IsolateSlot[] = [];
+  /** When each idle isolate became idle (`performance.now()`). */
+  #idleSince = new WeakMap<IsolateSlot, number>();
+  #sweep: NodeJS.Timeout | null = null;
   #live = 0;
   #peak = 0;
   #waiting: Waiter[] = [];
@@ -230,16 +236,40 @@ export class IsolatePool {
     }
     const waiter = this.#nextWaiter();
     if (waiter) waiter.resolve(slot);
-    else this.#idle.push(slot);
+    else {
+      this.#idle.push(slot);
+      this.#idleSince.set(slot, performance.now());
+      this.#scheduleSweep();
+    }
   }
 
   /** Disposes idle isolates now and busy ones when their calls end. */
   close(): void {
+    if (this.#sweep) clearTimeout(this.#sweep);
+    this.#sweep = null;
     for (const slot of this.#idle) this.#drop(slot);
     this.#idle = [];
     this.#code = null;
     this.#version = -1;
     for (const waiter of this.#waiting.splice(0)) waiter.reject(new Error('The isolate pool was closed'));
+  }
+
+  /**
+   * Isolates idle for IDLE_ISOLATE_MS are disposed, all but the most recently used one: a burst's
+   * isolates (each heap grown toward its limit) do not stay after it.
+   */
+  #scheduleSweep(): void {
+    if (this.#sweep || this.#idle.length <= 1) return;
+    this.#sweep = setTimeout(() => {
+      this.#sweep = null;
+      const now = performance.now();
+      // The idle list is in release order: the oldest first, the warm one last.
+      const keep = this.#idle.filter((slot, i) => i === this.#idle.length - 1 || now - (this.#idleSince.get(slot) ?? now) < IDLE_ISOLATE_MS);
+      for (const slot of this.#idle) if (!keep.includes(slot)) this.#drop(slot);
+      this.#idle = keep;
+      this.#scheduleSweep();
+    }, IDLE_ISOLATE_MS / 3);
+    this.#sweep.unref();
   }
 
   #nextWaiter(): Waiter | undefined {
