@@ -26,6 +26,7 @@ export async function checkFetchTarget(
   url: URL,
   allowHosts: readonly string[] | null,
   signal: AbortSignal,
+  resolveName: (hostname: string) => Promise<LookupAddress[]> = (hostname) => lookup(hostname, { all: true }),
 ): Promise<LookupAddress[]> {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new Error(`ctx.fetch: only http and https URLs can be fetched (got ${url.protocol})`);
@@ -49,7 +50,7 @@ export async function checkFetchTarget(
     return [{ address: literal, family: isIPv4(literal) ? 4 : 6 }];
   }
   if (isLoopbackName(url.hostname) && !listed) throw refusal(url, `${url.hostname} is this machine (loopback)`);
-  const addresses = await resolve(url.hostname, signal);
+  const addresses = await resolve(url.hostname, signal, resolveName);
   for (const { address } of addresses) {
     const kind = classifyAddress(address);
     // Any one bad address refuses the name: the connection could otherwise land on it.
@@ -58,7 +59,7 @@ export async function checkFetchTarget(
   return addresses;
 }
 
-async function resolve(hostname: string, signal: AbortSignal): Promise<LookupAddress[]> {
+async function resolve(hostname: string, signal: AbortSignal, resolveName: (hostname: string) => Promise<LookupAddress[]>): Promise<LookupAddress[]> {
   signal.throwIfAborted();
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
@@ -66,7 +67,7 @@ async function resolve(hostname: string, signal: AbortSignal): Promise<LookupAdd
     signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    const addresses = await Promise.race([lookup(hostname, { all: true }), aborted]);
+    const addresses = await Promise.race([resolveName(hostname), aborted]);
     if (addresses.length === 0) throw new Error(`${hostname} has no address`);
     return addresses;
   } finally {
