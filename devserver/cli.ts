@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --no-node-snapshot
+#!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --no-node-snapshot
 import { parseArgs } from 'node:util';
 import { runCheck } from './cli-check.js';
 import { runDb } from './cli-db.js';

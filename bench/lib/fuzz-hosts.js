@@ -109,6 +109,8 @@ export async function startHost(name, fixtures, options = {}) {
       : [[VITE_BIN, '--port', '0', '--host', '127.0.0.1', '--strictPort=false'], fixtures.handlers];
   const adminToken = `fuzz-admin-${randomUUID()}`;
   const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', FAVN_FUZZ_MEMORY_FILE: reportFile, FAVN_SECRET_FEATURE_HANDLERS__API_KEY: fixtures.marker, FAVN_ADMIN_TOKEN: adminToken };
+  // `favn serve` is started as its binary starts itself: with the variables its shebang sets.
+  if (name === 'serve') Object.assign(env, await shebangEnv(FAVN_BIN));
   const child = spawn(process.execPath, [...flags, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (chunk) => {
@@ -225,4 +227,15 @@ export async function primeHosts(names, fixtures) {
     const host = await startHost(name, fixtures);
     await host.stop();
   }
+}
+
+/**
+ * The `NAME=value` assignments of a script's `#!/usr/bin/env -S ...` line.
+ *
+ * @param {string} file
+ * @returns {Promise<Record<string, string>>}
+ */
+async function shebangEnv(file) {
+  const first = (await readFile(file, 'utf8')).split('\n', 1)[0] ?? '';
+  return Object.fromEntries([...first.matchAll(/\s([A-Z_][A-Z0-9_]*)=(\S+)/g)].map((m) => [m[1], m[2]]));
 }
