@@ -58,7 +58,6 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   const realRandom = Math.random;
   const imul = Math.imul;
   const PromiseCtor = Promise;
-  const promiseResolve = Promise.resolve;
   const promiseReject = Promise.reject;
   const then = Promise.prototype.then;
   const MapCtor = Map;
