@@ -10,7 +10,7 @@ import { migrate } from './migrate.js';
 import { openPglite } from './pglite-client.js';
 import { openPostgres } from './postgres-client.js';
 import type { SqlClient } from './sql-client.js';
-import { TransactionTimeoutError } from './transaction-budget.js';
+import { TransactionBudget, TransactionTimeoutError } from './transaction-budget.js';
 
 // Short budgets keep the suite fast; the holders hold far longer, so "bounded by the budget" and
 // "waited for the holder" are seconds apart even on a loaded machine.
@@ -213,5 +213,39 @@ describe('feature.json "db.transactionTimeoutMs"', () => {
       );
     }
     expect(() => parse(1000)).toThrow('feature.json: "db" must be an object like {"transactionTimeoutMs": 1000}');
+  });
+});
+
+describe('TransactionBudget', () => {
+  const block = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end);
+  };
+  const query = async () => [];
+
+  it("reports PostgreSQL's statement timeout as the budget's, even when it answers before the timer runs", async () => {
+    const budget = new TransactionBudget(50);
+    budget.start();
+    const canceled = Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+    const outcome = budget.settle(
+      budget.run(async () => {
+        block(80); // the loop is busy: the budget's timer has not run when the statement fails
+        throw canceled;
+      }, query),
+    );
+    await expect(outcome).rejects.toBeInstanceOf(TransactionTimeoutError);
+  });
+
+  it('keeps a late failure of any other kind as it is', async () => {
+    const budget = new TransactionBudget(50);
+    budget.start();
+    const own = new Error('CPU time limit reached');
+    const outcome = budget.settle(
+      budget.run(async () => {
+        block(80);
+        throw own;
+      }, query),
+    );
+    await expect(outcome).rejects.toBe(own);
   });
 });

@@ -90,7 +90,7 @@ export class TransactionBudget {
       this.#interrupt = reject;
       body.then(
         (value) => this.#finished(true) && resolve(value),
-        (error: unknown) => this.#finished(false) && reject(error),
+        (error: unknown) => this.#finished(false, error) && reject(error),
       );
     });
   }
@@ -113,9 +113,11 @@ export class TransactionBudget {
   }
 
   /** The body settled: true when its outcome stands, false when the budget ended the transaction. */
-  #finished(succeeded: boolean): boolean {
+  #finished(succeeded: boolean, error?: unknown): boolean {
     if (this.#state !== 'open') return false;
-    if (succeeded && performance.now() - this.#started >= this.timeoutMs) {
+    // PostgreSQL's statement_timeout (set to the budget) can answer before a busy event loop runs
+    // the timer: that failure is the budget's too.
+    if ((succeeded || isStatementTimeout(error)) && performance.now() - this.#started >= this.timeoutMs) {
       this.#expire();
       return false;
     }
@@ -161,3 +163,8 @@ function asError(reason: unknown): Error {
 }
 
 function ignore(): void {}
+
+/** PostgreSQL's "canceling statement due to statement timeout" (SQLSTATE 57014, query_canceled). */
+function isStatementTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '57014' && /statement timeout/.test((error as Error).message);
+}
