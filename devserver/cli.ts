@@ -1,8 +1,8 @@
 #!/usr/bin/env -S MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 node --no-node-snapshot
 import { parseArgs } from 'node:util';
-import { runCheck } from './cli-check.js';
-import { runDb } from './cli-db.js';
-import { runServe } from './cli-serve.js';
+import { runCheck } from './cli/cli-check.js';
+import { runDb } from './cli/cli-db.js';
+import { runServe } from './cli/cli-serve.js';
 
 const HELP = `favn: server functions for Vite feature repos
 

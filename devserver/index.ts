@@ -4,15 +4,15 @@
  * @example
  * import { createHost, hostedFeature, loadBuiltFeature } from '@favn/vite-plugin-server-fns/devserver'
  */
-export { createHost, type Host, type HostOptions, type HostEnv } from './host.js';
-export { hostedFeature, type HostedFeature } from './feature.js';
-export { ModuleExecutor, type ModuleEntry } from './module-executor.js';
-export type { Executor, ExecutorStatus, Invocation } from './executor.js';
-export { ANONYMOUS, buildServerContext, type Identity } from './context.js';
-export { readManifest, parseManifest, type FeatureManifest, type ServerFunctionsManifest } from './manifest.js';
-export { loadBuiltFeature } from './built-feature.js';
-export { UsageError } from './usage-error.js';
-export { EndpointExecutor, type EndpointOptions } from './endpoint-executor.js';
+export { createHost, type Host, type HostOptions, type HostEnv } from './host/host.js';
+export { hostedFeature, type HostedFeature } from './feature/hosted-feature.js';
+export { ModuleExecutor, type ModuleEntry } from './executors/module-executor.js';
+export type { Executor, ExecutorStatus, Invocation } from './executors/executor.js';
+export { ANONYMOUS, buildServerContext, type Identity } from './host/context.js';
+export { readManifest, parseManifest, type FeatureManifest, type ServerFunctionsManifest } from './feature/manifest.js';
+export { loadBuiltFeature } from './feature/load-built-feature.js';
+export { UsageError } from './common/usage-error.js';
+export { EndpointExecutor, type EndpointOptions } from './executors/endpoint-executor.js';
 export { startServe, type RunningHost, type ServeOptions } from './serve/serve.js';
 export { readServeConfig, type ServeConfig } from './serve/serve-config.js';
 export { parseAuthConfig, type AuthConfig } from './auth/auth-config.js';

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Plugin } from 'vite';
-import { UsageError } from '../devserver/usage-error.js';
+import { UsageError } from '../devserver/common/usage-error.js';
 import { CLIENT_SPECIFIER, REACT_SPECIFIER, RUNTIME_FILES, type PluginState } from './options.js';
-import { scanExports } from './scan-exports.js';
-import { isServerModule, relativeName } from './server-modules.js';
+import { scanExports } from '../devserver/scan/scan-exports.js';
+import { isServerModule, relativeName } from '../devserver/scan/server-modules.js';
 import { transformToRpcProxy } from './transform-to-rpc-proxy.js';
 
 /**

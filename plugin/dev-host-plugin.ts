@@ -2,14 +2,14 @@ import { getRequestListener } from '@hono/node-server';
 import type { Plugin, ViteDevServer } from 'vite';
 import { parseAuthConfig } from '../devserver/auth/auth-config.js';
 import { createIdentify } from '../devserver/auth/create-identify.js';
-import { createHost } from '../devserver/host.js';
-import { readEnvLocal } from '../devserver/env-local.js';
+import { createHost } from '../devserver/host/host.js';
+import { readEnvLocal } from '../devserver/common/env-local.js';
 import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
 import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevFeature } from './dev-feature.js';
 import type { PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
-import { isServerModule } from './server-modules.js';
+import { isServerModule } from '../devserver/scan/server-modules.js';
 
 const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`];
 

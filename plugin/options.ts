@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readManifest, type FeatureManifest } from '../devserver/manifest.js';
+import { readManifest, type FeatureManifest } from '../devserver/feature/manifest.js';
 
 /** Options of `serverFns()`; every one is optional. */
 export interface ServerFnsOptions {

@@ -3,11 +3,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Plugin } from 'vite';
-import { compareExports } from './check-exports.js';
+import { compareExports } from '../devserver/scan/check-exports.js';
 import type { PluginState } from './options.js';
-import { scanProject } from './server-modules.js';
+import { scanProject } from '../devserver/scan/server-modules.js';
 import { bundleHandlers } from '../devserver/isolate/bundle-handlers.js';
-import type { ServerFunctionsManifest } from '../devserver/manifest.js';
+import type { ServerFunctionsManifest } from '../devserver/feature/manifest.js';
 
 /** Name of the build environment that bundles server modules. */
 export const SERVER_ENVIRONMENT = 'favn_server';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from '@babel/parser';
 import { describe, expect, it } from 'vitest';
-import { scanExports } from './scan-exports.js';
+import { scanExports } from '../devserver/scan/scan-exports.js';
 import { transformToRpcProxy } from './transform-to-rpc-proxy.js';
 
 const FIXTURES = fileURLToPath(new URL('./__fixtures__/proxy/', import.meta.url));

@@ -1,5 +1,5 @@
 import MagicString, { type SourceMap } from 'magic-string';
-import type { ExportInfo } from './scan-exports.js';
+import type { ExportInfo } from '../devserver/scan/scan-exports.js';
 
 export interface ProxyOptions {
   featureId: string;

@@ -9,11 +9,11 @@
  * ROLE, the statement and COMMIT as one pipelined wire-protocol message (what one round trip
  * costs). Both are only safe here because nothing else uses the database meanwhile.
  */
-import { openPglite } from '../../dist/devserver/db/pglite-client.js';
-import { setRoleSql } from '../../dist/devserver/db/sql-client.js';
-import { migrate } from '../../dist/devserver/db/migrate.js';
-import { FeatureData } from '../../dist/devserver/sql/feature-data.js';
-import { modelSchema } from '../../dist/devserver/sql/table-model.js';
+import { openPglite } from '../../dist/devserver/data/pglite-client.js';
+import { setRoleSql } from '../../dist/devserver/data/sql-client.js';
+import { migrate } from '../../dist/devserver/data/migrate.js';
+import { FeatureData } from '../../dist/devserver/data/feature-data.js';
+import { modelSchema } from '../../dist/devserver/data/table-model.js';
 import { insertRow, queryRows } from '../../dist/runtime/declarative.js';
 import { defineSchema, defineTable } from '../../dist/runtime/schema.js';
 import { v } from '../../dist/runtime/validators.js';

@@ -16,12 +16,12 @@
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { openPglite } from '../../dist/devserver/db/pglite-client.js';
-import { migrate } from '../../dist/devserver/db/migrate.js';
+import { openPglite } from '../../dist/devserver/data/pglite-client.js';
+import { migrate } from '../../dist/devserver/data/migrate.js';
 import { createHost, hostedFeature, ModuleExecutor, parseManifest } from '../../dist/devserver/index.js';
-import { declarativeAdapter } from '../../dist/devserver/sql/declarative-adapter.js';
-import { FeatureData } from '../../dist/devserver/sql/feature-data.js';
-import { modelSchema } from '../../dist/devserver/sql/table-model.js';
+import { declarativeAdapter } from '../../dist/devserver/executors/declarative-executor.js';
+import { FeatureData } from '../../dist/devserver/data/feature-data.js';
+import { modelSchema } from '../../dist/devserver/data/table-model.js';
 import { insertRow, queryRows } from '../../dist/runtime/declarative.js';
 import { defineSchema, defineTable } from '../../dist/runtime/schema.js';
 import { v } from '../../dist/runtime/validators.js';
@@ -52,7 +52,7 @@ export const SQL = {
  * Fails if the compiler no longer produces `SQL` for the bench's calls, so the baselines never
  * drift from what the host runs.
  *
- * @param {import('../../dist/devserver/db/sql-client.js').SqlClient} client
+ * @param {import('../../dist/devserver/data/sql-client.js').SqlClient} client
  */
 function checkCompiledSql(client) {
   const data = new FeatureData(client, MODEL);

@@ -9,9 +9,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
-import { loadBuiltFeature } from '../../dist/devserver/built-feature.js';
-import { openPglite } from '../../dist/devserver/db/pglite-client.js';
-import { createHost } from '../../dist/devserver/host.js';
+import { loadBuiltFeature } from '../../dist/devserver/feature/load-built-feature.js';
+import { openPglite } from '../../dist/devserver/data/pglite-client.js';
+import { createHost } from '../../dist/devserver/host/host.js';
 
 /** Id of the bench feature (`isolate/feature/feature.json`). */
 export const FEATURE_ID = 'feature-isolate-bench';

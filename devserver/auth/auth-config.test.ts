@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 import { parseAuthConfig } from './auth-config.js';
 import { makeKeys, SECRET } from './__fixtures__/tokens.js';
 

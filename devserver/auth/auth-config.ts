@@ -1,4 +1,4 @@
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 import { ConfigFields, describe, isPlainObject } from './config-fields.js';
 import { ALLOWED_ALGORITHMS, DEFAULT_ALGORITHMS, MIN_SECRET_BYTES, normalizePem, publicKeyKind, type KeyKind } from './key-algorithms.js';
 

@@ -1,4 +1,4 @@
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 
 /**
  * Readers for the fields of one config object. Each names the field in its error (`auth.cookie

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
-import { DEV_IDENTITY_HEADER } from '../dev-identity.js';
+import { DEV_IDENTITY_HEADER } from './dev-identity.js';
 import type { AuthConfig } from './auth-config.js';
 import { createIdentify } from './create-identify.js';
 import { devIdentityCookie } from './dev-identity-cookie.js';

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
-import { ANONYMOUS, type Identity } from '../context.js';
-import { devIdentity } from '../dev-identity.js';
+import { ANONYMOUS, type Identity } from '../host/context.js';
+import { devIdentity } from './dev-identity.js';
 import type { AuthConfig } from './auth-config.js';
 import { createJwtIdentify, identifyFromContext } from './jwt-identify.js';
 

@@ -1,6 +1,6 @@
 import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 import { checkCrossSite, createCrossSiteCheck, type CrossSiteOptions } from './csrf.js';
 
 /** The 403 message for these headers, or null when the request passes. */

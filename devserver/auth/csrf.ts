@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 import type { HeaderSource } from './read-token.js';
 
 /** Settings of the cross-site request check. */

@@ -1,7 +1,7 @@
 import { HTTPException } from 'hono/http-exception';
 import { serialize } from 'hono/utils/cookie';
 import { ErrorText } from '../../runtime/protocol.js';
-import { DEV_IDENTITY_COOKIE } from '../dev-identity.js';
+import { DEV_IDENTITY_COOKIE } from './dev-identity.js';
 
 /** Browsers keep cookies up to about 4 KiB, name and attributes included. */
 const MAX_COOKIE_LENGTH = 4000;

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { exportPKCS8, importPKCS8 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS } from '../context.js';
+import { ANONYMOUS } from '../host/context.js';
 import type { JwtAuthConfig } from './auth-config.js';
 import { createJwtIdentify, identifyFromContext } from './jwt-identify.js';
 import { makeKeys, now, publicJwk, SECRET, serveJwks, sign, signHs, unsignedToken, type JwksServer } from './__fixtures__/tokens.js';

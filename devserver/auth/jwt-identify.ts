@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ErrorText } from '../../runtime/protocol.js';
-import { ANONYMOUS, type Identity } from '../context.js';
-import { UsageError } from '../usage-error.js';
+import { ANONYMOUS, type Identity } from '../host/context.js';
+import { UsageError } from '../common/usage-error.js';
 import { parseAuthConfig, type JwtAuthConfig } from './auth-config.js';
 import { identityFromClaims, type ClaimMapping } from './identity-from-claims.js';
 import { FORWARDED_TOKEN_HEADER, readToken, type HeaderSource } from './read-token.js';

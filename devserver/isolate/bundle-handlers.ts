@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown, type Plugin } from 'rolldown';
 import type { HandlerKind } from '../../runtime/handlers.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 
 /** A server module and the handlers (`export const x = query(...)`) it declares. */
 export interface HandlerModule {

@@ -2,13 +2,13 @@ import { HTTPException } from 'hono/http-exception';
 import type { HandlerKind } from '../../runtime/handlers.js';
 import { DEFAULT_BODY_LIMIT, ErrorText } from '../../runtime/protocol.js';
 import type { FeatureDb, ServerContext } from '../../runtime/server.js';
-import type { QueryFn } from '../db/sql-client.js';
-import { RawJson, type Invocation } from '../executor.js';
-import type { FeatureData } from '../sql/feature-data.js';
+import type { QueryFn } from '../data/sql-client.js';
+import { RawJson, type Invocation } from '../executors/executor.js';
+import type { FeatureData } from '../data/feature-data.js';
 import { isolateFetch } from './isolate-fetch.js';
 import { IsolatePool, type IsolateContext, type IsolatePoolStats, type IsolateSlot } from './isolate-pool.js';
 import { DEFAULT_LIMITS, type IsolateLimits } from './limits.js';
-import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../json-depth.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../common/json-depth.js';
 
 export interface IsolateRunnerOptions {
   featureId: string;

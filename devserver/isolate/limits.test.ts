@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from '../manifest.js';
+import { parseManifest } from '../feature/manifest.js';
 import { DEFAULT_LIMITS, hostAllowed } from './limits.js';
 
 const manifest = (isolate: unknown) => parseManifest(JSON.stringify({ id: 'feature-x', isolate }), 'feature.json');

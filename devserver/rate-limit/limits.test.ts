@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 import { DEFAULT_RATE_LIMITS, parseRateLimits } from './limits.js';
 
 describe('parseRateLimits', () => {

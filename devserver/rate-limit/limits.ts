@@ -1,4 +1,4 @@
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 
 /**
  * What kind of server function a call runs: a declarative CRUD export, a `query`/`mutation`/

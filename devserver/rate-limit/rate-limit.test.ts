@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deleteRow, insertRow, patchRow, queryRows } from '../../runtime/declarative.js';
 import { action, mutation, query } from '../../runtime/handlers.js';
 import { ErrorText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
-import { createHost } from '../host.js';
+import { createHost } from '../host/host.js';
 import { functionKindOf } from './function-kind.js';
 import type { RateDecision, RateLimiter } from './limiter.js';
 import { DEFAULT_RATE_LIMITS, parseRateLimits } from './limits.js';

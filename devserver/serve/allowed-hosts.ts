@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 
 /**
  * Host names `favn serve` answers to, like Vite's `server.allowedHosts`: `true` allows any host;

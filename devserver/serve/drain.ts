@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { ErrorText, REQUEST_ID_HEADER, type RpcErrorBody } from '../../runtime/protocol.js';
-import type { HostEnv } from '../host.js';
-import { assignRequestId } from '../request-id.js';
+import type { HostEnv } from '../host/host.js';
+import { assignRequestId } from '../common/request-id.js';
 
 /** Counts requests in flight and, once the host shuts down, refuses new ones. */
 export interface Drain {

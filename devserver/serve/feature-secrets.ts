@@ -1,6 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { parseEnv } from 'node:util';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 
 /** Prefix of the environment variables that carry a feature's secrets. */
 export const SECRET_ENV_PREFIX = 'FAVN_SECRET_';

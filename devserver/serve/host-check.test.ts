@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { REQUEST_ID_HEADER } from '../../runtime/protocol.js';
-import { createHost } from '../host.js';
-import { hostedFeature } from '../feature.js';
-import type { Executor } from '../executor.js';
+import { createHost } from '../host/host.js';
+import { hostedFeature } from '../feature/hosted-feature.js';
+import type { Executor } from '../executors/executor.js';
 import { createDrain } from './drain.js';
 import { createHostCheck, type HostCheckOptions } from './host-check.js';
 

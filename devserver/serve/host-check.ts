@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { HostEnv } from '../host.js';
-import { assignRequestId } from '../request-id.js';
+import type { HostEnv } from '../host/host.js';
+import { assignRequestId } from '../common/request-id.js';
 import { createHostAllowList, parseHost, type AllowedHosts } from './allowed-hosts.js';
 
 export interface HostCheckOptions {

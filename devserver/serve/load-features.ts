@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { loadBuiltFeature } from '../built-feature.js';
-import type { SqlClient } from '../db/sql-client.js';
-import { EndpointExecutor } from '../endpoint-executor.js';
-import { hostedFeature, type HostedFeature } from '../feature.js';
-import { readManifest } from '../manifest.js';
-import { UsageError } from '../usage-error.js';
+import { loadBuiltFeature } from '../feature/load-built-feature.js';
+import type { SqlClient } from '../data/sql-client.js';
+import { EndpointExecutor } from '../executors/endpoint-executor.js';
+import { hostedFeature, type HostedFeature } from '../feature/hosted-feature.js';
+import { readManifest } from '../feature/manifest.js';
+import { UsageError } from '../common/usage-error.js';
 import { fetchRelease } from './releases.js';
 import type { FeatureSource } from './serve-config.js';
 

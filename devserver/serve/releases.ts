@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { parseManifest } from '../manifest.js';
-import { UsageError } from '../usage-error.js';
+import { parseManifest } from '../feature/manifest.js';
+import { UsageError } from '../common/usage-error.js';
 
 /** One entry of `releases.json`. */
 export interface Release {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseAuthConfig, type AuthConfig } from '../auth/auth-config.js';
 import type { CrossSiteOptions } from '../auth/csrf.js';
 import { FEATURE_ID_PATTERN } from '../../runtime/protocol.js';
-import { UsageError } from '../usage-error.js';
+import { UsageError } from '../common/usage-error.js';
 import { parseAllowedHosts, type AllowedHosts } from './allowed-hosts.js';
 
 /** Where one served feature comes from. */

@@ -1,0 +1,114 @@
+import path from 'node:path';
+import pc from 'picocolors';
+import type { SchemaDefinition } from '../../runtime/schema.js';
+import { migrate, resetSchema } from '../data/migrate.js';
+import { openPglite } from '../data/pglite-client.js';
+import { openDatabase } from '../data/open-database.js';
+import type { SqlClient } from '../data/sql-client.js';
+import { readManifest } from '../feature/manifest.js';
+import { modelSchema, type SchemaModel } from '../data/table-model.js';
+import { UsageError } from '../common/usage-error.js';
+import { readEnvLocal } from '../common/env-local.js';
+
+export interface DbCommandOptions {
+  root: string;
+  manifest: string;
+  schema: string;
+  allowDestructive: boolean;
+  yes: boolean;
+  port: number;
+  out?: (line: string) => void;
+}
+
+/**
+ * `favn db <tables|migrate|reset|shell>` on the feature's dev database (PGlite in `.favn/db`, or
+ * `DATABASE_URL`). Returns the exit code.
+ *
+ * @example
+ * process.exitCode = await runDb('tables', { root: '.', ... })
+ */
+export async function runDb(command: string, options: DbCommandOptions): Promise<number> {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const root = path.resolve(options.root);
+  const env = { ...readEnvLocal(root), ...process.env };
+  const manifest = readManifest(path.resolve(root, options.manifest));
+  const model = modelSchema(manifest.id, await loadSchema(root, options.schema), options.schema);
+
+  if (command === 'shell') return shell(root, model, env, options, out);
+  const db = await openDatabase(root, env);
+  try {
+    if (command === 'tables') return await tables(db, model, out);
+    if (command === 'migrate') {
+      const { applied } = await migrate(db, model, { allowDestructive: options.allowDestructive });
+      out(applied.length ? pc.green(`Migrated ${model.schema} (${db.location}):\n  ${applied.join(';\n  ')}`) : `${model.schema} is up to date (${db.location}).`);
+      return 0;
+    }
+    if (command === 'reset') {
+      if (!options.yes) {
+        out(pc.red(`favn db reset drops every table of ${model.schema} in ${db.location} and all their rows. Run it again with --yes to confirm.`));
+        return 1;
+      }
+      await resetSchema(db, model);
+      await migrate(db, model);
+      out(pc.green(`Reset ${model.schema} (${db.location}): tables re-created empty.`));
+      return 0;
+    }
+    throw new UsageError(`favn db: unknown command "${command}" (commands: tables, migrate, reset, shell)`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function tables(db: SqlClient, model: SchemaModel, out: (line: string) => void): Promise<number> {
+  out(`${pc.bold(model.schema)} on ${db.location}`);
+  for (const table of model.tables.values()) {
+    let count = 'not migrated';
+    try {
+      const [row] = await db.adminTransaction((q) => q(`SELECT count(*)::int AS n FROM ${table.sql}`));
+      count = `${row?.n} row(s)`;
+    } catch {
+      // Shown as not migrated.
+    }
+    const columns = [...table.columns.values()].map((c) => `${c.name} ${c.sqlType}${c.nullable ? '?' : ''}`).join(', ');
+    out(`  ${pc.bold(table.name)} (${count}): ${columns}`);
+  }
+  return 0;
+}
+
+/** Serves the PGlite folder over the PostgreSQL protocol so `psql` can connect. */
+async function shell(root: string, model: SchemaModel, env: Record<string, string | undefined>, options: DbCommandOptions, out: (line: string) => void): Promise<number> {
+  if (env.DATABASE_URL) {
+    out(`DATABASE_URL is set: connect with psql "${env.DATABASE_URL}" and SET ROLE ${model.role};`);
+    return 0;
+  }
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const db = await openPglite(path.join(root, '.favn', 'db'));
+  const server = new PGLiteSocketServer({ db: db.pglite, port: options.port, host: '127.0.0.1' });
+  await server.start();
+  out(`Serving ${root}/.favn/db on 127.0.0.1:${options.port}. Connect with:`);
+  out(`  psql "host=127.0.0.1 port=${options.port} user=postgres dbname=postgres sslmode=disable"`);
+  out(`Tables are in schema ${model.schema}. Stop with Ctrl+C (the dev server cannot open the folder meanwhile).`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.stop();
+  await db.close();
+  return 0;
+}
+
+/** Loads `server/schema.ts` (TypeScript) the way Vite would. */
+async function loadSchema(root: string, file: string): Promise<SchemaDefinition> {
+  const { runnerImport } = await import('vite');
+  const absolute = path.resolve(root, file);
+  try {
+    const { module } = await runnerImport<{ default?: SchemaDefinition }>(absolute, { root, configFile: false, logLevel: 'silent' });
+    if (!module.default) throw new UsageError(`${file} must "export default defineSchema({...})"`);
+    return module.default;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_LOAD_URL' || /Failed to load url|ENOENT/.test(String(error))) {
+      throw new UsageError(`No schema at ${absolute}: favn db works on the tables of server/schema.ts`);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,137 @@
+import http, { STATUS_CODES } from 'node:http';
+import https from 'node:https';
+import { HTTPException } from 'hono/http-exception';
+import { ErrorText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
+import type { ServerContext } from '../../runtime/server.js';
+import { RawJson, type CallRequest, type Executor, type ExecutorStatus, type Invocation } from './executor.js';
+
+/** Headers that carry the caller's credentials, forwarded unless `forwardAuthHeaders: false`. */
+const AUTH_HEADERS = ['authorization', 'x-auth-request-access-token', 'cookie'] as const;
+/** Largest upstream response body read, in bytes. */
+const MAX_UPSTREAM_BODY = 10 * 1024 * 1024;
+
+export interface EndpointOptions {
+  /** Base URL; calls go to `{endpoint}/{fnName}`. */
+  endpoint: string;
+  /** The names the manifest declares (every one is forwarded). */
+  exports: readonly string[];
+  /** Forward `authorization`, `x-auth-request-access-token` and `cookie` (default true). */
+  forwardAuthHeaders?: boolean;
+  /** The feature's `timeoutMs`: an upstream silent for that long is dropped (default 10000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Endpoint proxy mode: forwards each call to the feature's own backend as
+ * `POST {endpoint}/{fnName}` with `{"args": [...], "context": {...}}` and the `x-*` headers of the
+ * forwarding contract. Upstream JSON (2xx, 4xx or 5xx) is passed through with its status; an
+ * unreachable or non-JSON upstream is 502; one silent past `timeoutMs` is dropped (503).
+ *
+ * @example
+ * new EndpointExecutor({ endpoint: 'http://127.0.0.1:4000/rpc', exports: ['getData'] })
+ */
+export class EndpointExecutor implements Executor {
+  readonly mode = 'endpoint';
+  #base: URL;
+  #forwardAuth: boolean;
+  #exports: readonly string[];
+  #agent: http.Agent;
+  #request: typeof http.request;
+  #target: { protocol: string; hostname: string; port: string; basePath: string };
+  #timeoutMs: number;
+  #loadedAt = new Date().toISOString();
+
+  constructor(options: EndpointOptions) {
+    this.#base = new URL(options.endpoint.replace(/\/+$/, ''));
+    this.#forwardAuth = options.forwardAuthHeaders ?? true;
+    this.#exports = options.exports;
+    const secure = this.#base.protocol === 'https:';
+    // One keep-alive pool per upstream: a TCP handshake per call would dominate the hop.
+    this.#agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
+    this.#request = secure ? https.request : http.request;
+    // Parsed once: a URL string per call would be parsed again by http.request.
+    this.#target = { protocol: this.#base.protocol, hostname: this.#base.hostname.replace(/^\[|\]$/g, ''), port: this.#base.port, basePath: this.#base.pathname.replace(/\/+$/, '') };
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  status(): ExecutorStatus {
+    return { exports: [...this.#exports], loadedAt: this.#loadedAt, error: null };
+  }
+
+  resolve(fnName: string): Invocation {
+    return (ctx, args, incoming) => this.#forward(fnName, ctx, args, incoming);
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+
+  #forward(fnName: string, ctx: ServerContext, args: unknown[], incoming: CallRequest | undefined): Promise<RawJson> {
+    const context = { requestId: ctx.requestId, featureId: ctx.featureId, userRoles: ctx.userRoles, claims: ctx.claims, visibility: ctx.visibility, auth: ctx.auth };
+    const contextJson = JSON.stringify(context);
+    const body = `{"args":${JSON.stringify(args)},"context":${contextJson}}`;
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'content-length': String(Buffer.byteLength(body)),
+      [REQUEST_ID_HEADER]: ctx.requestId,
+      'x-cdn-loader-feature-id': ctx.featureId,
+      'x-cdn-loader-function': fnName,
+      'x-cdn-loader-context': Buffer.from(contextJson).toString('base64url'),
+    };
+    if (this.#forwardAuth && incoming) {
+      for (const name of AUTH_HEADERS) {
+        const value = incoming.header(name);
+        if (value !== undefined) headers[name] = value;
+      }
+    }
+    const { protocol, hostname, port, basePath } = this.#target;
+    return new Promise<RawJson>((resolve, reject) => {
+      const options = { protocol, hostname, port, path: `${basePath}/${encodeURIComponent(fnName)}`, method: 'POST', headers, agent: this.#agent };
+      const req = this.#request(options, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_UPSTREAM_BODY) {
+            res.destroy();
+            reject(upstreamError(`the response of ${fnName} is over ${MAX_UPSTREAM_BODY} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on('error', (error) => reject(upstreamError(error.message)));
+        res.on('end', () => {
+          const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 502;
+          try {
+            JSON.parse(text);
+          } catch {
+            reject(upstreamError(`${fnName} answered ${status} with a body that is not JSON`));
+            return;
+          }
+          // Only registered statuses pass: a client must never see a status it cannot know.
+          if (status < 200 || (status >= 300 && status < 400) || status > 599 || STATUS_CODES[status] === undefined) {
+            reject(upstreamError(`${fnName} answered with status ${status}`));
+            return;
+          }
+          resolve(new RawJson(text, status >= 400 ? status : 200));
+        });
+      });
+      // The host's deadline answers the client; this frees the upstream socket as well.
+      let timedOut = false;
+      req.setTimeout(this.#timeoutMs, () => {
+        timedOut = true;
+        req.destroy();
+      });
+      req.on('error', (error) => {
+        if (timedOut) reject(new HTTPException(503, { message: `${ErrorText.upstreamTimedOut} after ${this.#timeoutMs} ms` }));
+        else reject(upstreamError(`${this.#base.href}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
+      });
+      req.end(body);
+    });
+  }
+}
+
+function upstreamError(detail: string): HTTPException {
+  return new HTTPException(502, { message: `${ErrorText.upstream}: ${detail}` });
+}

@@ -1,0 +1,202 @@
+import type { Context, Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ErrorText, REQUEST_ID_HEADER, RPC_PREFIX } from '../../runtime/protocol.js';
+import type { ServerContext } from '../../runtime/server.js';
+import { buildServerContext, CallAbort } from './context.js';
+import { RawJson, type CallRequest, type Invocation } from '../executors/executor.js';
+import type { HostedFeature } from '../feature/hosted-feature.js';
+import type { HostEnv, HostState } from './host.js';
+import { nodeBindings, readBody, refuseCallsFromActions } from './read-body.js';
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../common/json-depth.js';
+import { assignRequestId } from '../common/request-id.js';
+import { DEFAULT_RATE_LIMITS } from '../rate-limit/limits.js';
+import { checkRateLimit } from '../rate-limit/rate-limit.js';
+import { createCrossSiteCheck } from '../auth/csrf.js';
+
+/**
+ * Mounts `POST /rpc/{featureId}/{fnName}`. The pipeline is a sequence of small steps: request id,
+ * find feature, read the body within its limit, check declaration, resolve, run with a deadline,
+ * respond. It runs once per call, so it allocates as little as it can.
+ */
+export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
+  const route = `${RPC_PREFIX}/:featureId/:fnName`;
+  const checkOrigin = createCrossSiteCheck(state.options.crossSite);
+  app.post(route, async function rpcHandler(c) {
+    const started = performance.now();
+    const requestId = assignRequestId(c);
+    const featureId = c.req.param('featureId');
+    const fnName = c.req.param('fnName');
+    c.set('call', { featureId, fnName, started });
+    // Before anything is read: a cross-site browser POST never reaches a function (CSRF).
+    checkOrigin(c.req.raw.headers, c.req.url);
+    refuseCallsFromActions(c);
+    const feature = findFeature(state, featureId);
+    const args = await parseRpcBody(c, state.options.bodyLimit);
+    const found = findFunction(feature, fnName);
+    const invocation = found instanceof Promise ? await found : found;
+    const who = state.options.identify(c, feature);
+    const identity = who instanceof Promise ? await who : who;
+    const { rateLimiter } = state.options;
+    const limits = rateLimiter && (feature.manifest.rateLimits ?? (state.options.defaultRateLimits ? DEFAULT_RATE_LIMITS : null));
+    if (limits) {
+      const limited = checkRateLimit(rateLimiter, { featureId, tenantId: identity.tenantId, kind: invocation.kind ?? 'plain', limits });
+      if (limited) await limited;
+    }
+    const abort = new CallAbort();
+    const ctx = buildServerContext(feature, requestId, identity, abort);
+    const result = await runWithDeadline(invocation, ctx, args, feature, abort, c);
+    const body = serializeResult(result, fnName);
+    const status = result instanceof RawJson ? result.status : 200;
+    state.calls.record({ featureId, fnName, status, ms: performance.now() - started, requestId });
+    // A plain headers object keeps @hono/node-server on its fast path.
+    return new Response(body, { status, headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId } });
+  });
+  app.all(route, (c) => {
+    assignRequestId(c);
+    throw new HTTPException(405, { message: `${ErrorText.malformed}: use POST with a JSON body {"args": [...]}` });
+  });
+  // Every other path under /rpc answers in the contract's shape too (trailing slash, extra or
+  // missing segment), so a client always gets JSON with a request id.
+  const noRoute = (c: Context<HostEnv>) => {
+    assignRequestId(c);
+    throw new HTTPException(404, { message: `Not found: RPC calls go to POST ${RPC_PREFIX}/{featureId}/{fnName}` });
+  };
+  app.all(RPC_PREFIX, noRoute);
+  app.all(`${RPC_PREFIX}/*`, noRoute);
+}
+
+function findFeature(state: HostState, featureId: string): HostedFeature {
+  const feature = state.features.get(featureId);
+  if (!feature) throw new HTTPException(404, { message: ErrorText.featureNotFound(featureId) });
+  if (feature.unavailableReason) throw new HTTPException(503, { message: `${ErrorText.unavailable}: ${feature.unavailableReason}` });
+  if (!feature.executor) {
+    throw new HTTPException(503, { message: `${ErrorText.unavailable}: feature "${featureId}" has no serverFunctions (no module loaded and no endpoint configured)` });
+  }
+  return feature;
+}
+
+async function parseRpcBody(c: Context<HostEnv>, limit: number): Promise<unknown[]> {
+  const text = await readBody(c, limit);
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    throw new HTTPException(400, { message: `${ErrorText.malformed}: Content-Type must be application/json (got ${JSON.stringify(type)})` });
+  }
+  // Checked on the text, before parsing: no function, validator or isolate sees deeper input.
+  // The body object and the args array are two levels; each argument may nest MAX_JSON_DEPTH.
+  if (jsonDepthExceeds(text, MAX_JSON_DEPTH + 2)) {
+    throw new HTTPException(400, { message: `${ErrorText.malformed}: arguments are nested deeper than ${MAX_JSON_DEPTH} levels` });
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    throw new HTTPException(400, { message: `${ErrorText.malformed}: body is not valid JSON (${(error as Error).message})` });
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HTTPException(400, { message: `${ErrorText.malformed}: body must be a JSON object like {"args": [...]}` });
+  }
+  const args = (body as { args?: unknown }).args;
+  if (!Array.isArray(args)) {
+    throw new HTTPException(400, { message: `${ErrorText.malformed}: "args" must be an array (got ${args === undefined ? 'nothing' : typeof args})` });
+  }
+  return args;
+}
+
+/** The invocation of a declared, exported function; a promise only while code reloads. */
+function findFunction(feature: HostedFeature, fnName: string): Invocation | Promise<Invocation> {
+  if (!feature.declared.has(fnName)) throw new HTTPException(403, { message: ErrorText.notDeclared(fnName) });
+  const resolved = feature.executor?.resolve(fnName);
+  if (resolved instanceof Promise) return resolved.then((invocation) => exported(invocation, fnName));
+  return exported(resolved, fnName);
+}
+
+function exported(invocation: Invocation | undefined, fnName: string): Invocation {
+  if (!invocation) throw new HTTPException(403, { message: ErrorText.notExported(fnName) });
+  return invocation;
+}
+
+/**
+ * Runs the invocation; after `timeoutMs` the call fails with 503 and `ctx.signal` aborts. A client
+ * that disconnects aborts `ctx.signal` too.
+ */
+function runWithDeadline(invocation: Invocation, ctx: ServerContext, args: unknown[], feature: HostedFeature, abort: CallAbort, c: Context<HostEnv>): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const stopWatching = watchDisconnect(c, abort);
+    const timer = setTimeout(() => {
+      const what = feature.executor?.mode === 'endpoint' ? ErrorText.upstreamTimedOut : ErrorText.timedOut;
+      const error = new HTTPException(503, { message: `${what} after ${feature.timeoutMs} ms` });
+      abort.abort(error);
+      reject(error);
+    }, feature.timeoutMs);
+    const settle = () => {
+      clearTimeout(timer);
+      stopWatching();
+    };
+    invokeSafely(invocation, ctx, args, c.req).then(
+      (value) => {
+        settle();
+        resolve(value);
+      },
+      (error: unknown) => {
+        settle();
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Aborts the call when the client goes away before the response is written. */
+function watchDisconnect(c: Context<HostEnv>, abort: CallAbort): () => void {
+  const node = nodeBindings(c);
+  const onGone = () => {
+    if (!node || !node.outgoing.writableFinished) abort.abort(new Error('The client disconnected'));
+  };
+  if (node) {
+    // Cheaper than the request's AbortSignal, which costs an AbortController per call.
+    node.outgoing.once('close', onGone);
+    return () => node.outgoing.off('close', onGone);
+  }
+  const signal = c.req.raw.signal;
+  signal.addEventListener('abort', onGone, { once: true });
+  return () => signal.removeEventListener('abort', onGone);
+}
+
+async function invokeSafely(invocation: Invocation, ctx: ServerContext, args: unknown[], request: CallRequest): Promise<unknown> {
+  try {
+    return await invocation(ctx, args, request);
+  } catch (thrown) {
+    if (thrown instanceof Error) throw thrown;
+    // Functions may throw anything; the error handler only sees Errors. Keep a status if given.
+    const message = typeof thrown === 'string' ? thrown : `Non-error thrown: ${describeValue(thrown)}`;
+    const { statusCode, status } = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { statusCode?: unknown; status?: unknown };
+    throw Object.assign(new Error(message), { statusCode: statusCode ?? status });
+  }
+}
+
+function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
+/** The result as JSON text: at most MAX_JSON_DEPTH levels deep, like arguments. */
+function serializeResult(result: unknown, fnName: string): string {
+  let json: string;
+  if (result instanceof RawJson) json = result.json;
+  else {
+    try {
+      json = JSON.stringify(result === undefined ? null : result) ?? 'null';
+    } catch (error) {
+      if (error instanceof RangeError && /call stack/i.test(error.message)) throw tooDeep(fnName);
+      throw new Error(`${fnName} returned a value that cannot be sent as JSON: ${(error as Error).message}`);
+    }
+  }
+  if (jsonDepthExceeds(json)) throw tooDeep(fnName);
+  return json;
+}
+
+function tooDeep(fnName: string): Error {
+  return new Error(`${fnName} returned a value nested deeper than ${MAX_JSON_DEPTH} levels, which is not sent`);
+}

@@ -1,0 +1,76 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { glob } from 'tinyglobby';
+import { UsageError } from '../common/usage-error.js';
+import type { ModuleExports } from './check-exports.js';
+import { scanExports, type ScanOptions } from './scan-exports.js';
+
+const SERVER_MODULE_RE = /\.server\.(?:js|ts|mjs|mts|jsx|tsx)$/;
+
+/** Folders never searched for server modules. */
+export const IGNORED_DIRS = ['**/node_modules/**', '**/.*/**', '**/dist/**', '**/dist-server/**'];
+
+/**
+ * True for a `*.server.{js,ts,mjs,mts,jsx,tsx}` module id (a query string is ignored).
+ *
+ * @example
+ * isServerModule('/src/actions.server.ts?v=1') // true
+ */
+export function isServerModule(id: string): boolean {
+  const clean = id.split('?', 1)[0] ?? id;
+  return SERVER_MODULE_RE.test(clean) && !clean.includes('/node_modules/');
+}
+
+/** Absolute paths of the project's server modules, sorted. */
+export async function findServerModules(root: string, ignore: readonly string[] = []): Promise<string[]> {
+  const files = await glob('**/*.server.{js,ts,mjs,mts,jsx,tsx}', {
+    cwd: root,
+    absolute: true,
+    ignore: [...IGNORED_DIRS, ...ignore],
+  });
+  return files.map((f) => path.resolve(f)).sort();
+}
+
+/** One scanned server module; `file` relative to the root, with `/`. */
+export interface ScannedModule extends ModuleExports {
+  absolute: string;
+  /** False when the module did not parse; its error is in `ProjectScan.errors`. */
+  parsed: boolean;
+}
+
+export interface ProjectScan {
+  /** Every server module found, in path order. */
+  modules: ScannedModule[];
+  /** Syntax errors, `export *`, `export default`, ... */
+  errors: UsageError[];
+}
+
+/**
+ * Finds and scans every server module of a project.
+ *
+ * @example
+ * const { modules, errors } = await scanProject('/repo')
+ */
+export async function scanProject(root: string, options: ScanOptions & { ignore?: readonly string[] } = {}): Promise<ProjectScan> {
+  const files = await findServerModules(root, options.ignore);
+  const scan: ProjectScan = { modules: [], errors: [] };
+  await Promise.all(
+    files.map(async (absolute, i) => {
+      const file = relativeName(root, absolute);
+      try {
+        const result = scanExports(await readFile(absolute, 'utf8'), file, options);
+        scan.modules[i] = { file, absolute, exports: result.exports, parsed: true };
+        scan.errors.push(...result.errors);
+      } catch (error) {
+        scan.modules[i] = { file, absolute, exports: [], parsed: false };
+        scan.errors.push(error instanceof UsageError ? error : new UsageError(`${file}: ${(error as Error).message}`, { file }));
+      }
+    }),
+  );
+  return scan;
+}
+
+/** A path relative to the root with forward slashes, for messages. */
+export function relativeName(root: string, file: string): string {
+  return path.relative(root, file).split(path.sep).join('/');
+}
