@@ -1,5 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import { deleteRow, insertRow, patchRow, queryRows, SERVER_FUNCTION, type DeclarativeFunction } from '../../runtime/declarative.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { DbRow, FeatureDb, QueryInput, ServerContext } from '../../runtime/server.js';
 import type { QueryFn, SqlClient } from './sql-client.js';
 import { TransactionTimeoutError } from './transaction-budget.js';
@@ -15,6 +15,11 @@ const OPEN = { query: queryRows, insert: insertRow, patch: patchRow, delete: del
 const NESTED_HINT =
   ' This call also used ctx.db outside the transaction while it was open: on PGlite such a call waits for ' +
   'the transaction to end, so inside ctx.db.transaction(async (tx) => ...) use tx, not ctx.db.';
+
+/** What one committed transaction changed: the feature's tables it wrote (`_storage` included). */
+export interface CommittedChange {
+  readonly tables: ReadonlySet<string>;
+}
 
 export interface FeatureDataOptions {
   /** `db.transactionTimeoutMs` of feature.json; absent: the database's default (PGlite 1 s, PostgreSQL 5 s). */
@@ -33,11 +38,35 @@ export class FeatureData {
   #model: SchemaModel;
   #compiled = new WeakMap<DeclarativeFunction, CompiledFunction>();
   #open = new Map<string, DeclarativeFunction>();
+  #listeners = new Set<(change: CommittedChange) => void>();
 
   constructor(client: SqlClient, model: SchemaModel, options: FeatureDataOptions = {}) {
     this.transactionTimeoutMs = options.transactionTimeoutMs;
-    this.client = withTransactionTimeout(client, () => this.transactionTimeoutMs);
+    this.client = featureClient(client, () => this.transactionTimeoutMs, (change) => this.#committed(change));
     this.#model = model;
+  }
+
+  /**
+   * The write path: every write of every kind (declarative functions, `ctx.db` in plain
+   * functions and isolates, the settings document) runs in a transaction of `client`, and each one
+   * that commits having written is told here, after the commit. Returns the unsubscribe.
+   *
+   * @example
+   * const stop = data.onCommit(({ tables }) => rerunQueriesReading(tables))
+   */
+  onCommit(listener: (change: CommittedChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #committed(change: CommittedChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(change);
+      } catch {
+        // A listener's failure is its own: the write is committed whatever it does.
+      }
+    }
   }
 
   get model(): SchemaModel {
@@ -106,7 +135,7 @@ export class FeatureData {
     };
     const write = (kind: 'insert' | 'patch' | 'delete', table: string, args: unknown[], query?: QueryFn) => {
       if (!options.readOnly) return run(kind, table, kind, args, query);
-      return Promise.reject(new HTTPException(500, { message: `ctx.db.${kind} is not allowed here: this function may only read` }));
+      return Promise.reject(new RequestError(500, `ctx.db.${kind} is not allowed here: this function may only read`));
     };
     const ops = (query?: QueryFn) => ({
       get: async (table: string, id: string) => {
@@ -163,16 +192,40 @@ function guard(query: QueryFn, signal: AbortSignal): QueryFn {
   };
 }
 
-/** `client` with the feature's budget as the default of every transaction, whoever opens it. */
-function withTransactionTimeout(client: SqlClient, timeoutMs: () => number | undefined): SqlClient {
+/** The table a statement writes, for the statements this host generates (compile-write, storage). */
+const WRITE_TARGET = /^(?:INSERT INTO|UPDATE|DELETE FROM) "(?:[^"]|"")+"\."((?:[^"]|"")+)"/;
+
+/**
+ * `client` with the feature's budget as the default of every transaction, whoever opens it, and
+ * the one place its writes are seen: the tables a transaction wrote are reported once it commits.
+ */
+function featureClient(
+  client: SqlClient,
+  timeoutMs: () => number | undefined,
+  committed: (change: CommittedChange) => void,
+): SqlClient {
   return {
     engine: client.engine,
     location: client.location,
     get transactionTimeoutMs() {
       return timeoutMs() ?? client.transactionTimeoutMs;
     },
-    transaction: (role, fn, options = {}) =>
-      client.transaction(role, fn, { ...options, timeoutMs: options.timeoutMs ?? timeoutMs() }),
+    async transaction(role, fn, options = {}) {
+      const tables = new Set<string>();
+      const result = await client.transaction(
+        role,
+        (query) =>
+          fn(async (text, values) => {
+            const rows = await query(text, values);
+            const target = WRITE_TARGET.exec(text);
+            if (target) tables.add(target[1]!.replaceAll('""', '"'));
+            return rows;
+          }),
+        { ...options, timeoutMs: options.timeoutMs ?? timeoutMs() },
+      );
+      if (tables.size > 0) committed({ tables });
+      return result;
+    },
     adminTransaction: (fn) => client.adminTransaction(fn),
     close: () => client.close(),
   };
