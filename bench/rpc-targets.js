@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { createHost, hostedFeature, ModuleExecutor, parseManifest } from '../dist/devserver/index.js';
+import { createHost, FeatureRuntime, parseManifest } from '../dist/devserver/index.js';
 
 /** Path every target serves. */
 export const RPC_PATH = '/rpc/feature-bench/echo';
@@ -40,11 +40,10 @@ function bareHonoApp() {
 /** The project's host serving one in-process module with `echo`. */
 async function benchHost() {
   const manifest = parseManifest(JSON.stringify({ id: 'feature-bench', serverFunctions: { module: 'server-functions.js', exports: ['echo'] } }), 'feature.json');
-  const executor = new ModuleExecutor(() => [
-    { file: 'bench.server.js', exportNames: ['echo'], load: async () => ({ echo: async (ctx, value) => ({ echo: value }) }) },
-  ]);
-  await executor.reload();
-  return createHost([hostedFeature(manifest, executor)], { dev: false, logCall: null });
+  const echo = async (ctx, value) => ({ echo: value });
+  const runtime = new FeatureRuntime(manifest, { modules: () => [{ file: 'bench.server.js', exportNames: ['echo'], load: () => ({ echo }) }] });
+  await runtime.load();
+  return createHost([runtime.feature], { dev: false, logCall: null });
 }
 
 /**

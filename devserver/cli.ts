@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { runCheck } from './cli/cli-check.js';
 import { runDb } from './cli/cli-db.js';
 import { runServe } from './cli/cli-serve.js';
+import { DEFAULT_SCHEMA_FILE } from './feature/schema-loader.js';
 
 const HELP = `favn: server functions for Vite feature repos
 
@@ -51,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         root: { type: 'string', default: '.' },
         manifest: { type: 'string', default: 'feature.json' },
-        schema: { type: 'string', default: 'server/schema.ts' },
+        schema: { type: 'string', default: DEFAULT_SCHEMA_FILE },
         'allow-destructive': { type: 'boolean', default: false },
         yes: { type: 'boolean', default: false },
         port: { type: 'string', default: '5433' },

@@ -6,12 +6,18 @@
  */
 export { createHost, type Host, type HostOptions, type HostEnv } from './host/host.js';
 export { hostedFeature, type HostedFeature } from './feature/hosted-feature.js';
-export { ModuleExecutor, type ModuleEntry } from './executors/module-executor.js';
-export type { Executor, ExecutorStatus, Invocation } from './executors/executor.js';
-export { ANONYMOUS, buildServerContext, type Identity } from './host/context.js';
+export { FeatureRuntime, type FeatureRuntimeOptions, type FeatureSources } from './feature/feature-runtime.js';
+export { FunctionTable, type FunctionsStatus, type ModuleEntry } from './feature/function-table.js';
+export type { Executor, Invocation } from './executors/executor.js';
+export { ModuleExecutor } from './executors/module-executor.js';
+export { DeclarativeExecutor } from './executors/declarative-executor.js';
+export { IsolateExecutor } from './executors/isolate-executor.js';
+export { buildServerContext } from './host/context.js';
+export { ANONYMOUS, type Identity } from './auth/identity.js';
 export { readManifest, parseManifest, type FeatureManifest, type ServerFunctionsManifest } from './feature/manifest.js';
 export { loadBuiltFeature } from './feature/load-built-feature.js';
 export { UsageError } from './common/usage-error.js';
+export { RequestError } from '../runtime/request-error.js';
 export { EndpointExecutor, type EndpointOptions } from './executors/endpoint-executor.js';
 export { startServe, type RunningHost, type ServeOptions } from './serve/serve.js';
 export { readServeConfig, type ServeConfig } from './serve/serve-config.js';

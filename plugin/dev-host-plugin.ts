@@ -6,7 +6,7 @@ import { createHost } from '../devserver/host/host.js';
 import { readEnvLocal } from '../devserver/common/env-local.js';
 import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
 import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
-import { DevFeature } from './dev-feature.js';
+import { DevReloader } from './dev-reloader.js';
 import type { PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
 import { isServerModule } from '../devserver/scan/server-modules.js';
@@ -18,7 +18,7 @@ const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/
  * `POST /rpc/...`; server code reloads through Vite's module graph on save.
  */
 export function devHostPlugin(state: () => PluginState): Plugin {
-  let feature: DevFeature | null = null;
+  let feature: DevReloader | null = null;
   return {
     name: 'favn:dev-host',
     apply: 'serve',
@@ -37,7 +37,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
           logger.error(`${message}\n${err.stack ?? err.message}`, { timestamp: true, error: err });
         },
       });
-      feature = new DevFeature(server, state(), host);
+      feature = new DevReloader(server, state(), host);
       replayProblemsOnConnect(server);
       void feature.reload();
 

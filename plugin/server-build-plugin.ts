@@ -8,6 +8,7 @@ import type { PluginState } from './options.js';
 import { scanProject } from '../devserver/scan/server-modules.js';
 import { bundleHandlers } from '../devserver/isolate/bundle-handlers.js';
 import type { ServerFunctionsManifest } from '../devserver/feature/manifest.js';
+import { DEFAULT_SCHEMA_FILE, SCHEMA_EXPORT } from '../devserver/feature/schema-loader.js';
 
 /** Name of the build environment that bundles server modules. */
 export const SERVER_ENVIRONMENT = 'favn_server';
@@ -16,8 +17,6 @@ const RESOLVED_ENTRY_ID = '\0favn:server-entry';
 const DEFAULT_MODULE = 'server-functions.js';
 /** The isolate bundle of `query`/`mutation`/`action` handlers, beside the server bundle. */
 const HANDLERS_BUNDLE = 'handlers.js';
-/** Export of the server bundle carrying `server/schema.ts`; never callable, never in `exports`. */
-export const SCHEMA_EXPORT = '__favn_schema';
 
 /**
  * `vite build`: after the client, bundles every server module into one ESM entry
@@ -102,8 +101,9 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       const lines = scan.modules
         .filter((m) => m.exports.length > 0)
         .map((m) => `export { ${m.exports.map((e) => e.name).join(', ')} } from ${JSON.stringify(m.absolute)};`);
-      const schemaFile = path.resolve(root, options.schema ?? 'server/schema.ts');
-      if (existsSync(schemaFile)) lines.push(`export { default as ${SCHEMA_EXPORT} } from ${JSON.stringify(schemaFile)};`);
+      const schemaFile = path.resolve(root, options.schema ?? DEFAULT_SCHEMA_FILE);
+      // The schema module's namespace: the runtime reads it as `vite` dev does (schemaOf).
+      if (existsSync(schemaFile)) lines.push(`export * as ${SCHEMA_EXPORT} from ${JSON.stringify(schemaFile)};`);
       return lines.join('\n');
     },
     async writeBundle(outputOptions, bundle) {

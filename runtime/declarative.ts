@@ -7,10 +7,10 @@
  * export const listRules = queryRows('rules', { scope: { ownerId: 'auth.userId' } })
  * export const addRule = insertRow('rules', { scope: { ownerId: 'auth.userId' } })
  */
-import type { ServerContext } from './server.js';
+import type { ServerContext } from './context.js';
+import { isDeclarativeKind, SERVER_FUNCTION, type DeclarativeKind } from './kinds.js';
 
-/** Brand shared by every non-plain server function (found across module copies). */
-export const SERVER_FUNCTION = Symbol.for('favn.serverFunction');
+export { SERVER_FUNCTION };
 
 /**
  * A value bound by the server, never by the client: a dotted path into the context
@@ -39,7 +39,7 @@ export interface WriteRowOptions {
   fields?: readonly string[];
 }
 
-export type DeclarativeKind = 'queryRows' | 'insertRow' | 'patchRow' | 'deleteRow';
+export type { DeclarativeKind };
 
 export interface DeclarativeFunction<Kind extends DeclarativeKind = DeclarativeKind> {
   readonly [SERVER_FUNCTION]: Kind;
@@ -76,7 +76,5 @@ export function deleteRow(table: string, options: Pick<WriteRowOptions, 'scope'>
 
 /** True for a value made by `queryRows`/`insertRow`/`patchRow`/`deleteRow`. */
 export function isDeclarative(value: unknown): value is DeclarativeFunction {
-  return typeof value === 'object' && value !== null && DECLARATIVE_KINDS.has((value as Record<symbol, unknown>)[SERVER_FUNCTION]);
+  return typeof value === 'object' && value !== null && isDeclarativeKind((value as Record<symbol, unknown>)[SERVER_FUNCTION]);
 }
-
-const DECLARATIVE_KINDS = new Set<unknown>(['queryRows', 'insertRow', 'patchRow', 'deleteRow']);

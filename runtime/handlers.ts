@@ -9,11 +9,11 @@
  *   handler: async (ctx, min) => (await ctx.db.query('rules', { where: { votes: { gte: min } } })).rows,
  * })
  */
-import { SERVER_FUNCTION } from './declarative.js';
-import type { CallContext, DbRow, FeatureDb, Jsonified, QueryInput } from './server.js';
+import type { CallContext, DbRow, FeatureDb, Jsonified, QueryInput } from './context.js';
+import { isHandlerKind, SERVER_FUNCTION, type HandlerKind } from './kinds.js';
 import { formatIssues } from './validators.js';
 
-export type HandlerKind = 'query' | 'mutation' | 'action';
+export type { HandlerKind };
 
 /** `ctx.db` of a query: reads only. */
 export interface ReadOnlyDb {
@@ -124,11 +124,10 @@ export function action(definition: { args?: ArgValidators; handler: unknown }): 
   return define('action', definition);
 }
 
-const KINDS = new Set<unknown>(['query', 'mutation', 'action']);
 
 /** True for what `query()`, `mutation()` or `action()` returned. */
 export function isHandler(value: unknown): value is HandlerFunction {
-  return typeof value === 'function' && KINDS.has((value as unknown as Record<symbol, unknown>)[SERVER_FUNCTION]);
+  return typeof value === 'function' && isHandlerKind((value as unknown as Record<symbol, unknown>)[SERVER_FUNCTION]);
 }
 
 /**

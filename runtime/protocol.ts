@@ -32,21 +32,55 @@ export interface RpcRequestBody {
   args: unknown[];
 }
 
-/** The start of each error text of the contract; the host may add detail after it. */
+/**
+ * Each failure row of the contract: its status and the start of its text (the host may add detail
+ * after it). `{name}` stands for the function or feature the row is about. Host and client read
+ * both from here; `RequestError.of` builds the error of a row.
+ */
+export const CONTRACT_ERRORS = {
+  malformed: { status: 400, text: 'Malformed RPC request' },
+  unauthorized: { status: 401, text: 'Unauthorized' },
+  notDeclared: { status: 403, text: 'Function "{name}" is not declared in serverFunctions.exports' },
+  notExported: { status: 403, text: 'Function "{name}" is not exported by the server module' },
+  featureNotFound: { status: 404, text: 'Feature "{name}" not found' },
+  payloadTooLarge: { status: 413, text: 'Payload too large' },
+  invalidArguments: { status: 422, text: 'Invalid arguments' },
+  rateLimited: { status: 429, text: 'Rate limit exceeded' },
+  internal: { status: 500, text: 'Internal error' },
+  upstream: { status: 502, text: 'RPC upstream error' },
+  unavailable: { status: 503, text: 'Server functions unavailable' },
+  timedOut: { status: 503, text: 'RPC execution timed out' },
+  upstreamTimedOut: { status: 503, text: 'RPC upstream timed out' },
+} as const satisfies Record<string, { status: number; text: string }>;
+
+/** The name of a contract row, e.g. `'unavailable'`. */
+export type ContractErrorName = keyof typeof CONTRACT_ERRORS;
+
+/**
+ * The text of a contract row, with `{name}` filled in.
+ *
+ * @example
+ * contractText('notDeclared', 'getData') // 'Function "getData" is not declared in serverFunctions.exports'
+ */
+export function contractText(row: ContractErrorName, name = ''): string {
+  return CONTRACT_ERRORS[row].text.replace('{name}', name);
+}
+
+/** The start of each error text of the contract, by row (see `CONTRACT_ERRORS`). */
 export const ErrorText = {
-  malformed: 'Malformed RPC request',
-  unauthorized: 'Unauthorized',
-  notDeclared: (fn: string) => `Function "${fn}" is not declared in serverFunctions.exports`,
-  notExported: (fn: string) => `Function "${fn}" is not exported by the server module`,
-  featureNotFound: (featureId: string) => `Feature "${featureId}" not found`,
-  payloadTooLarge: 'Payload too large',
-  invalidArguments: 'Invalid arguments',
-  rateLimited: 'Rate limit exceeded',
-  internal: 'Internal error',
-  upstream: 'RPC upstream error',
-  unavailable: 'Server functions unavailable',
-  timedOut: 'RPC execution timed out',
-  upstreamTimedOut: 'RPC upstream timed out',
+  malformed: CONTRACT_ERRORS.malformed.text,
+  unauthorized: CONTRACT_ERRORS.unauthorized.text,
+  notDeclared: (fn: string) => contractText('notDeclared', fn),
+  notExported: (fn: string) => contractText('notExported', fn),
+  featureNotFound: (featureId: string) => contractText('featureNotFound', featureId),
+  payloadTooLarge: CONTRACT_ERRORS.payloadTooLarge.text,
+  invalidArguments: CONTRACT_ERRORS.invalidArguments.text,
+  rateLimited: CONTRACT_ERRORS.rateLimited.text,
+  internal: CONTRACT_ERRORS.internal.text,
+  upstream: CONTRACT_ERRORS.upstream.text,
+  unavailable: CONTRACT_ERRORS.unavailable.text,
+  timedOut: CONTRACT_ERRORS.timedOut.text,
+  upstreamTimedOut: CONTRACT_ERRORS.upstreamTimedOut.text,
 } as const;
 
 /**

@@ -1,16 +1,24 @@
-import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
+import { RequestError } from '../../runtime/request-error.js';
+import { createHost } from '../host/host.js';
 import { DEV_IDENTITY_HEADER } from './dev-identity.js';
 import type { AuthConfig } from './auth-config.js';
 import { createIdentify } from './create-identify.js';
 import { devIdentityCookie } from './dev-identity-cookie.js';
 import { SECRET, signHs } from './__fixtures__/tokens.js';
 
-/** A Hono app answering `GET /me` with the identity `createIdentify(config, { dev })` establishes. */
-function whoAmI(config: AuthConfig, dev: boolean): Hono {
+/**
+ * A host answering `GET /me` with the identity `createIdentify(config, { dev })` establishes; a
+ * refusal goes through the host's error handler, as on the RPC route.
+ */
+function whoAmI(config: AuthConfig, dev: boolean) {
   const identify = createIdentify(config, { dev });
-  return new Hono().get('/me', async (c) => c.json(await identify(c)));
+  const host = createHost([], {
+    dev,
+    logCall: null,
+    before: (app) => app.get('/me', async (c) => c.json(await identify(c))),
+  });
+  return host.app;
 }
 
 /** The `name=value` part of a Set-Cookie header, as the browser sends it back. */
@@ -55,7 +63,7 @@ describe('devIdentityCookie', () => {
   });
 
   it('refuses claims that are not an object or do not fit in a cookie', () => {
-    expect(() => devIdentityCookie(['admin'] as unknown as Record<string, unknown>)).toThrow(HTTPException);
+    expect(() => devIdentityCookie(['admin'] as unknown as Record<string, unknown>)).toThrow(RequestError);
     expect(() => devIdentityCookie({ sub: 'ann', roles: Array.from({ length: 400 }, (_, i) => `role-${i}`) })).toThrow(/too large for a cookie/);
   });
 });

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { ANONYMOUS, type Identity } from '../host/context.js';
+import { ANONYMOUS, type Identity } from './identity.js';
 import { devIdentity } from './dev-identity.js';
 import type { AuthConfig } from './auth-config.js';
 import { createJwtIdentify, identifyFromContext } from './jwt-identify.js';

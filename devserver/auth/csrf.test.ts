@@ -1,5 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
+import { RequestError } from '../../runtime/request-error.js';
 import { UsageError } from '../common/usage-error.js';
 import { checkCrossSite, createCrossSiteCheck, type CrossSiteOptions } from './csrf.js';
 
@@ -9,7 +9,7 @@ function refusal(headers: Record<string, string>, options: CrossSiteOptions = {}
     checkCrossSite(new Headers(headers), options);
     return null;
   } catch (error) {
-    if (!(error instanceof HTTPException)) throw error;
+    if (!(error instanceof RequestError)) throw error;
     expect(error.status).toBe(403);
     return error.message;
   }
@@ -79,7 +79,7 @@ describe('checkCrossSite', () => {
   it('falls back to the request URL for the host', () => {
     const check = createCrossSiteCheck();
     expect(() => check(new Headers({ origin: 'http://localhost:3000' }), 'http://localhost:3000/rpc/f/g')).not.toThrow();
-    expect(() => check(new Headers({ origin: 'http://evil.example' }), 'http://localhost:3000/rpc/f/g')).toThrow(HTTPException);
+    expect(() => check(new Headers({ origin: 'http://evil.example' }), 'http://localhost:3000/rpc/f/g')).toThrow(RequestError);
   });
 
   it('refuses allowedOrigins entries that are not bare origins', () => {

@@ -1,4 +1,4 @@
-import { HTTPException } from 'hono/http-exception';
+import { RequestError } from '../../runtime/request-error.js';
 import { UsageError } from '../common/usage-error.js';
 import type { HeaderSource } from './read-token.js';
 
@@ -62,7 +62,8 @@ export function createCrossSiteCheck(options: CrossSiteOptions = {}): CrossSiteC
 }
 
 function refuse(detail: string): never {
-  throw new HTTPException(403, { message: `Forbidden: cross-site request refused (${detail}); add the origin to allowedOrigins if it is trusted` });
+  const fix = 'add the origin to allowedOrigins if it is trusted';
+  throw new RequestError(403, `Forbidden: cross-site request refused (${detail}); ${fix}`);
 }
 
 /** The public host (and scheme, when a trusted proxy says it) the request was sent to. */

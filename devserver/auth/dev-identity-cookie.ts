@@ -1,6 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import { serialize } from 'hono/utils/cookie';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { DEV_IDENTITY_COOKIE } from './dev-identity.js';
 
 /** Browsers keep cookies up to about 4 KiB, name and attributes included. */
@@ -19,11 +18,12 @@ export function devIdentityCookie(claims: Record<string, unknown> | null, option
   const attributes = { path: '/', httpOnly: true, sameSite: 'Strict', secure: options.secure ?? false } as const;
   if (claims === null) return serialize(DEV_IDENTITY_COOKIE, '', { ...attributes, maxAge: 0 });
   if (typeof claims !== 'object' || Array.isArray(claims)) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: the dev identity must be a JSON object of claims, like {"sub":"alice"}` });
+    throw RequestError.of('malformed', 'the dev identity must be a JSON object of claims, like {"sub":"alice"}');
   }
   const cookie = serialize(DEV_IDENTITY_COOKIE, JSON.stringify(claims), attributes);
   if (cookie.length > MAX_COOKIE_LENGTH) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: the dev identity is too large for a cookie (${cookie.length} of ${MAX_COOKIE_LENGTH} bytes)` });
+    const size = `${cookie.length} of ${MAX_COOKIE_LENGTH} bytes`;
+    throw RequestError.of('malformed', `the dev identity is too large for a cookie (${size})`);
   }
   return cookie;
 }

@@ -1,8 +1,7 @@
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
-import { ANONYMOUS, type Identity } from '../host/context.js';
+import { RequestError } from '../../runtime/request-error.js';
+import { ANONYMOUS, type Identity } from './identity.js';
 
 /** Header (or cookie) carrying the claims of the dev identity, as JSON. */
 export const DEV_IDENTITY_HEADER = 'x-favn-dev-identity';
@@ -25,7 +24,7 @@ export function devIdentity(c: Context): Identity {
     claims = null;
   }
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) {
-    throw new HTTPException(401, { message: `${ErrorText.unauthorized}: the dev identity must be a JSON object of claims, like {"sub":"alice"}` });
+    throw RequestError.of('unauthorized', 'the dev identity must be a JSON object of claims, like {"sub":"alice"}');
   }
   const record = claims as Record<string, unknown>;
   const roles = Array.isArray(record.roles) ? record.roles.filter((r): r is string => typeof r === 'string') : [];

@@ -1,4 +1,4 @@
-import type { Identity } from '../host/context.js';
+import type { Identity } from './identity.js';
 
 /** How verified claims become an `Identity`: the role, tenant and toggle settings of the auth config. */
 export interface ClaimMapping {

@@ -1,8 +1,8 @@
-import { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
 import { exportPKCS8, importPKCS8 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANONYMOUS } from '../host/context.js';
+import { RequestError } from '../../runtime/request-error.js';
+import { ANONYMOUS } from './identity.js';
+import { createHost } from '../host/host.js';
 import type { JwtAuthConfig } from './auth-config.js';
 import { createJwtIdentify, identifyFromContext } from './jwt-identify.js';
 import { makeKeys, now, publicJwk, SECRET, serveJwks, sign, signHs, unsignedToken, type JwksServer } from './__fixtures__/tokens.js';
@@ -18,13 +18,13 @@ function bearer(token: string): Headers {
   return new Headers({ authorization: `Bearer ${token}` });
 }
 
-/** The 401 (or other) HTTPException that `promise` rejects with. */
-async function failure(promise: Promise<unknown>): Promise<HTTPException> {
+/** The 401 (or other) RequestError that `promise` rejects with. */
+async function failure(promise: Promise<unknown>): Promise<RequestError> {
   const error = await promise.then(
     () => null,
     (e: unknown) => e,
   );
-  if (!(error instanceof HTTPException)) throw new Error(`expected an HTTPException, got ${String(error)}`);
+  if (!(error instanceof RequestError)) throw new Error(`expected a RequestError, got ${String(error)}`);
   return error;
 }
 
@@ -223,11 +223,15 @@ describe('createJwtIdentify: key set outages', () => {
 describe('identifyFromContext', () => {
   it('identifies a Hono request from its headers, and its 401 reaches the client', async () => {
     const identify = identifyFromContext(createJwtIdentify(RS));
-    const app = new Hono().get('/me', async (c) => c.json(await identify(c)));
+    const { app } = createHost([], {
+      logCall: null,
+      before: (app) => app.get('/me', async (c) => c.json(await identify(c))),
+    });
     const token = await sign({ sub: 'ann', roles: ['admin'] }, rsa.privateKey, 'RS256');
     const ok = await app.request('/me', { headers: { authorization: `Bearer ${token}` } });
     expect(await ok.json()).toMatchObject({ claims: { sub: 'ann' }, userRoles: ['admin'] });
     const refused = await app.request('/me', { headers: { authorization: 'Bearer nope' } });
     expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: string }).error).toBe('Unauthorized: token malformed');
   });
 });

@@ -1,7 +1,6 @@
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
-import { ANONYMOUS, type Identity } from '../host/context.js';
+import { RequestError } from '../../runtime/request-error.js';
+import { ANONYMOUS, type Identity } from './identity.js';
 import { UsageError } from '../common/usage-error.js';
 import { parseAuthConfig, type JwtAuthConfig } from './auth-config.js';
 import { identityFromClaims, type ClaimMapping } from './identity-from-claims.js';
@@ -33,7 +32,7 @@ export function createJwtIdentify(config: JwtAuthConfig): IdentifyFromHeaders {
   return async function jwtIdentify(headers) {
     const token = readToken(headers, cookie);
     if (token === null) {
-      if (required) throw new HTTPException(401, { message: `${ErrorText.unauthorized}: ${missingTokenHint(cookie)}` });
+      if (required) throw RequestError.of('unauthorized', missingTokenHint(cookie));
       return anonymous;
     }
     const claims = await verify(token);

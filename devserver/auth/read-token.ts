@@ -1,6 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import { parse as parseCookies } from 'hono/utils/cookie';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 
 /** Anything with `get(name)` for request headers: a Fetch `Headers`, or an adapter over another API. */
 export interface HeaderSource {
@@ -26,7 +25,7 @@ export function readToken(headers: HeaderSource, cookieName?: string): string | 
   const authorization = headers.get('authorization');
   if (authorization && BEARER_SCHEME.test(authorization)) {
     const token = BEARER.exec(authorization)?.[1];
-    if (!token) throw new HTTPException(401, { message: `${ErrorText.unauthorized}: the Authorization header must be "Bearer <token>"` });
+    if (!token) throw RequestError.of('unauthorized', 'the Authorization header must be "Bearer <token>"');
     return token;
   }
   const forwarded = headers.get(FORWARDED_TOKEN_HEADER)?.trim();

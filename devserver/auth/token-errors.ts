@@ -1,6 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import { errors } from 'jose';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 
 /** Failures that are the token's fault, with the reason the client is told. */
 const TOKEN_FAULTS: Readonly<Record<string, string>> = {
@@ -45,10 +44,11 @@ function claimReason(claim: string, reason: string): string {
   return `token claim "${claim}" invalid`;
 }
 
-function unauthorized(reason: string, cause: unknown): HTTPException {
-  return new HTTPException(401, { message: `${ErrorText.unauthorized}: ${reason}`, cause });
+function unauthorized(reason: string, cause: unknown): RequestError {
+  return RequestError.of('unauthorized', reason, undefined, { cause });
 }
 
-function keySetUnavailable(cause: unknown): HTTPException {
-  return new HTTPException(503, { message: `${ErrorText.unavailable}: the signing keys (JWKS) could not be fetched, so no token can be verified`, cause });
+function keySetUnavailable(cause: unknown): RequestError {
+  const detail = 'the signing keys (JWKS) could not be fetched, so no token can be verified';
+  return RequestError.of('unavailable', detail, undefined, { cause });
 }

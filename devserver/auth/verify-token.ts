@@ -1,6 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { JwtAuthConfig } from './auth-config.js';
 import { toAuthError } from './token-errors.js';
 
@@ -26,7 +25,7 @@ export function createTokenVerifier(config: JwtAuthConfig): VerifyToken {
   const remoteKeys = config.jwksUrl !== undefined;
   const loadKey = keyLoader(config, options.algorithms ?? []);
   return async function verifyToken(token) {
-    if (token.length > MAX_TOKEN_LENGTH) throw new HTTPException(401, { message: `${ErrorText.unauthorized}: token too large` });
+    if (token.length > MAX_TOKEN_LENGTH) throw RequestError.of('unauthorized', 'token too large');
     // Outside the try: a key that cannot be imported is a config bug, not the token's fault.
     const key = await loadKey();
     try {

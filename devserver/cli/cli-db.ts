@@ -7,6 +7,7 @@ import { openDatabase } from '../data/open-database.js';
 import type { SqlClient } from '../data/sql-client.js';
 import { readManifest } from '../feature/manifest.js';
 import { modelSchema, type SchemaModel } from '../data/table-model.js';
+import { schemaOf } from '../feature/schema-loader.js';
 import { UsageError } from '../common/usage-error.js';
 import { readEnvLocal } from '../common/env-local.js';
 
@@ -102,9 +103,8 @@ async function loadSchema(root: string, file: string): Promise<SchemaDefinition>
   const { runnerImport } = await import('vite');
   const absolute = path.resolve(root, file);
   try {
-    const { module } = await runnerImport<{ default?: SchemaDefinition }>(absolute, { root, configFile: false, logLevel: 'silent' });
-    if (!module.default) throw new UsageError(`${file} must "export default defineSchema({...})"`);
-    return module.default;
+    const { module } = await runnerImport(absolute, { root, configFile: false, logLevel: 'silent' });
+    return schemaOf(module, file, absolute);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ERR_LOAD_URL' || /Failed to load url|ENOENT/.test(String(error))) {
       throw new UsageError(`No schema at ${absolute}: favn db works on the tables of server/schema.ts`);

@@ -49,7 +49,7 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
   });
   process.stdout.write(`favn serve: ${running.url}/\n`);
   for (const { feature, staticDir } of running.features) {
-    const mode = feature.executor?.mode ?? 'none';
+    const mode = feature.functions?.mode ?? 'none';
     const state = feature.unavailableReason ? `UNAVAILABLE: ${feature.unavailableReason}` : `${mode}, ${feature.declared.size} functions`;
     process.stdout.write(`  ${feature.id}${feature.manifest.version ? `@${feature.manifest.version}` : ''}  ${state}${staticDir ? `  page ${running.url}/${feature.id}/` : ''}\n`);
   }

@@ -1,5 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import type { WriteRowOptions } from '../../runtime/declarative.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { Issue } from '../../runtime/validators.js';
 import { UsageError } from '../common/usage-error.js';
 import { bindScope, checkScope, invalidArguments, isPlainObject, Params, toClientRow, type CompiledFunction } from './statement.js';
@@ -124,5 +124,6 @@ function own(values: Record<string, unknown>, name: string): unknown {
 }
 
 function notFound(table: TableModel, id: unknown): never {
-  throw new HTTPException(404, { message: `Row not found: no "${table.name}" row with id ${JSON.stringify(id)} that this caller may change` });
+  const which = `no "${table.name}" row with id ${JSON.stringify(id)}`;
+  throw new RequestError(404, `Row not found: ${which} that this caller may change`);
 }

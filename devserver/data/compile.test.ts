@@ -1,6 +1,6 @@
-import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
 import type { QueryRowsOptions, WriteRowOptions } from '../../runtime/declarative.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { defineSchema, defineTable } from '../../runtime/schema.js';
 import type { ServerContext } from '../../runtime/server.js';
 import { v } from '../../runtime/validators.js';
@@ -37,15 +37,15 @@ function makeCtx(identity: { userId?: string | null; tenantId?: string | null } 
 const alice = makeCtx();
 const anonymous = makeCtx({ userId: null });
 
-/** The status and message of the HTTPException `fn` throws. */
+/** The status and message of the RequestError `fn` throws. */
 function httpError(fn: () => unknown): { status: number; message: string } {
   try {
     fn();
   } catch (error) {
-    if (!(error instanceof HTTPException)) throw error;
+    if (!(error instanceof RequestError)) throw error;
     return { status: error.status, message: error.message };
   }
-  throw new Error('expected an HTTPException, but nothing was thrown');
+  throw new Error('expected a RequestError, but nothing was thrown');
 }
 
 /** The message of the UsageError `fn` throws. */
@@ -441,9 +441,9 @@ describe('compileInsertRow', () => {
     try {
       statement = compileInsertRow(table, {}, 'addDoc').prepare([{ meta: null }], alice);
     } catch (error) {
-      expect(error).toBeInstanceOf(HTTPException);
-      expect((error as HTTPException).status).toBe(422);
-      expect((error as HTTPException).message).toContain('args[0].meta');
+      expect(error).toBeInstanceOf(RequestError);
+      expect((error as RequestError).status).toBe(422);
+      expect((error as RequestError).message).toContain('args[0].meta');
       return;
     }
     expect(statement).toEqual({ text: 'INSERT INTO "ext_feature_rules"."doc" ("meta") VALUES ($1::jsonb) RETURNING *', values: ['null'] });
@@ -514,9 +514,9 @@ describe('compilePatchRow', () => {
     try {
       statement = compilePatchRow(table, {}, 'patchDoc').prepare([ID, { meta: null }], alice);
     } catch (error) {
-      expect(error).toBeInstanceOf(HTTPException);
-      expect((error as HTTPException).status).toBe(422);
-      expect((error as HTTPException).message).toContain('args[1].meta');
+      expect(error).toBeInstanceOf(RequestError);
+      expect((error as RequestError).status).toBe(422);
+      expect((error as RequestError).message).toContain('args[1].meta');
       return;
     }
     expect(statement).toEqual({ text: 'UPDATE "ext_feature_rules"."doc" SET "meta" = $1::jsonb WHERE "id" = $2 RETURNING *', values: ['null', ID] });

@@ -4,8 +4,8 @@
  * or bound as a value while the SQL text stays exactly what a harmless value produces.
  * Request bodies are built from JSON text, as the RPC route receives them (so `__proto__` is an own key).
  */
-import { HTTPException } from 'hono/http-exception';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestError } from '../../runtime/request-error.js';
 import { defineSchema, defineTable } from '../../runtime/schema.js';
 import type { ServerContext } from '../../runtime/server.js';
 import { v } from '../../runtime/validators.js';
@@ -87,12 +87,12 @@ function expectSafe(statement: Statement): void {
   expect(placeholders.sort((a, b) => a - b)).toEqual(statement.values.map((_, i) => i + 1));
 }
 
-/** The HTTPException `fn` throws (fails when it throws nothing or something else). */
-function refusal(fn: () => unknown): HTTPException {
+/** The RequestError `fn` throws (fails when it throws nothing or something else). */
+function refusal(fn: () => unknown): RequestError {
   try {
     fn();
   } catch (error) {
-    if (error instanceof HTTPException) return error;
+    if (error instanceof RequestError) return error;
     throw error;
   }
   throw new Error('expected the input to be refused, but a statement was prepared');
@@ -466,7 +466,7 @@ describe('values PostgreSQL would reject are refused before the database', () =>
         prepare();
         return `${field}: prepared`;
       } catch (error) {
-        const e = error as HTTPException;
+        const e = error as RequestError;
         return e.status === 422 && e.message.includes(path) ? `${field}: 422` : `${field}: ${e.status} ${e.message}`;
       }
     });

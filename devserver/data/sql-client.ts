@@ -1,4 +1,4 @@
-import type { TransactionTimeoutError } from './transaction-budget.js';
+import type { TransactionTimeoutError } from './transaction-timeout-error.js';
 
 /** A result row. */
 export type Row = Record<string, unknown>;

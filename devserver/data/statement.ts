@@ -1,6 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
 import type { ContextBinding, Scope } from '../../runtime/declarative.js';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { ServerContext } from '../../runtime/server.js';
 import { formatIssues, type Issue } from '../../runtime/validators.js';
 import { UsageError } from '../common/usage-error.js';
@@ -32,13 +31,13 @@ export class Params {
 }
 
 /** 400: the request's shape is wrong (unknown column, operator, key). */
-export function badQuery(message: string): HTTPException {
-  return new HTTPException(400, { message: `Invalid query: ${message}` });
+export function badQuery(message: string): RequestError {
+  return new RequestError(400, `Invalid query: ${message}`);
 }
 
 /** 422: a value does not fit its column or argument. */
-export function invalidArguments(issues: readonly Issue[]): HTTPException {
-  return new HTTPException(422, { message: `${ErrorText.invalidArguments}: ${formatIssues(issues)}` });
+export function invalidArguments(issues: readonly Issue[]): RequestError {
+  return RequestError.of('invalidArguments', formatIssues(issues));
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -60,7 +59,7 @@ export function bindScope(column: ColumnModel, binding: ContextBinding, ctx: Ser
   const value = typeof binding === 'function' ? binding(ctx) : binding.split('.').reduce<unknown>((obj, key) => (isRecordLike(obj) ? obj[key] : undefined), ctx);
   if (value === undefined || value === null) {
     const what = typeof binding === 'string' ? binding : 'a context value';
-    throw new HTTPException(401, { message: `${ErrorText.unauthorized}: this function is scoped by ${what}, which this caller does not have` });
+    throw RequestError.of('unauthorized', `this function is scoped by ${what}, which this caller does not have`);
   }
   return value;
 }

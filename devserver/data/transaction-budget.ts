@@ -1,6 +1,5 @@
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
 import type { QueryFn, TransactionOptions } from './sql-client.js';
+import { TransactionTimeoutError } from './transaction-timeout-error.js';
 
 /** PGlite runs one transaction at a time: every other database call waits while one is held. */
 export const PGLITE_TRANSACTION_TIMEOUT_MS = 1000;
@@ -10,21 +9,7 @@ export const PGLITE_TRANSACTION_TIMEOUT_MS = 1000;
  */
 export const POSTGRES_TRANSACTION_TIMEOUT_MS = 5000;
 
-/** A feature transaction held its database longer than its budget, and was rolled back. */
-export class TransactionTimeoutError extends HTTPException {
-  readonly timeoutMs: number;
-
-  constructor(timeoutMs: number, hint = '') {
-    super(503, {
-      message:
-        `${ErrorText.timedOut}: the database transaction was held over ${timeoutMs} ms and was rolled back, ` +
-        `so nothing it wrote was committed. Keep slow work (fetch, timers) out of ctx.db.transaction, ` +
-        `or raise "db.transactionTimeoutMs" in feature.json.${hint}`,
-    });
-    this.name = 'TransactionTimeoutError';
-    this.timeoutMs = timeoutMs;
-  }
-}
+export { TransactionTimeoutError };
 
 /**
  * The clock of one feature transaction. The engine calls `start` once it holds the database (so

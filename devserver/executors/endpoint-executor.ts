@@ -1,9 +1,9 @@
 import http, { STATUS_CODES } from 'node:http';
 import https from 'node:https';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
-import type { ServerContext } from '../../runtime/server.js';
-import { RawJson, type CallRequest, type Executor, type ExecutorStatus, type Invocation } from './executor.js';
+import type { ServerContext } from '../../runtime/context.js';
+import { contractText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
+import { RawJson, type CallRequest, type Executor, type Invocation } from './executor.js';
 
 /** Headers that carry the caller's credentials, forwarded unless `forwardAuthHeaders: false`. */
 const AUTH_HEADERS = ['authorization', 'x-auth-request-access-token', 'cookie'] as const;
@@ -13,8 +13,6 @@ const MAX_UPSTREAM_BODY = 10 * 1024 * 1024;
 export interface EndpointOptions {
   /** Base URL; calls go to `{endpoint}/{fnName}`. */
   endpoint: string;
-  /** The names the manifest declares (every one is forwarded). */
-  exports: readonly string[];
   /** Forward `authorization`, `x-auth-request-access-token` and `cookie` (default true). */
   forwardAuthHeaders?: boolean;
   /** The feature's `timeoutMs`: an upstream silent for that long is dropped (default 10000). */
@@ -22,29 +20,29 @@ export interface EndpointOptions {
 }
 
 /**
- * Endpoint proxy mode: forwards each call to the feature's own backend as
+ * Endpoint proxy mode: every function of the feature lives on its own backend, so this executor
+ * runs any export it is given (the function table gives it the names the manifest declares) and
+ * forwards each call as
  * `POST {endpoint}/{fnName}` with `{"args": [...], "context": {...}}` and the `x-*` headers of the
  * forwarding contract. Upstream JSON (2xx, 4xx or 5xx) is passed through with its status; an
  * unreachable or non-JSON upstream is 502; one silent past `timeoutMs` is dropped (503).
  *
  * @example
- * new EndpointExecutor({ endpoint: 'http://127.0.0.1:4000/rpc', exports: ['getData'] })
+ * new EndpointExecutor({ endpoint: 'http://127.0.0.1:4000/rpc' }).invocation('getData')?.(ctx, [42])
  */
 export class EndpointExecutor implements Executor {
-  readonly mode = 'endpoint';
+  // The upstream decides what each function is; the host rate-limits them all as plain calls.
+  readonly kinds = ['plain'] as const;
   #base: URL;
   #forwardAuth: boolean;
-  #exports: readonly string[];
   #agent: http.Agent;
   #request: typeof http.request;
   #target: { protocol: string; hostname: string; port: string; basePath: string };
   #timeoutMs: number;
-  #loadedAt = new Date().toISOString();
 
   constructor(options: EndpointOptions) {
     this.#base = new URL(options.endpoint.replace(/\/+$/, ''));
     this.#forwardAuth = options.forwardAuthHeaders ?? true;
-    this.#exports = options.exports;
     const secure = this.#base.protocol === 'https:';
     // One keep-alive pool per upstream: a TCP handshake per call would dominate the hop.
     this.#agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -54,11 +52,7 @@ export class EndpointExecutor implements Executor {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
-  status(): ExecutorStatus {
-    return { exports: [...this.#exports], loadedAt: this.#loadedAt, error: null };
-  }
-
-  resolve(fnName: string): Invocation {
+  invocation(fnName: string): Invocation {
     return (ctx, args, incoming) => this.#forward(fnName, ctx, args, incoming);
   }
 
@@ -124,7 +118,7 @@ export class EndpointExecutor implements Executor {
         req.destroy();
       });
       req.on('error', (error) => {
-        if (timedOut) reject(new HTTPException(503, { message: `${ErrorText.upstreamTimedOut} after ${this.#timeoutMs} ms` }));
+        if (timedOut) reject(new RequestError(503, `${contractText('upstreamTimedOut')} after ${this.#timeoutMs} ms`));
         else reject(upstreamError(`${this.#base.href}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
       });
       req.end(body);
@@ -132,6 +126,6 @@ export class EndpointExecutor implements Executor {
   }
 }
 
-function upstreamError(detail: string): HTTPException {
-  return new HTTPException(502, { message: `${ErrorText.upstream}: ${detail}` });
+function upstreamError(detail: string): RequestError {
+  return RequestError.of('upstream', detail);
 }

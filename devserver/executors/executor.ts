@@ -1,5 +1,5 @@
-import type { ServerContext } from '../../runtime/server.js';
-import type { FunctionKind } from '../rate-limit/limits.js';
+import type { ServerContext } from '../../runtime/context.js';
+import type { FunctionKind } from '../../runtime/kinds.js';
 
 /** The incoming request, as far as an executor may see it (endpoint mode forwards auth headers). */
 export interface CallRequest {
@@ -8,43 +8,35 @@ export interface CallRequest {
 
 /**
  * Runs one resolved server function with its context and client arguments. `kind` (the function
- * kind, for rate limits) is set by the module executor; unset means a plain function.
+ * kind, for rate limits) is set by the function table; unset means a plain function.
  */
-export type Invocation = ((ctx: ServerContext, args: unknown[], request?: CallRequest) => unknown) & { readonly kind?: FunctionKind };
-
-/** What `/_health` and `/_admin` show about an executor. */
-export interface ExecutorStatus {
-  /** Names the executor can run right now. */
-  exports: string[];
-  /** When the current code was loaded (ISO string), `null` before the first load. */
-  loadedAt: string | null;
-  /** Why some or all of the code is not loaded, `null` when everything loaded. */
-  error: string | null;
-}
+export type Invocation = ((ctx: ServerContext, args: unknown[], request?: CallRequest) => unknown) & {
+  readonly kind?: FunctionKind;
+};
 
 /**
- * How a feature's functions run: in-process modules, declarative SQL, isolates, or an upstream
- * endpoint. The RPC route checks the declaration, then asks the executor to resolve the name.
+ * How one kind of server function runs: plain functions in-process (`ModuleExecutor`), declarative
+ * CRUD as compiled SQL (`DeclarativeExecutor`), handlers in isolates (`IsolateExecutor`), or every
+ * function of a feature on its own backend (`EndpointExecutor`). The feature's function table hands
+ * each export to the executor of its kind (runtime/kinds.ts); a new kind is a new executor.
+ *
+ * @example
+ * const executor: Executor = new ModuleExecutor()
+ * executor.invocation('getData', getData)?.(ctx, [42])
  */
 export interface Executor {
-  readonly mode: 'module' | 'endpoint';
-  status(): ExecutorStatus;
+  /** The kinds of function it runs. */
+  readonly kinds: readonly FunctionKind[];
   /**
-   * The invocation for `fnName`, or `undefined` when the code has no such own export. Throws an
-   * `HTTPException` (503) when the code that should have it is not loaded. Returns a promise only
-   * while a reload is under way.
+   * The invocation of export `name`, given the value its module exports (`undefined` for the
+   * endpoint executor, whose functions live elsewhere); `undefined` when the value cannot be run
+   * (e.g. a plain export that is not a function). Throws a `UsageError` when the export is wrong
+   * in a way the user must fix (e.g. a `queryRows` of a table the schema lacks), so the mistake is
+   * reported when the module loads rather than as a 500 on the first call.
    */
-  resolve(fnName: string): Invocation | undefined | Promise<Invocation | undefined>;
+  invocation(name: string, value: unknown): Invocation | undefined;
+  /** Frees what it holds (sockets, isolates). */
+  close?(): void;
 }
 
-/**
- * A result that is already JSON text (e.g. copied out of an isolate as a string): the RPC route
- * sends it as it is instead of parsing and serializing it again.
- */
-export class RawJson {
-  /** `status` other than 200: an upstream's error answer, passed through as it is. */
-  constructor(
-    readonly json: string,
-    readonly status = 200,
-  ) {}
-}
+export { RawJson } from '../common/raw-json.js';

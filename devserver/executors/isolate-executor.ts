@@ -1,45 +1,45 @@
-import { HTTPException } from 'hono/http-exception';
+import { HANDLER_KINDS, SERVER_FUNCTION } from '../../runtime/kinds.js';
 import { isHandler } from '../../runtime/handlers.js';
-import { SERVER_FUNCTION } from '../../runtime/declarative.js';
-import { ErrorText } from '../../runtime/protocol.js';
-import type { Invocation } from './executor.js';
-import type { Adapter } from './module-executor.js';
+import { RequestError } from '../../runtime/request-error.js';
+import { UsageError } from '../common/usage-error.js';
 import type { IsolateRunner } from '../isolate/isolate-runner.js';
+import type { Executor, Invocation } from './executor.js';
 
 /**
- * Lets the module executor run `query`/`mutation`/`action` exports in the feature's isolates.
- * The isolate runs the bundled copy of the handler, never the one loaded in the host.
+ * Runs `query`/`mutation`/`action` exports in the feature's isolates, with their memory and CPU
+ * limits. The isolate runs the bundled copy of the handler, never the one loaded in the host.
+ *
+ * @example
+ * new IsolateExecutor(runner).invocation('topRules', topRules)?.(ctx, [3])
  */
-export function handlerAdapter(runner: IsolateRunner): Adapter {
-  return (name, value): Invocation | undefined => {
+export class IsolateExecutor implements Executor {
+  readonly kinds = HANDLER_KINDS;
+  readonly #runner: IsolateRunner;
+
+  constructor(runner: IsolateRunner) {
+    this.#runner = runner;
+  }
+
+  invocation(name: string, value: unknown): Invocation | undefined {
     if (!isHandler(value)) return undefined;
     const kind = value[SERVER_FUNCTION];
-    if (runner.kindOf(name) === kind) return runner.invocation(name, kind);
+    const runner = this.#runner;
+    if (runner.kindOf(name) === kind) return (ctx, args) => runner.run(kind, name, ctx, args);
     if (runner.loadError) {
       const reason = runner.loadError;
       return () => {
-        throw new HTTPException(503, { message: `${ErrorText.unavailable}: the handler bundle could not be built: ${reason}` });
+        throw RequestError.of('unavailable', `the handler bundle could not be built: ${reason}`);
       };
     }
-    return () => {
-      throw new HTTPException(500, {
-        message:
-          `${name} is a ${kind} handler, but it is not declared where it is exported, so it was not bundled for the isolate. ` +
-          `Write "export const ${name} = ${kind}({...})" in a *.server.* module, with ${kind} imported from '@favn/vite-plugin-server-fns/server'.`,
-      });
-    };
-  };
-}
+    throw new UsageError(
+      `${name} is a ${kind} handler, but it is not declared where it is exported, so it was not bundled for the isolate. ` +
+        `Write "export const ${name} = ${kind}({...})" in a *.server.* module, with ${kind} imported from '@favn/vite-plugin-server-fns/server'.`,
+    );
+  }
 
-/** The first adapter that takes an export wins. */
-export function combineAdapters(...adapters: Adapter[]): Adapter {
-  return (name, value) => {
-    for (const adapt of adapters) {
-      const invocation = adapt(name, value);
-      if (invocation) return invocation;
-    }
-    return undefined;
-  };
+  close(): void {
+    this.#runner.close();
+  }
 }
 
 /**

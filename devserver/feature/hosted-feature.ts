@@ -1,5 +1,5 @@
-import type { Executor } from '../executors/executor.js';
 import type { IsolatePoolStats } from '../isolate/isolate-pool.js';
+import type { FunctionTable } from './function-table.js';
 import type { FeatureManifest } from './manifest.js';
 import type { FeatureData } from '../data/feature-data.js';
 
@@ -9,8 +9,8 @@ export interface HostedFeature {
   manifest: FeatureManifest;
   /** `serverFunctions.exports` as a set; only these names may be called. */
   declared: ReadonlySet<string>;
-  /** `null` when the manifest has no `serverFunctions`. */
-  executor: Executor | null;
+  /** Its functions and how they run; `null` when the manifest has no `serverFunctions`. */
+  functions: FunctionTable | null;
   secrets: Readonly<Record<string, string>>;
   timeoutMs: number;
   /** The feature's tables and database, `null` without `server/schema.ts`. */
@@ -24,14 +24,17 @@ export interface HostedFeature {
 }
 
 /**
- * Makes a `HostedFeature` from a manifest and an executor.
+ * Makes a `HostedFeature` from a manifest and its function table. `FeatureRuntime` and
+ * `loadBuiltFeature` assemble whole features; this is for hosts that bring their own functions.
  *
  * @example
- * hostedFeature(readManifest('feature.json'), new ModuleExecutor(loadModules))
+ * const functions = new FunctionTable('module', () => [{ file: 'api.js', exportNames: ['getData'], load: () => api }], [new ModuleExecutor()])
+ * await functions.reload()
+ * hostedFeature(readManifest('feature.json'), functions)
  */
 export function hostedFeature(
   manifest: FeatureManifest,
-  executor: Executor | null,
+  functions: FunctionTable | null,
   secrets: Record<string, string> = {},
   data: FeatureData | null = null,
 ): HostedFeature {
@@ -39,7 +42,7 @@ export function hostedFeature(
     id: manifest.id,
     manifest,
     declared: new Set(manifest.serverFunctions?.exports ?? []),
-    executor: manifest.serverFunctions ? executor : null,
+    functions: manifest.serverFunctions ? functions : null,
     secrets: Object.freeze({ ...secrets }),
     timeoutMs: manifest.timeoutMs ?? 10_000,
     data,

@@ -2,90 +2,78 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { EndpointExecutor } from '../executors/endpoint-executor.js';
-import { hostedFeature, type HostedFeature } from './hosted-feature.js';
-import { readManifest } from './manifest.js';
-import { ModuleExecutor } from '../executors/module-executor.js';
-import { migrate } from '../data/migrate.js';
+import type { HandlerKind } from '../../runtime/kinds.js';
 import type { SqlClient } from '../data/sql-client.js';
-import { declarativeAdapter } from '../executors/declarative-executor.js';
-import { combineAdapters, handlerAdapter } from '../executors/isolate-executor.js';
-import { IsolateRunner } from '../isolate/isolate-runner.js';
-import { FeatureData } from '../data/feature-data.js';
-import { modelSchema } from '../data/table-model.js';
-import type { SchemaDefinition } from '../../runtime/schema.js';
+import { FeatureRuntime } from './feature-runtime.js';
+import type { HostedFeature } from './hosted-feature.js';
+import { readManifest } from './manifest.js';
+import { SCHEMA_EXPORT } from './schema-loader.js';
 
-/** Export of a server bundle that carries the feature's `server/schema.ts`. */
-const SCHEMA_EXPORT = '__favn_schema';
+export interface LoadBuiltFeatureOptions {
+  secrets?: Record<string, string>;
+  warn?: (message: string) => void;
+  log?: (line: string, level: string) => void;
+  /** The database for a feature with tables; a function opens it only when one needs it. */
+  database?: SqlClient | (() => Promise<SqlClient>);
+}
 
 /**
  * Loads a built feature from its `dist-server/` folder: the runtime manifest and the server
- * bundle it names. A bundle whose bytes do not match `serverFunctionsSha256` stays unloaded.
+ * bundle it names. A bundle whose bytes do not match `serverFunctionsSha256` (or a handler bundle
+ * that does not match its `sha256`) stays unloaded: every call answers 503 with the reason.
  *
  * @example
- * const feature = await loadBuiltFeature('my-feature/dist-server')
+ * const feature = await loadBuiltFeature('my-feature/dist-server', { database })
  */
-export async function loadBuiltFeature(
-  dir: string,
-  options: { secrets?: Record<string, string>; warn?: (m: string) => void; log?: (line: string, level: string) => void; database?: SqlClient | (() => Promise<SqlClient>) } = {},
-): Promise<HostedFeature> {
+export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOptions = {}): Promise<HostedFeature> {
   const manifestFile = path.join(dir, 'feature.json');
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
   const sf = manifest.serverFunctions;
-  if (sf?.endpoint) {
-    const endpoint = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders, timeoutMs: manifest.timeoutMs });
-    const feature = hostedFeature(manifest, endpoint, options.secrets);
-    feature.close = () => endpoint.close();
-    return feature;
-  }
-  if (!sf?.module) return hostedFeature(manifest, null, options.secrets);
-
-  const moduleFile = path.resolve(dir, sf.module);
-  const bytes = await readFile(moduleFile);
-  let schema: SchemaDefinition | null = null;
-  let data: FeatureData | null = null;
-  const load = async () => {
-    const ns = (await import(pathToFileURL(moduleFile).href)) as Record<string, unknown>;
-    schema = (ns[SCHEMA_EXPORT] as SchemaDefinition | undefined) ?? null;
-    return ns;
-  };
   const secrets = Object.freeze({ ...options.secrets });
-  const isolates = new IsolateRunner({ featureId: manifest.id, limits: manifest.isolate, data: () => data, secrets: () => secrets, log: options.log });
-  const executor = new ModuleExecutor(() => [{ file: sf.module as string, exportNames: sf.exports, load }], {
-    adapt: combineAdapters(declarativeAdapter(manifest.id, () => data), handlerAdapter(isolates)),
-  });
-  const feature = hostedFeature(manifest, executor, secrets);
-  feature.close = () => isolates.close();
-  feature.isolates = () => isolates.stats();
-  const digest = createHash('sha256').update(bytes).digest('hex');
+  let namespace: Promise<Record<string, unknown>> | null = null;
+  let handlers: { code: string; kinds: Readonly<Record<string, HandlerKind>> } | null = null;
+  const moduleFile = sf?.module ? path.resolve(dir, sf.module) : null;
+  const bundle = () => (namespace ??= import(pathToFileURL(moduleFile as string).href) as Promise<Record<string, unknown>>);
+  const runtime = new FeatureRuntime(
+    manifest,
+    {
+      modules: () => (sf?.module ? [{ file: sf.module, exportNames: sf.exports, load: bundle }] : []),
+      schema: async () => {
+        if (!sf?.module) return null;
+        const schema = (await bundle())[SCHEMA_EXPORT];
+        return schema === undefined ? null : { namespace: schema, file: sf.module };
+      },
+      handlers: async () => handlers,
+    },
+    { secrets: () => secrets, log: options.log, database: options.database },
+  );
+  if (!sf?.module || !moduleFile) return runtime.feature;
+
+  const digest = sha256(await readFile(moduleFile));
   if (sf.serverFunctionsSha256 && sf.serverFunctionsSha256 !== digest) {
-    feature.unavailableReason = `${sf.module} does not match serverFunctionsSha256 of ${manifestFile} (expected ${sf.serverFunctionsSha256}, got ${digest})`;
-    return feature;
+    runtime.markUnavailable(`${sf.module} does not match serverFunctionsSha256 of ${manifestFile} (expected ${sf.serverFunctionsSha256}, got ${digest})`);
+    return runtime.feature;
   }
   if (sf.handlers) {
     const code = await readFile(path.resolve(dir, sf.handlers.bundle), 'utf8').catch((error: Error) => error);
-    const handlersDigest = typeof code === 'string' ? createHash('sha256').update(code).digest('hex') : null;
-    if (typeof code !== 'string' || handlersDigest !== sf.handlers.sha256) {
-      feature.unavailableReason =
-        typeof code !== 'string'
-          ? `the handler bundle ${sf.handlers.bundle} cannot be read: ${code.message}`
-          : `${sf.handlers.bundle} does not match serverFunctions.handlers.sha256 of ${manifestFile} (expected ${sf.handlers.sha256}, got ${handlersDigest})`;
-      return feature;
+    if (typeof code !== 'string') {
+      runtime.markUnavailable(`the handler bundle ${sf.handlers.bundle} cannot be read: ${code.message}`);
+      return runtime.feature;
     }
-    isolates.load(code, sf.handlers.kinds);
-  }
-  await executor.reload();
-  if (schema) {
-    if (!options.database) {
-      feature.unavailableReason = `${sf.module} defines tables (server/schema.ts) but the host was given no database`;
-      return feature;
+    const handlersDigest = sha256(code);
+    if (handlersDigest !== sf.handlers.sha256) {
+      runtime.markUnavailable(
+        `${sf.handlers.bundle} does not match serverFunctions.handlers.sha256 of ${manifestFile} (expected ${sf.handlers.sha256}, got ${handlersDigest})`,
+      );
+      return runtime.feature;
     }
-    // Production migrations never lose data: a destructive change keeps the feature unloaded.
-    const model = modelSchema(manifest.id, schema);
-    const database = typeof options.database === 'function' ? await options.database() : options.database;
-    await migrate(database, model);
-    data = new FeatureData(database, model, { transactionTimeoutMs: manifest.db?.transactionTimeoutMs });
-    feature.data = data;
+    handlers = { code, kinds: sf.handlers.kinds };
   }
-  return feature;
+  // Production migrations never lose data: a destructive change fails the load.
+  await runtime.load();
+  return runtime.feature;
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { HANDLER_KINDS, isHandlerKind, type HandlerKind } from '../../runtime/kinds.js';
 import { FEATURE_ID_PATTERN } from '../../runtime/protocol.js';
 import { parseIsolateLimits, type IsolateLimits } from '../isolate/limits.js';
 import { parseRateLimits, type RateLimits } from '../rate-limit/limits.js';
@@ -15,7 +16,7 @@ export interface ServerFunctionsManifest {
   /** sha256 (hex) of the module bytes; written by `vite build`. */
   serverFunctionsSha256?: string;
   /** Runtime manifest: the isolate bundle of `query`/`mutation`/`action` handlers (beside the module). */
-  handlers?: { bundle: string; sha256: string; kinds: Record<string, 'query' | 'mutation' | 'action'> };
+  handlers?: { bundle: string; sha256: string; kinds: Record<string, HandlerKind> };
 }
 
 /** A validated `feature.json`. */
@@ -151,10 +152,11 @@ function parseHandlers(value: unknown, fail: (field: string, problem: string) =>
   if (typeof h.bundle !== 'string' || !/^[\w.-]+\.m?js$/.test(h.bundle)) fail('serverFunctions.handlers.bundle', 'must be a file name such as "handlers.js"');
   if (typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256)) fail('serverFunctions.handlers.sha256', 'must be 64 lower-case hex digits');
   const kinds = h.kinds;
-  if (!isRecord(kinds) || !Object.values(kinds).every((k) => k === 'query' || k === 'mutation' || k === 'action')) {
-    fail('serverFunctions.handlers.kinds', 'must map each handler name to "query", "mutation" or "action"');
+  if (!isRecord(kinds) || !Object.values(kinds).every(isHandlerKind)) {
+    const names = HANDLER_KINDS.map((k) => `"${k}"`);
+    fail('serverFunctions.handlers.kinds', `must map each handler name to ${names.slice(0, -1).join(', ')} or ${names.at(-1)}`);
   }
-  return { bundle: h.bundle as string, sha256: h.sha256 as string, kinds: { ...(kinds as Record<string, 'query' | 'mutation' | 'action'>) } };
+  return { bundle: h.bundle as string, sha256: h.sha256 as string, kinds: { ...(kinds as Record<string, HandlerKind>) } };
 }
 
 /** Past a minute a transaction is no longer a request's work; PGlite would stall for all of it. */

@@ -1,8 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { html } from 'hono/html';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { ADMIN_PAGE_HEADERS, renderAdminLogin } from './admin-login-page.js';
 import { ADMIN_SESSION_COOKIE, AdminSessions, sameSecret } from './admin-session.js';
 import { createCrossSiteCheck } from '../auth/csrf.js';
@@ -10,7 +9,7 @@ import { devIdentityCookie } from '../auth/dev-identity-cookie.js';
 import { DEV_IDENTITY_COOKIE } from '../auth/dev-identity.js';
 import type { CallRecord } from './call-log.js';
 import { featureHealth, type FeatureHealth } from './health-route.js';
-import type { HostEnv, HostState } from './host.js';
+import type { HostEnv, HostState } from './host-state.js';
 import { readBody } from './read-body.js';
 import type { IsolatePoolStats } from '../isolate/isolate-pool.js';
 
@@ -45,13 +44,12 @@ export function registerAdminRoutes(app: Hono<HostEnv>, state: HostState): void 
   });
   app.post('/_admin/login', async (c) => {
     const token = state.options.adminToken;
-    if (!token) throw new HTTPException(404, { message: 'Not found: /_admin has no login without an admin token' });
+    if (!token) throw new RequestError(404, 'Not found: /_admin has no login without an admin token');
     // Another site must not log a browser in (login CSRF), nor try tokens through it.
     checkOrigin(c.req.raw.headers, c.req.url);
     const type = c.req.header('content-type') ?? '';
     if (!/^application\/x-www-form-urlencoded\b/i.test(type)) {
-      const message = `${ErrorText.malformed}: the login is a form (application/x-www-form-urlencoded) with "token"`;
-      throw new HTTPException(400, { message });
+      throw RequestError.of('malformed', 'the login is a form (application/x-www-form-urlencoded) with "token"');
     }
     const given = new URLSearchParams(await readBody(c, LOGIN_BODY_LIMIT)).get('token') ?? '';
     if (!sameSecret(given, token)) {
@@ -68,7 +66,7 @@ export function registerAdminRoutes(app: Hono<HostEnv>, state: HostState): void 
   });
   // Dev only: the identity picker. The cookie applies to the browser session's RPC calls.
   app.post('/_admin/identity', async (c) => {
-    if (!state.options.dev) throw new HTTPException(404, { message: 'Not found: the dev identity is only chosen in dev' });
+    if (!state.options.dev) throw new RequestError(404, 'Not found: the dev identity is only chosen in dev');
     checkOrigin(c.req.raw.headers, c.req.url);
     const form = await c.req.parseBody();
     const claims = typeof form.claims === 'string' ? form.claims.trim() : '';
@@ -80,7 +78,8 @@ export function registerAdminRoutes(app: Hono<HostEnv>, state: HostState): void 
         parsed = [];
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        throw new HTTPException(400, { message: 'The dev identity must be a JSON object of claims, like {"sub":"alice","roles":["admin"]}' });
+        const example = '{"sub":"alice","roles":["admin"]}';
+        throw new RequestError(400, `The dev identity must be a JSON object of claims, like ${example}`);
       }
     }
     c.header('set-cookie', devIdentityCookie(parsed as Record<string, unknown> | null));
@@ -95,17 +94,17 @@ export function registerAdminRoutes(app: Hono<HostEnv>, state: HostState): void 
 function adminAccess(c: Context<HostEnv>, state: HostState, sessions: AdminSessions): AdminAccess | null {
   if (state.options.dev) return 'dev';
   const token = state.options.adminToken;
-  if (!token) throw new HTTPException(404, { message: 'Not found: /_admin is served in dev or with an admin token' });
+  if (!token) throw new RequestError(404, 'Not found: /_admin is served in dev or with an admin token');
   const given = /^Bearer (.+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
   if (given !== undefined) {
     if (sameSecret(given, token)) return 'bearer';
-    throw new HTTPException(401, { message: `${ErrorText.unauthorized}: wrong admin token` });
+    throw RequestError.of('unauthorized', 'wrong admin token');
   }
   if (sessions.has(getCookie(c, ADMIN_SESSION_COOKIE))) return 'session';
   const accept = c.req.header('accept') ?? '';
   if (accept.includes('text/html') && !accept.includes('application/json')) return null;
-  const message = `${ErrorText.unauthorized}: /_admin needs "Authorization: Bearer <admin token>", or log in at /_admin in a browser`;
-  throw new HTTPException(401, { message });
+  const fix = '/_admin needs "Authorization: Bearer <admin token>", or log in at /_admin in a browser';
+  throw RequestError.of('unauthorized', fix);
 }
 
 /** The session cookie is `Secure` when the browser reached the host over HTTPS. */

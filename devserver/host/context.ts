@@ -1,16 +1,6 @@
 import type { FeatureDb, ServerContext } from '../../runtime/server.js';
+import type { Identity } from '../auth/identity.js';
 import type { HostedFeature } from '../feature/hosted-feature.js';
-
-/** Who is calling, as the auth layer established it. */
-export interface Identity {
-  claims: Record<string, unknown> | null;
-  userRoles: string[];
-  tenantId: string | null;
-  featureToggles: string[];
-}
-
-/** The caller when no credentials were presented. */
-export const ANONYMOUS: Identity = Object.freeze({ claims: null, userRoles: [], tenantId: null, featureToggles: [] });
 
 /**
  * Builds the `ServerContext` a server function receives as its first argument.

@@ -1,8 +1,7 @@
 import type { Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { HostedFeature } from '../feature/hosted-feature.js';
-import type { HostEnv, HostState } from './host.js';
+import type { HostEnv, HostState } from './host-state.js';
 
 /** What `GET /_health/{featureId}` returns. */
 export interface FeatureHealth {
@@ -22,18 +21,18 @@ export function registerHealthRoutes(app: Hono<HostEnv>, state: HostState): void
   app.get('/_health', (c) => c.json({ features: [...state.features.values()].map(featureHealth) }));
   app.get('/_health/:featureId', (c) => {
     const feature = state.features.get(c.req.param('featureId'));
-    if (!feature) throw new HTTPException(404, { message: ErrorText.featureNotFound(c.req.param('featureId')) });
+    if (!feature) throw RequestError.of('featureNotFound', undefined, c.req.param('featureId'));
     return c.json(featureHealth(feature));
   });
 }
 
 /** Health of one feature, also used by `/_admin`. */
 export function featureHealth(feature: HostedFeature): FeatureHealth {
-  const status = feature.executor?.status();
+  const status = feature.functions?.status();
   return {
     featureId: feature.id,
     version: feature.manifest.version ?? null,
-    mode: feature.executor?.mode ?? 'none',
+    mode: feature.functions?.mode ?? 'none',
     exports: status?.exports ?? [],
     declared: [...feature.declared],
     loadedAt: status?.loadedAt ?? null,

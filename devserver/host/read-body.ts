@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { isCtxFetchConnection } from '../isolate/fetch-sockets.js';
 
 /** The Node request and response behind a Hono context on `@hono/node-server`, if any. */
@@ -17,7 +16,7 @@ export function nodeBindings(c: Context): { incoming: IncomingMessage; outgoing:
 export function refuseCallsFromActions(c: Context): void {
   const socket = nodeBindings(c)?.incoming.socket;
   if (socket && isCtxFetchConnection(socket.remoteAddress, socket.remotePort)) {
-    throw new HTTPException(403, { message: 'Forbidden: ctx.fetch of an action cannot call the host it runs in' });
+    throw new RequestError(403, 'Forbidden: ctx.fetch of an action cannot call the host it runs in');
   }
 }
 
@@ -69,8 +68,8 @@ export async function readBody(c: Context, limit: number): Promise<string> {
   });
 }
 
-function tooLarge(limit: number): HTTPException {
+function tooLarge(limit: number): RequestError {
   // The rest of the body stays unread: close the connection so it is not reused.
-  const res = new Response(null, { headers: { connection: 'close' } });
-  return new HTTPException(413, { message: `${ErrorText.payloadTooLarge}: the body is over ${limit} bytes`, res });
+  const headers = { connection: 'close' };
+  return RequestError.of('payloadTooLarge', `the body is over ${limit} bytes`, undefined, { headers });
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createHost } from './host.js';
-import { hostedFeature } from '../feature/hosted-feature.js';
-import { ModuleExecutor } from '../executors/module-executor.js';
+import { FeatureRuntime } from '../feature/feature-runtime.js';
 
 const functions: Record<string, unknown> = {
   echo: (_ctx: unknown, ...args: unknown[]) => args,
@@ -24,10 +23,10 @@ const functions: Record<string, unknown> = {
 
 function testHost(dev = false) {
   const names = Object.keys(functions);
-  const executor = new ModuleExecutor(() => [{ file: 'fns.server.ts', exportNames: names, load: async () => functions }]);
-  const feature = hostedFeature({ id: 'feature-a', raw: {}, serverFunctions: { module: 'fns.server.ts', exports: names } } as never, executor);
-  const host = createHost([feature], { dev, logCall: null, logError: () => {} });
-  const ready = executor.reload();
+  const manifest = { id: 'feature-a', raw: {}, serverFunctions: { module: 'fns.server.ts', exports: names } };
+  const runtime = new FeatureRuntime(manifest, { modules: () => [{ file: 'fns.server.ts', exportNames: names, load: () => functions }] });
+  const host = createHost([runtime.feature], { dev, logCall: null, logError: () => {} });
+  const ready = runtime.load();
   const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
     await ready;
     return host.app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });

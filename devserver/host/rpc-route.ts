@@ -1,11 +1,11 @@
 import type { Context, Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText, REQUEST_ID_HEADER, RPC_PREFIX } from '../../runtime/protocol.js';
+import { CONTRACT_ERRORS, contractText, REQUEST_ID_HEADER, RPC_PREFIX } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { ServerContext } from '../../runtime/server.js';
 import { buildServerContext, CallAbort } from './context.js';
 import { RawJson, type CallRequest, type Invocation } from '../executors/executor.js';
 import type { HostedFeature } from '../feature/hosted-feature.js';
-import type { HostEnv, HostState } from './host.js';
+import type { HostEnv, HostState } from './host-state.js';
 import { nodeBindings, readBody, refuseCallsFromActions } from './read-body.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../common/json-depth.js';
 import { assignRequestId } from '../common/request-id.js';
@@ -53,13 +53,13 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
   });
   app.all(route, (c) => {
     assignRequestId(c);
-    throw new HTTPException(405, { message: `${ErrorText.malformed}: use POST with a JSON body {"args": [...]}` });
+    throw new RequestError(405, `${CONTRACT_ERRORS.malformed.text}: use POST with a JSON body {"args": [...]}`);
   });
   // Every other path under /rpc answers in the contract's shape too (trailing slash, extra or
   // missing segment), so a client always gets JSON with a request id.
   const noRoute = (c: Context<HostEnv>) => {
     assignRequestId(c);
-    throw new HTTPException(404, { message: `Not found: RPC calls go to POST ${RPC_PREFIX}/{featureId}/{fnName}` });
+    throw new RequestError(404, `Not found: RPC calls go to POST ${RPC_PREFIX}/{featureId}/{fnName}`);
   };
   app.all(RPC_PREFIX, noRoute);
   app.all(`${RPC_PREFIX}/*`, noRoute);
@@ -67,10 +67,10 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
 
 function findFeature(state: HostState, featureId: string): HostedFeature {
   const feature = state.features.get(featureId);
-  if (!feature) throw new HTTPException(404, { message: ErrorText.featureNotFound(featureId) });
-  if (feature.unavailableReason) throw new HTTPException(503, { message: `${ErrorText.unavailable}: ${feature.unavailableReason}` });
-  if (!feature.executor) {
-    throw new HTTPException(503, { message: `${ErrorText.unavailable}: feature "${featureId}" has no serverFunctions (no module loaded and no endpoint configured)` });
+  if (!feature) throw RequestError.of('featureNotFound', undefined, featureId);
+  if (feature.unavailableReason) throw RequestError.of('unavailable', feature.unavailableReason);
+  if (!feature.functions) {
+    throw RequestError.of('unavailable', `feature "${featureId}" has no serverFunctions (no module loaded and no endpoint configured)`);
   }
   return feature;
 }
@@ -79,39 +79,39 @@ async function parseRpcBody(c: Context<HostEnv>, limit: number): Promise<unknown
   const text = await readBody(c, limit);
   const type = c.req.header('content-type') ?? '';
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: Content-Type must be application/json (got ${JSON.stringify(type)})` });
+    throw RequestError.of('malformed', `Content-Type must be application/json (got ${JSON.stringify(type)})`);
   }
   // Checked on the text, before parsing: no function, validator or isolate sees deeper input.
   // The body object and the args array are two levels; each argument may nest MAX_JSON_DEPTH.
   if (jsonDepthExceeds(text, MAX_JSON_DEPTH + 2)) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: arguments are nested deeper than ${MAX_JSON_DEPTH} levels` });
+    throw RequestError.of('malformed', `arguments are nested deeper than ${MAX_JSON_DEPTH} levels`);
   }
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: body is not valid JSON (${(error as Error).message})` });
+    throw RequestError.of('malformed', `body is not valid JSON (${(error as Error).message})`);
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: body must be a JSON object like {"args": [...]}` });
+    throw RequestError.of('malformed', `body must be a JSON object like {"args": [...]}`);
   }
   const args = (body as { args?: unknown }).args;
   if (!Array.isArray(args)) {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: "args" must be an array (got ${args === undefined ? 'nothing' : typeof args})` });
+    throw RequestError.of('malformed', `"args" must be an array (got ${args === undefined ? 'nothing' : typeof args})`);
   }
   return args;
 }
 
 /** The invocation of a declared, exported function; a promise only while code reloads. */
 function findFunction(feature: HostedFeature, fnName: string): Invocation | Promise<Invocation> {
-  if (!feature.declared.has(fnName)) throw new HTTPException(403, { message: ErrorText.notDeclared(fnName) });
-  const resolved = feature.executor?.resolve(fnName);
+  if (!feature.declared.has(fnName)) throw RequestError.of('notDeclared', undefined, fnName);
+  const resolved = feature.functions?.resolve(fnName);
   if (resolved instanceof Promise) return resolved.then((invocation) => exported(invocation, fnName));
   return exported(resolved, fnName);
 }
 
 function exported(invocation: Invocation | undefined, fnName: string): Invocation {
-  if (!invocation) throw new HTTPException(403, { message: ErrorText.notExported(fnName) });
+  if (!invocation) throw RequestError.of('notExported', undefined, fnName);
   return invocation;
 }
 
@@ -123,8 +123,8 @@ function runWithDeadline(invocation: Invocation, ctx: ServerContext, args: unkno
   return new Promise((resolve, reject) => {
     const stopWatching = watchDisconnect(c, abort);
     const timer = setTimeout(() => {
-      const what = feature.executor?.mode === 'endpoint' ? ErrorText.upstreamTimedOut : ErrorText.timedOut;
-      const error = new HTTPException(503, { message: `${what} after ${feature.timeoutMs} ms` });
+      const row = feature.functions?.mode === 'endpoint' ? 'upstreamTimedOut' : 'timedOut';
+      const error = new RequestError(503, `${contractText(row)} after ${feature.timeoutMs} ms`);
       abort.abort(error);
       reject(error);
     }, feature.timeoutMs);

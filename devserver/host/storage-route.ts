@@ -1,10 +1,10 @@
 import type { Context, Hono } from 'hono';
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText, STORAGE_PREFIX } from '../../runtime/protocol.js';
+import { STORAGE_PREFIX } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { formatIssues } from '../../runtime/validators.js';
 import { STORAGE_TABLE } from '../data/migrate.js';
 import type { HostedFeature } from '../feature/hosted-feature.js';
-import type { HostEnv, HostState } from './host.js';
+import type { HostEnv, HostState } from './host-state.js';
 import { readBody, refuseCallsFromActions } from './read-body.js';
 import { createCrossSiteCheck } from '../auth/csrf.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../common/json-depth.js';
@@ -31,7 +31,7 @@ export function registerStorageRoutes(app: Hono<HostEnv>, state: HostState): voi
     // Checked like a column: PostgreSQL's jsonb refuses NUL and lone surrogates.
     const check = feature.data!.model.storage!.check(doc, ['storage']);
     const issues = check.length ? check : storableIssues(doc, ['storage']);
-    if (issues.length) throw new HTTPException(422, { message: `${ErrorText.invalidArguments}: ${formatIssues(issues)}` });
+    if (issues.length) throw RequestError.of('invalidArguments', formatIssues(issues));
     await feature.data!.client.transaction(feature.data!.model.role, (q) =>
       q(`INSERT INTO ${table} ("key", "doc") VALUES ($1, $2::jsonb) ON CONFLICT ("key") DO UPDATE SET "doc" = EXCLUDED."doc", "updatedAt" = now()`, [key, JSON.stringify(doc)]),
     );
@@ -43,9 +43,10 @@ async function storageOf(c: Context<HostEnv>, state: HostState): Promise<{ featu
   refuseCallsFromActions(c);
   const featureId = c.req.param('featureId') ?? '';
   const feature = state.features.get(featureId);
-  if (!feature) throw new HTTPException(404, { message: ErrorText.featureNotFound(featureId) });
+  if (!feature) throw RequestError.of('featureNotFound', undefined, featureId);
   if (!feature.data?.model.storage) {
-    throw new HTTPException(404, { message: `Feature "${featureId}" has no settings document: declare it with defineSchema({...}, { storage: {...} })` });
+    const fix = 'declare it with defineSchema({...}, { storage: {...} })';
+    throw new RequestError(404, `Feature "${featureId}" has no settings document: ${fix}`);
   }
   const identity = await state.options.identify(c, feature);
   return { feature, key: identity.tenantId ?? '', table: `${quoteIdent(feature.data.model.schema)}.${quoteIdent(STORAGE_TABLE)}` };
@@ -56,16 +57,15 @@ function parseDocument(c: Context<HostEnv>, text: string): unknown {
   const type = c.req.header('content-type') ?? '';
   if (!JSON_TYPE.test(type)) {
     const got = JSON.stringify(type.slice(0, 100));
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: Content-Type must be application/json (got ${got})` });
+    throw RequestError.of('malformed', `Content-Type must be application/json (got ${got})`);
   }
   // Counted on the text: parsing (and later checking) a hostile nesting is what must not happen.
   if (jsonDepthExceeds(text)) {
-    const message = `${ErrorText.malformed}: the settings document nests deeper than ${MAX_JSON_DEPTH} levels`;
-    throw new HTTPException(400, { message });
+    throw RequestError.of('malformed', `the settings document nests deeper than ${MAX_JSON_DEPTH} levels`);
   }
   try {
     return JSON.parse(text);
   } catch {
-    throw new HTTPException(400, { message: `${ErrorText.malformed}: the settings document must be a JSON object` });
+    throw RequestError.of('malformed', 'the settings document must be a JSON object');
   }
 }

@@ -1,9 +1,9 @@
-import { HTTPException } from 'hono/http-exception';
 import type { HandlerKind } from '../../runtime/handlers.js';
-import { DEFAULT_BODY_LIMIT, ErrorText } from '../../runtime/protocol.js';
+import { DEFAULT_BODY_LIMIT } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { FeatureDb, ServerContext } from '../../runtime/server.js';
 import type { QueryFn } from '../data/sql-client.js';
-import { RawJson, type Invocation } from '../executors/executor.js';
+import { RawJson } from '../common/raw-json.js';
 import type { FeatureData } from '../data/feature-data.js';
 import { isolateFetch } from './isolate-fetch.js';
 import { IsolatePool, type IsolateContext, type IsolatePoolStats, type IsolateSlot } from './isolate-pool.js';
@@ -118,11 +118,6 @@ export class IsolateRunner {
     return this.#kinds.get(name);
   }
 
-  /** The invocation of handler `name`, for the module executor. */
-  invocation(name: string, kind: HandlerKind): Invocation {
-    return (ctx, args) => this.run(kind, name, ctx, args);
-  }
-
   /**
    * Runs one handler call; resolves with its result as JSON text. The isolate it takes goes back
    * to the pool once the call settled and nothing of it runs in the isolate any more, on every
@@ -191,18 +186,18 @@ export class IsolateRunner {
 
   #argsJson(kind: HandlerKind, name: string, args: unknown, maxBytes: number): string {
     if (this.#kinds.get(name) !== kind) throw new Error(`"${name}" is not a ${kind} handler of feature "${this.#options.featureId}"`);
-    if (!Array.isArray(args)) throw new HTTPException(400, { message: `${ErrorText.malformed}: the arguments of ${name} must be an array` });
+    if (!Array.isArray(args)) throw RequestError.of('malformed', `the arguments of ${name} must be an array`);
     let json: string | undefined;
     try {
       json = JSON.stringify(args);
     } catch (error) {
-      throw new HTTPException(400, { message: `${ErrorText.malformed}: the arguments of ${name} cannot be sent as JSON (${(error as Error).message})` });
+      throw RequestError.of('malformed', `the arguments of ${name} cannot be sent as JSON (${(error as Error).message})`);
     }
     if (json === undefined || jsonDepthExceeds(json, MAX_JSON_DEPTH + 1)) {
-      throw new HTTPException(400, { message: `${ErrorText.malformed}: the arguments of ${name} are nested deeper than ${MAX_JSON_DEPTH} levels` });
+      throw RequestError.of('malformed', `the arguments of ${name} are nested deeper than ${MAX_JSON_DEPTH} levels`);
     }
     if (json.length > maxBytes || Buffer.byteLength(json) > maxBytes) {
-      throw new HTTPException(413, { message: `${ErrorText.payloadTooLarge}: the arguments of ${name} are over ${maxBytes} bytes` });
+      throw RequestError.of('payloadTooLarge', `the arguments of ${name} are over ${maxBytes} bytes`);
     }
     return json;
   }
@@ -227,7 +222,7 @@ export class IsolateRunner {
   }
 
   close(): void {
-    for (const call of this.#calls.values()) this.#fail(call, new HTTPException(503, { message: `${ErrorText.unavailable}: the host is shutting down` }));
+    for (const call of this.#calls.values()) this.#fail(call, RequestError.of('unavailable', `the host is shutting down`));
     this.#pool.close();
   }
 
@@ -260,7 +255,7 @@ export class IsolateRunner {
       call.timer = setTimeout(() => {
         const byRoot = root !== undefined && root.deadline === deadline;
         const within = byRoot ? `the ${this.limits.actionTimeoutMs} ms of the action ${root.name} that ran it` : `${budget} ms`;
-        this.#fault(call, new HTTPException(503, { message: `${ErrorText.timedOut}: ${name} did not finish within ${within}` }));
+        this.#fault(call, RequestError.of('timedOut', `${name} did not finish within ${within}`));
       }, deadline - performance.now());
       const dispatch = (context: IsolateContext) => {
         if (call.settled) return;
@@ -484,7 +479,7 @@ function untrustedAnswer(call: Call): Error {
 
 /** A 500 whose message reaches the client only in dev (it may carry what isolate code said). */
 function internal(message: string): Error {
-  return Object.assign(new Error(message), { statusCode: 500 });
+  return new RequestError(500, message);
 }
 
 function outOfMemory(root: Call, limitMb: number): Error {
@@ -504,8 +499,8 @@ function parseLog(payload: string): { level: string; text: string } {
   }
 }
 
-function cpuExceeded(call: Call, limit: number): HTTPException {
-  return new HTTPException(503, { message: `${ErrorText.timedOut}: ${call.name} used more than ${limit} ms of CPU` });
+function cpuExceeded(call: Call, limit: number): RequestError {
+  return RequestError.of('timedOut', `${call.name} used more than ${limit} ms of CPU`);
 }
 
 function startFailure(name: string, error: unknown): Error {
@@ -513,7 +508,10 @@ function startFailure(name: string, error: unknown): Error {
   return internal(`${name}: the handler bundle failed to start in its isolate: ${message}`);
 }
 
-/** An error as the isolate described it; `statusCode` kept when it is a valid error status. */
+/**
+ * An error as the isolate described it, like one a plain function throws: `statusCode` kept when
+ * it is a valid error status, so the host answers as for any server function's own error.
+ */
 function reviveError(json: string): Error {
   let described: { message?: unknown; status?: unknown; name?: unknown; stack?: unknown };
   try {
@@ -532,7 +530,7 @@ function reviveError(json: string): Error {
 }
 
 function describeHostError(error: unknown): { message: string; status?: number } {
-  if (error instanceof HTTPException) return { message: error.message, status: error.status };
+  if (error instanceof RequestError) return { message: error.message, status: error.status };
   if (error instanceof Error) {
     const status = (error as { statusCode?: unknown }).statusCode;
     return typeof status === 'number' ? { message: error.message, status } : { message: error.message };

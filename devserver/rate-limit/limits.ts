@@ -1,13 +1,7 @@
+import { FUNCTION_KINDS, isFunctionKind, type FunctionKind } from '../../runtime/kinds.js';
 import { UsageError } from '../common/usage-error.js';
 
-/**
- * What kind of server function a call runs: a declarative CRUD export, a `query`/`mutation`/
- * `action` handler, or a plain exported function. Each kind has its own budget.
- */
-export type FunctionKind = 'queryRows' | 'insertRow' | 'patchRow' | 'deleteRow' | 'query' | 'mutation' | 'action' | 'plain';
-
-/** Every kind, in the order messages list them. */
-export const FUNCTION_KINDS: readonly FunctionKind[] = Object.freeze(['queryRows', 'insertRow', 'patchRow', 'deleteRow', 'query', 'mutation', 'action', 'plain']);
+// Each kind of server function (runtime/kinds.ts) has its own budget.
 
 /** At most `limit` calls per `windowMs`, per installation (featureId + tenantId). */
 export interface RateLimit {
@@ -58,11 +52,6 @@ export function parseRateLimits(value: unknown, fail: FailField = failInManifest
     limits[key as FunctionKind] = parseEntry(entry, `rateLimits.${key}`, fail);
   }
   return Object.freeze(limits);
-}
-
-/** True for one of the names in `FUNCTION_KINDS`. */
-export function isFunctionKind(value: unknown): value is FunctionKind {
-  return typeof value === 'string' && (FUNCTION_KINDS as readonly string[]).includes(value);
 }
 
 function parseEntry(entry: unknown, field: string, fail: FailField): RateLimit {

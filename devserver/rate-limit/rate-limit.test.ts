@@ -1,10 +1,10 @@
-import { HTTPException } from 'hono/http-exception';
 import { describe, expect, it } from 'vitest';
 import { deleteRow, insertRow, patchRow, queryRows } from '../../runtime/declarative.js';
 import { action, mutation, query } from '../../runtime/handlers.js';
 import { ErrorText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { createHost } from '../host/host.js';
-import { functionKindOf } from './function-kind.js';
+import { functionKindOf } from '../../runtime/kinds.js';
 import type { RateDecision, RateLimiter } from './limiter.js';
 import { DEFAULT_RATE_LIMITS, parseRateLimits } from './limits.js';
 import { MemoryRateLimiter } from './memory-limiter.js';
@@ -14,12 +14,12 @@ import { checkRateLimit, rateLimitKey } from './rate-limit.js';
 
 const limits = parseRateLimits({ action: { limit: 2, windowSec: 10 } });
 
-function thrown(fn: () => unknown): HTTPException {
+function thrown(fn: () => unknown): RequestError {
   try {
     fn();
   } catch (error) {
-    expect(error).toBeInstanceOf(HTTPException);
-    return error as HTTPException;
+    expect(error).toBeInstanceOf(RequestError);
+    return error as RequestError;
   }
   throw new Error('nothing thrown');
 }
@@ -33,7 +33,7 @@ describe('checkRateLimit', () => {
     const error = thrown(() => checkRateLimit(limiter, check, 0));
     expect(error.status).toBe(429);
     expect(error.message).toBe(`${ErrorText.rateLimited}: at most 2 action() calls per 10 s for this installation; retry in 5 s`);
-    expect(error.res?.headers.get('retry-after')).toBe('5');
+    expect(error.headers).toEqual({ 'Retry-After': '5' });
   });
 
   it('gives each installation and each kind its own budget', () => {

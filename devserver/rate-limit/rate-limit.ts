@@ -1,7 +1,7 @@
-import { HTTPException } from 'hono/http-exception';
-import { ErrorText } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { RateDecision, RateLimiter } from './limiter.js';
-import type { FunctionKind, RateLimits } from './limits.js';
+import type { FunctionKind } from '../../runtime/kinds.js';
+import type { RateLimits } from './limits.js';
 
 /** One call to check: whose budget (installation and kind) and the feature's limits. */
 export interface RateLimitCheck {
@@ -14,9 +14,9 @@ export interface RateLimitCheck {
 
 /**
  * Takes one call from the budget of an installation (featureId + tenantId) for one kind of
- * function. Over the limit it throws `HTTPException(429)` whose message starts with the
- * contract's `Rate limit exceeded` and whose `res` carries `Retry-After`; the host's error
- * handler copies that header into the JSON error response. Returns a promise only when the
+ * function. Over the limit it throws a 429 `RequestError` whose message starts with the
+ * contract's `Rate limit exceeded` and whose headers carry `Retry-After`; the host's error
+ * handler sends that header with the JSON error response. Returns a promise only when the
  * limiter does (PostgreSQL), so the in-memory path stays synchronous.
  *
  * @example
@@ -44,9 +44,9 @@ export function rateLimitKey(featureId: string, tenantId: string | null, kind: F
 function enforce(decision: RateDecision, kind: FunctionKind, limit: number, windowMs: number): void {
   if (decision.allowed) return;
   const retryAfter = String(decision.retryAfterSec);
-  throw new HTTPException(429, {
-    message: `${ErrorText.rateLimited}: at most ${limit} ${kindLabel(kind)} calls per ${windowMs / 1000} s for this installation; retry in ${retryAfter} s`,
-    res: new Response(null, { headers: { 'Retry-After': retryAfter } }),
+  const budget = `at most ${limit} ${kindLabel(kind)} calls per ${windowMs / 1000} s for this installation`;
+  throw RequestError.of('rateLimited', `${budget}; retry in ${retryAfter} s`, undefined, {
+    headers: { 'Retry-After': retryAfter },
   });
 }
 

@@ -1,5 +1,6 @@
 import { parse as babelParse } from '@babel/parser';
 import { init as initLexer, parse as lexerParse } from 'es-module-lexer';
+import { isHandlerKind, type HandlerKind } from '../../runtime/kinds.js';
 import { UsageError } from '../common/usage-error.js';
 
 /** How an export's value is known statically. */
@@ -14,7 +15,7 @@ export type ExportKind =
   | 'unknown';
 
 /** `query`, `mutation` or `action` from the server SDK: the export runs in an isolate. */
-export type HandlerKind = 'query' | 'mutation' | 'action';
+export type { HandlerKind };
 
 /** One exported name of a server module. */
 export interface ExportInfo {
@@ -145,7 +146,6 @@ interface SdkBindings {
 }
 
 const SDK_SERVER = '@favn/vite-plugin-server-fns/server';
-const HANDLER_KINDS = new Set(['query', 'mutation', 'action']);
 
 function sdkBindings(body: Node[]): SdkBindings {
   const bindings: SdkBindings = { handlers: new Map(), namespaces: new Set() };
@@ -155,7 +155,7 @@ function sdkBindings(body: Node[]): SdkBindings {
       if (spec.type === 'ImportNamespaceSpecifier') bindings.namespaces.add(spec.local.name);
       else if (spec.type === 'ImportSpecifier' && spec.importKind !== 'type') {
         const imported = exportedName(spec.imported);
-        if (HANDLER_KINDS.has(imported)) bindings.handlers.set(spec.local.name, imported as HandlerKind);
+        if (isHandlerKind(imported)) bindings.handlers.set(spec.local.name, imported);
       }
     }
   }
@@ -208,7 +208,7 @@ function handlerKindOf(callee: Node, sdk: SdkBindings): HandlerKind | undefined 
   if (callee.type === 'Identifier') return sdk.handlers.get(callee.name);
   if (callee.type === 'MemberExpression' && !callee.computed && callee.object.type === 'Identifier' && sdk.namespaces.has(callee.object.name)) {
     const name = callee.property.name;
-    return HANDLER_KINDS.has(name) ? (name as HandlerKind) : undefined;
+    return isHandlerKind(name) ? name : undefined;
   }
   return undefined;
 }

@@ -1,7 +1,8 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
-import { ErrorText, REQUEST_ID_HEADER, type RpcErrorBody } from '../../runtime/protocol.js';
+import { RequestError } from '../../runtime/request-error.js';
 import type { HostEnv } from '../host/host.js';
-import { assignRequestId } from '../common/request-id.js';
+
+const CLOSE = Object.freeze({ connection: 'close' });
 
 /** Counts requests in flight and, once the host shuts down, refuses new ones. */
 export interface Drain {
@@ -13,8 +14,10 @@ export interface Drain {
 }
 
 /**
- * The graceful shutdown of `favn serve`: requests in flight finish, new ones are refused with the
- * contract's `{error, requestId}` body and `x-request-id`, like every other failure.
+ * The graceful shutdown of `favn serve`: requests in flight finish, new ones are refused with a
+ * 503 `RequestError`, which the host's error handler answers like every other failure (the
+ * contract's `{error, requestId}` body and `x-request-id`). Register it on the host's app (its
+ * `before` option), so the error reaches that handler.
  *
  * @example
  * const drain = createDrain()
@@ -26,12 +29,9 @@ export function createDrain(): Drain {
   let draining = false;
   let drained: (() => void) | null = null;
   return {
-    async middleware(c: Context<HostEnv>, next: Next) {
-      if (draining) {
-        const requestId = assignRequestId(c);
-        const body: RpcErrorBody = { error: `${ErrorText.unavailable}: the host is shutting down`, requestId };
-        return c.json(body, 503, { connection: 'close', [REQUEST_ID_HEADER]: requestId });
-      }
+    async middleware(_c: Context<HostEnv>, next: Next) {
+      // `connection: close`: a keep-alive client must not send its next request to a closing host.
+      if (draining) throw RequestError.of('unavailable', 'the host is shutting down', undefined, { headers: CLOSE });
       inFlight++;
       try {
         await next();

@@ -1,7 +1,6 @@
 import type { Context, MiddlewareHandler, Next } from 'hono';
-import { HTTPException } from 'hono/http-exception';
+import { RequestError } from '../../runtime/request-error.js';
 import type { HostEnv } from '../host/host.js';
-import { assignRequestId } from '../common/request-id.js';
 import { createHostAllowList, parseHost, type AllowedHosts } from './allowed-hosts.js';
 
 export interface HostCheckOptions {
@@ -35,8 +34,7 @@ export function createHostCheck(options: HostCheckOptions): MiddlewareHandler<Ho
     const header = c.req.header('host');
     const target = authorityOf(c.req.url);
     if (!isAllowed(header) || (target !== header && !isAllowed(target))) {
-      assignRequestId(c);
-      throw new HTTPException(403, { message: refusal(isAllowed(header) ? target : header) });
+      throw new RequestError(403, refusal(isAllowed(header) ? target : header));
     }
     await next();
   };

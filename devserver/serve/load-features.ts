@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { loadBuiltFeature } from '../feature/load-built-feature.js';
 import type { SqlClient } from '../data/sql-client.js';
-import { EndpointExecutor } from '../executors/endpoint-executor.js';
+import { FeatureRuntime } from '../feature/feature-runtime.js';
 import { hostedFeature, type HostedFeature } from '../feature/hosted-feature.js';
 import { readManifest } from '../feature/manifest.js';
 import { UsageError } from '../common/usage-error.js';
@@ -64,10 +64,9 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
     if (!sf?.endpoint) {
       return { feature: await loadBuiltFeature(path.dirname(source.file), load(manifest.id)), staticDir: null };
     }
-    const executor = new EndpointExecutor({ endpoint: sf.endpoint, exports: sf.exports, forwardAuthHeaders: manifest.forwardAuthHeaders, timeoutMs: manifest.timeoutMs });
-    const feature = hostedFeature(manifest, executor, secretsOf(manifest.id));
-    feature.close = () => executor.close();
-    return { feature, staticDir: null };
+    // Endpoint mode: no code of its own; the runtime forwards every declared function.
+    const secrets = secretsOf(manifest.id);
+    return { feature: new FeatureRuntime(manifest, { modules: () => [] }, { secrets: () => secrets }).feature, staticDir: null };
   }
   const fetched = await fetchRelease(source.location, options.cacheDir);
   if ('dir' in fetched) {

@@ -1,0 +1,226 @@
+import type { HandlerKind } from '../../runtime/kinds.js';
+import type { SqlClient } from '../data/sql-client.js';
+import { FeatureData } from '../data/feature-data.js';
+import { migrate } from '../data/migrate.js';
+import { modelSchema } from '../data/table-model.js';
+import { DeclarativeExecutor } from '../executors/declarative-executor.js';
+import { EndpointExecutor } from '../executors/endpoint-executor.js';
+import type { Executor } from '../executors/executor.js';
+import { IsolateExecutor } from '../executors/isolate-executor.js';
+import { ModuleExecutor } from '../executors/module-executor.js';
+import { IsolateRunner } from '../isolate/isolate-runner.js';
+import { FunctionTable, type ModuleEntry } from './function-table.js';
+import { hostedFeature, type HostedFeature } from './hosted-feature.js';
+import type { FeatureManifest } from './manifest.js';
+import { schemaOf } from './schema-loader.js';
+
+/** Where a feature's code comes from: Vite's module runner in dev, `dist-server/` when built. */
+export interface FeatureSources {
+  /** The feature's server modules, each with its scanned export names. Loaded last. */
+  modules(): ModuleEntry[] | Promise<ModuleEntry[]>;
+  /** The loaded schema module and its name for messages; `null` when the feature has no schema. */
+  schema?(): Promise<{ namespace: unknown; file: string; absolute?: string } | null>;
+  /** The handlers bundled for the isolates; `null` when there are none. Throws when it cannot be built. */
+  handlers?(): Promise<{ code: string; kinds: Readonly<Record<string, HandlerKind>> } | null>;
+}
+
+export interface FeatureRuntimeOptions {
+  /** The feature's secrets, read on every `configure` (dev re-reads `.env.local`). */
+  secrets?: () => Readonly<Record<string, string>>;
+  /** Receives isolate log lines (`console.*` of handlers). */
+  log?: (line: string, level: string) => void;
+  /** The database, opened on first need; absent: a feature with a schema stays unavailable. */
+  database?: SqlClient | (() => Promise<SqlClient>);
+  /** Let a migration drop tables or columns (dev, with the user's consent). */
+  allowDestructive?: boolean;
+  /** Told the statements of each migration that changed something. */
+  onMigrated?: (applied: string[], schema: string, location: string) => void;
+  /** Dev: a schema that fails keeps the previous one serving. Built (default): it fails the load. */
+  keepLastGoodSchema?: boolean;
+}
+
+/** What went wrong in the latest load; the last good code keeps serving. */
+export interface LoadProblems {
+  schema: Error | null;
+  handlers: Error | null;
+  /** Server modules that failed to load (by file), or whose exports their executor refused. */
+  modules: Map<string, Error>;
+}
+
+/**
+ * The one assembly of a feature, for `vite` dev, `favn serve` and `loadBuiltFeature` alike: its
+ * function table and the four executors side by side (plain functions in-process, declarative
+ * CRUD, isolate handlers, or its own backend in endpoint mode), its data (schema, migration,
+ * `FeatureData`) and its isolates. A load runs schema, handlers, then modules; calls made
+ * meanwhile wait for it and calls in flight finish on the code they started with.
+ *
+ * @example
+ * const runtime = new FeatureRuntime(manifest, { modules: () => entries, schema: loadSchema }, { database })
+ * await runtime.load()
+ * createHost([runtime.feature])
+ */
+export class FeatureRuntime {
+  readonly problems: LoadProblems = { schema: null, handlers: null, modules: new Map() };
+  #manifest: FeatureManifest;
+  #sources: FeatureSources;
+  #options: FeatureRuntimeOptions;
+  #isolates: IsolateRunner;
+  #modules: FunctionTable;
+  #endpoint: { key: string; table: FunctionTable } | null = null;
+  #data: FeatureData | null = null;
+  #client: Promise<SqlClient> | null = null;
+  #feature!: HostedFeature;
+  #unavailable: string | undefined;
+
+  constructor(manifest: FeatureManifest, sources: FeatureSources, options: FeatureRuntimeOptions = {}) {
+    this.#manifest = manifest;
+    this.#sources = sources;
+    this.#options = options;
+    this.#isolates = new IsolateRunner({
+      featureId: manifest.id,
+      limits: manifest.isolate,
+      data: () => this.#data,
+      secrets: () => this.#feature.secrets,
+      log: options.log,
+    });
+    const executors: Executor[] = [
+      new DeclarativeExecutor(manifest.id, () => this.#data),
+      new IsolateExecutor(this.#isolates),
+      new ModuleExecutor(),
+    ];
+    this.#modules = new FunctionTable('module', () => this.#entries(), executors, {
+      onError: (file, error) => this.problems.modules.set(file, error),
+    });
+    this.configure(manifest);
+  }
+
+  /** The feature as the host serves it; a new object after each `configure`. */
+  get feature(): HostedFeature {
+    return this.#feature;
+  }
+
+  /** The data layer, once the schema has loaded and migrated. */
+  get data(): FeatureData | null {
+    return this.#data;
+  }
+
+  /** The manifest in use. */
+  get manifest(): FeatureManifest {
+    return this.#manifest;
+  }
+
+  /**
+   * Applies a (re-read) manifest: declared names, timeouts, isolate limits, endpoint or modules.
+   * The host must be given the new `feature`.
+   */
+  configure(manifest: FeatureManifest): HostedFeature {
+    this.#manifest = manifest;
+    this.#isolates.configure(manifest.isolate);
+    const feature = hostedFeature(manifest, this.#table(manifest), this.#options.secrets?.() ?? {});
+    Object.defineProperty(feature, 'data', { get: () => this.#data, enumerable: true });
+    if (this.#unavailable) feature.unavailableReason = this.#unavailable;
+    if (!manifest.serverFunctions?.endpoint) feature.isolates = () => this.#isolates.stats();
+    feature.close = () => void this.close();
+    this.#feature = feature;
+    return feature;
+  }
+
+  /** Makes every call answer 503 with `reason` (a failed integrity check, no database). */
+  markUnavailable(reason: string): void {
+    this.#unavailable = reason;
+    this.#feature.unavailableReason = reason;
+  }
+
+  /** Loads schema, handlers and modules; resolves once calls run the new code. */
+  load(): Promise<void> {
+    return this.#modules.reload();
+  }
+
+  /** Frees the isolates, the endpoint's sockets and the database this runtime opened. */
+  async close(): Promise<void> {
+    this.#modules.close();
+    this.#endpoint?.table.close();
+    const client = this.#client;
+    this.#client = null;
+    // A database handed in by the caller is the caller's to close.
+    if (client && typeof this.#options.database === 'function') await (await client.catch(() => null))?.close();
+  }
+
+  #table(manifest: FeatureManifest): FunctionTable {
+    const sf = manifest.serverFunctions;
+    if (!sf?.endpoint) return this.#modules;
+    // Endpoint proxy mode: the declared names are the functions, all run on the feature's backend.
+    const key = JSON.stringify([sf.endpoint, manifest.forwardAuthHeaders ?? true, manifest.timeoutMs, sf.exports]);
+    if (this.#endpoint?.key !== key) {
+      this.#endpoint?.table.close();
+      const endpoint = new EndpointExecutor({
+        endpoint: sf.endpoint,
+        forwardAuthHeaders: manifest.forwardAuthHeaders,
+        timeoutMs: manifest.timeoutMs,
+      });
+      const names = Object.fromEntries(sf.exports.map((name) => [name, undefined]));
+      const table = new FunctionTable('endpoint', () => [{ file: sf.endpoint as string, exportNames: sf.exports, load: () => names }], [endpoint]);
+      void table.reload();
+      this.#endpoint = { key, table };
+    }
+    return this.#endpoint.table;
+  }
+
+  async #entries(): Promise<ModuleEntry[]> {
+    this.problems.modules.clear();
+    await this.#loadSchema();
+    await this.#loadHandlers();
+    return this.#sources.modules();
+  }
+
+  /** Loads the schema and migrates the database to it; a refused change keeps the previous one (dev). */
+  async #loadSchema(): Promise<void> {
+    try {
+      const loaded = await this.#sources.schema?.();
+      if (!loaded) return;
+      const definition = schemaOf(loaded.namespace, loaded.file, loaded.absolute);
+      const model = modelSchema(this.#manifest.id, definition, loaded.file);
+      if (!this.#options.database) {
+        this.markUnavailable(`${loaded.file} defines tables (server/schema.ts) but the host was given no database`);
+        return;
+      }
+      const client = await this.#database(this.#options.database);
+      const { applied } = await migrate(client, model, { allowDestructive: this.#options.allowDestructive });
+      if (applied.length) this.#options.onMigrated?.(applied, model.schema, client.location);
+      const transactionTimeoutMs = this.#manifest.db?.transactionTimeoutMs;
+      if (this.#data) {
+        this.#data.setModel(model);
+        this.#data.transactionTimeoutMs = transactionTimeoutMs;
+      } else this.#data = new FeatureData(client, model, { transactionTimeoutMs });
+      this.problems.schema = null;
+    } catch (error) {
+      if (!this.#options.keepLastGoodSchema) throw error;
+      this.problems.schema = error instanceof Error ? error : new Error(String(error));
+    }
+  }
+
+  /** The database, opened once; a failed open (a folder in use) is tried again on the next load. */
+  #database(database: SqlClient | (() => Promise<SqlClient>)): Promise<SqlClient> {
+    this.#client ??= openClient(database).catch((error: unknown) => {
+      this.#client = null;
+      throw error;
+    });
+    return this.#client;
+  }
+
+  /** Loads the handler bundle into the isolates; a failed one keeps the previous one serving. */
+  async #loadHandlers(): Promise<void> {
+    try {
+      const bundle = await this.#sources.handlers?.();
+      if (bundle) this.#isolates.load(bundle.code, bundle.kinds);
+      this.problems.handlers = null;
+    } catch (error) {
+      this.problems.handlers = error instanceof Error ? error : new Error(String(error));
+      this.#isolates.loadError = this.problems.handlers.message;
+    }
+  }
+}
+
+async function openClient(database: SqlClient | (() => Promise<SqlClient>)): Promise<SqlClient> {
+  return typeof database === 'function' ? database() : database;
+}
