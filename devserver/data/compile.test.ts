@@ -9,7 +9,7 @@ import { compileQueryRows } from './compile-query.js';
 import { compileDeleteRow, compileInsertRow, compilePatchRow } from './compile-write.js';
 import { modelSchema, type TableModel } from './table-model.js';
 
-import { model, notes, rules, schema } from './__fixtures__/rules-schema.js';
+import { model, notes, rules } from './__fixtures__/rules-schema.js';
 
 const RULES = '"ext_feature_rules"."rules"';
 const NOTES = '"ext_feature_rules"."notes"';

@@ -6,18 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestError } from '../../runtime/request-error.js';
-import { defineSchema, defineTable } from '../../runtime/schema.js';
 import type { ServerContext } from '../../runtime/server.js';
-import { v } from '../../runtime/validators.js';
 import { migrate } from './migrate.js';
 import { openPglite } from './pglite-client.js';
 import type { SqlClient } from './sql-client.js';
 import { compileQueryRows } from './compile-query.js';
 import { compileDeleteRow, compileInsertRow, compilePatchRow } from './compile-write.js';
 import type { CompiledFunction, Statement } from './statement.js';
-import { modelSchema, quoteIdent } from './table-model.js';
+import { quoteIdent } from './table-model.js';
 
-import { model, notes, rules, schema } from './__fixtures__/rules-schema.js';
+import { model, notes, rules } from './__fixtures__/rules-schema.js';
 
 const ID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 

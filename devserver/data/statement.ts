@@ -1,4 +1,5 @@
 import type { ContextBinding, Scope } from '../../runtime/declarative.js';
+import type { DeclarativeKind } from '../../runtime/kinds.js';
 import { RequestError } from '../../runtime/request-error.js';
 import type { ServerContext } from '../../runtime/server.js';
 import { formatIssues, type Issue } from '../../runtime/validators.js';
@@ -13,7 +14,7 @@ export interface Statement {
 
 /** A declarative function compiled once: per call it only checks input and binds values. */
 export interface CompiledFunction {
-  readonly kind: 'queryRows' | 'insertRow' | 'patchRow' | 'deleteRow';
+  readonly kind: DeclarativeKind;
   readonly readOnly: boolean;
   prepare(args: readonly unknown[], ctx: ServerContext): Statement;
   /** Turns the returned rows into the call's JSON result (throws 404 where a row was required). */

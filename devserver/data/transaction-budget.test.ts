@@ -87,7 +87,7 @@ describe.each(['pglite', 'postgres'] as const)('transaction budget on %s', (engi
     const result = await failure;
     expect(result?.error).toBeInstanceOf(TransactionTimeoutError);
     expect(result?.error).toMatchObject({ status: 503 });
-    expect((result?.error as Error).message).toMatch(
+    expect((result!.error as Error).message).toMatch(
       new RegExp(`^RPC execution timed out: the database transaction was held over ${BUDGET_MS} ms and was rolled back`),
     );
     expect(result!.ms).toBeGreaterThanOrEqual(BUDGET_MS - 5);

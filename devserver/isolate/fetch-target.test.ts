@@ -108,8 +108,8 @@ describe('classifyAddress', () => {
     expect(new URL('http://evil.example\\@127.0.0.1/').hostname).toBe('evil.example');
     expect(literalAddress('evil.example')).toBeNull();
     // Zone ids, and numbers that are no IPv4 address, are not URLs at all.
-    expect(() => new URL('http://[fe80::1%25eth0]/')).toThrow();
-    expect(() => new URL('http://1.2.3.4.5/')).toThrow();
+    expect(() => new URL('http://[fe80::1%25eth0]/')).toThrow(TypeError);
+    expect(() => new URL('http://1.2.3.4.5/')).toThrow(TypeError);
     expect(() => new URL('http://a.0x7g/')).not.toThrow(); // a name, checked after DNS
   });
 });

@@ -439,7 +439,7 @@ export class IsolateRunner {
     finish();
     if (call.root === call) {
       // Nested calls end with the action that ran them (their transactions roll back).
-      for (const other of [...this.#calls.values()]) {
+      for (const other of Array.from(this.#calls.values())) {
         if (other.root === call) this.#fail(other, new Error(`${other.name} was stopped: the action ${call.name} that ran it has ended`));
       }
     }
@@ -457,7 +457,7 @@ export class IsolateRunner {
   #fault(call: Call, error: unknown): undefined {
     call.slot.dispose();
     this.#fail(call, error);
-    for (const other of [...this.#calls.values()]) if (other.slot === call.slot) this.#fail(other, error);
+    for (const other of Array.from(this.#calls.values())) if (other.slot === call.slot) this.#fail(other, error);
     return undefined;
   }
 }

@@ -48,6 +48,6 @@ describe('pinnedRequest', () => {
     controller.abort(new Error('stop'));
     const init = { method: 'GET', headers: {}, body: undefined };
     const loopback = [{ address: '127.0.0.1', family: 4 }];
-    await expect(pinnedRequest(new URL(`http://127.0.0.1:${port}/`), loopback, init, controller.signal)).rejects.toThrow();
+    await expect(pinnedRequest(new URL(`http://127.0.0.1:${port}/`), loopback, init, controller.signal)).rejects.toThrow('The operation was aborted');
   });
 });

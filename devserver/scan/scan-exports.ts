@@ -89,7 +89,7 @@ type Node = any;
 
 function scanWithBabel(code: string, file: string): ScanResult {
   const isTs = /\.m?tsx?$/.test(file);
-  const isJsx = /x$/.test(file) || !isTs;
+  const isJsx = file.endsWith('x') || !isTs;
   let ast: Node;
   try {
     ast = babelParse(code, {
