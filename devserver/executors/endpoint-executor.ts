@@ -37,7 +37,9 @@ export class EndpointExecutor implements Executor {
   #forwardAuth: boolean;
   #agent: http.Agent;
   #request: typeof http.request;
-  #target: { protocol: string; hostname: string; port: string; basePath: string };
+  #target: { protocol: string; hostname: string; port: string; basePath: string; search: string };
+  /** The endpoint as messages name it, without a trailing slash. */
+  #where: string;
   #timeoutMs: number;
 
   constructor(options: EndpointOptions) {
@@ -48,7 +50,16 @@ export class EndpointExecutor implements Executor {
     this.#agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.#request = secure ? https.request : http.request;
     // Parsed once: a URL string per call would be parsed again by http.request.
-    this.#target = { protocol: this.#base.protocol, hostname: this.#base.hostname.replace(/^\[|\]$/g, ''), port: this.#base.port, basePath: this.#base.pathname.replace(/\/+$/, '') };
+    const basePath = this.#base.pathname.replace(/\/+$/, '');
+    this.#target = {
+      protocol: this.#base.protocol,
+      hostname: this.#base.hostname.replace(/^\[|\]$/g, ''),
+      port: this.#base.port,
+      basePath,
+      // Kept on every call (e.g. a key in the query string).
+      search: this.#base.search,
+    };
+    this.#where = `${this.#base.origin}${basePath}`;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
   }
 
@@ -78,49 +89,68 @@ export class EndpointExecutor implements Executor {
         if (value !== undefined) headers[name] = value;
       }
     }
-    const { protocol, hostname, port, basePath } = this.#target;
+    const { protocol, hostname, port, basePath, search } = this.#target;
+    const path = `${basePath}/${encodeURIComponent(fnName)}${search}`;
     return new Promise<RawJson>((resolve, reject) => {
-      const options = { protocol, hostname, port, path: `${basePath}/${encodeURIComponent(fnName)}`, method: 'POST', headers, agent: this.#agent };
+      let settled = false;
+      let timedOut = false;
+      const fail = (error: Error) => {
+        if (settled) return;
+        settled = true;
+        ctx.signal.removeEventListener('abort', onAbort);
+        req.destroy();
+        reject(error);
+      };
+      const timeoutError = () => new RequestError(503, `${contractText('upstreamTimedOut')} after ${this.#timeoutMs} ms`);
+      const options = { protocol, hostname, port, path, method: 'POST', headers, agent: this.#agent };
       const req = this.#request(options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_UPSTREAM_BODY) {
-            res.destroy();
-            reject(upstreamError(`the response of ${fnName} is over ${MAX_UPSTREAM_BODY} bytes`));
-            return;
-          }
-          chunks.push(chunk);
+          if (size > MAX_UPSTREAM_BODY) fail(upstreamError(`the response of ${fnName} is over ${MAX_UPSTREAM_BODY} bytes`));
+          else chunks.push(chunk);
         });
-        res.on('error', (error) => reject(upstreamError(error.message)));
+        res.on('error', (error) => fail(timedOut ? timeoutError() : upstreamError(error.message)));
         res.on('end', () => {
           const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 502;
           try {
             JSON.parse(text);
           } catch {
-            reject(upstreamError(`${fnName} answered ${status} with a body that is not JSON`));
+            fail(upstreamError(`${fnName} answered ${status} with a body that is not JSON`));
             return;
           }
           // Only registered statuses pass: a client must never see a status it cannot know.
           if (status < 200 || (status >= 300 && status < 400) || status > 599 || STATUS_CODES[status] === undefined) {
-            reject(upstreamError(`${fnName} answered with status ${status}`));
+            fail(upstreamError(`${fnName} answered with status ${status}`));
             return;
           }
+          settled = true;
+          ctx.signal.removeEventListener('abort', onAbort);
           resolve(new RawJson(text, status >= 400 ? status : 200));
         });
       });
+      // An upstream switching protocols (101) gives no answer at all.
+      req.on('upgrade', (_res, socket) => {
+        socket.destroy();
+        fail(upstreamError(`${fnName} answered with status 101`));
+      });
       // The host's deadline answers the client; this frees the upstream socket as well.
-      let timedOut = false;
       req.setTimeout(this.#timeoutMs, () => {
         timedOut = true;
-        req.destroy();
+        fail(timeoutError());
       });
       req.on('error', (error) => {
-        if (timedOut) reject(new RequestError(503, `${contractText('upstreamTimedOut')} after ${this.#timeoutMs} ms`));
-        else reject(upstreamError(`${this.#base.href}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
+        if (timedOut) fail(timeoutError());
+        else fail(upstreamError(`${this.#where}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
       });
+      // Closed with no answer read to its end (a reset, a 1xx it cannot go on from): never left pending.
+      req.on('close', () => fail(upstreamError(`${fnName}: the connection closed before the answer was complete`)));
+      // The call ended (its deadline, or the client went away): stop waiting for the upstream.
+      const onAbort = () => fail(ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('The call was aborted'));
+      if (ctx.signal.aborted) onAbort();
+      else ctx.signal.addEventListener('abort', onAbort, { once: true });
       req.end(body);
     });
   }

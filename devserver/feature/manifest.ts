@@ -46,7 +46,9 @@ export interface ParseManifestOptions {
 }
 
 const KNOWN_FIELDS = new Set(['id', 'version', 'serverFunctions', 'timeoutMs', 'forwardAuthHeaders', 'isolate', 'rateLimits', 'db', 'auth', 'name', 'description', '$schema']);
-const KNOWN_SERVER_FIELDS = new Set(['module', 'endpoint', 'exports', 'serverFunctionsSha256', 'handlers']);
+const KNOWN_SERVER_FIELDS = new Set(['module', 'endpoint', 'exports', 'serverFunctionsSha256', 'handlers', 'timeoutMs', 'forwardAuthHeaders']);
+/** The longest `timeoutMs` a timer can wait (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /**
  * Reads and validates a `feature.json`. Throws `UsageError` naming the file and the field.
@@ -89,25 +91,48 @@ export function parseManifest(text: string, file: string, options: ParseManifest
     if (typeof record.version !== 'string') fail('version', 'must be a string');
     manifest.version = record.version as string;
   }
-  if (record.timeoutMs !== undefined) {
-    const t = record.timeoutMs;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) fail('timeoutMs', `must be a positive number of milliseconds (got ${JSON.stringify(t)})`);
-    manifest.timeoutMs = t as number;
-  }
-  if (record.forwardAuthHeaders !== undefined) {
-    if (typeof record.forwardAuthHeaders !== 'boolean') fail('forwardAuthHeaders', 'must be true or false');
-    manifest.forwardAuthHeaders = record.forwardAuthHeaders as boolean;
-  }
+  const timeoutMs = parseTimeoutMs(record.timeoutMs, 'timeoutMs', fail);
+  const forwardAuthHeaders = parseForwardAuthHeaders(record.forwardAuthHeaders, 'forwardAuthHeaders', fail);
+  if (timeoutMs !== undefined) manifest.timeoutMs = timeoutMs;
+  if (forwardAuthHeaders !== undefined) manifest.forwardAuthHeaders = forwardAuthHeaders;
   if (record.isolate !== undefined) manifest.isolate = parseIsolateLimits(record.isolate, fail);
   if (record.rateLimits !== undefined) manifest.rateLimits = parseRateLimits(record.rateLimits, fail);
   if (record.db !== undefined) manifest.db = parseDb(record.db, fail, options, file);
   if (record.serverFunctions !== undefined) {
     manifest.serverFunctions = parseServerFunctions(record.serverFunctions, fail, options, file);
+    // Where a reader of the seed puts them, inside "serverFunctions", they mean the same.
+    const sf = record.serverFunctions as Record<string, unknown>;
+    const inner = {
+      timeoutMs: parseTimeoutMs(sf.timeoutMs, 'serverFunctions.timeoutMs', fail),
+      forwardAuthHeaders: parseForwardAuthHeaders(sf.forwardAuthHeaders, 'serverFunctions.forwardAuthHeaders', fail),
+    };
+    for (const field of ['timeoutMs', 'forwardAuthHeaders'] as const) {
+      const top = manifest[field];
+      const value = inner[field];
+      if (value === undefined) continue;
+      if (top !== undefined && top !== value) {
+        fail(`serverFunctions.${field}`, `is ${value}, but "${field}" at the top level is ${top}: write it once`);
+      }
+      (manifest as Record<typeof field, unknown>)[field] = value;
+    }
   }
   for (const key of Object.keys(record)) {
     if (!KNOWN_FIELDS.has(key)) options.warn?.(`${file}: unknown field "${key}" is ignored`);
   }
   return manifest;
+}
+
+function parseTimeoutMs(t: unknown, field: string, fail: (field: string, problem: string) => never): number | undefined {
+  if (t === undefined) return undefined;
+  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) fail(field, `must be a positive number of milliseconds (got ${JSON.stringify(t)})`);
+  if ((t as number) > MAX_TIMEOUT_MS) fail(field, `must be at most ${MAX_TIMEOUT_MS} milliseconds (about 24 days; got ${t})`);
+  return t as number;
+}
+
+function parseForwardAuthHeaders(value: unknown, field: string, fail: (field: string, problem: string) => never): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') fail(field, 'must be true or false');
+  return value as boolean;
 }
 
 function parseServerFunctions(

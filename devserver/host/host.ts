@@ -25,7 +25,7 @@ export interface Host {
  * Creates the host that serves `POST /rpc/{featureId}/{fnName}`, `/_health` and `/_admin`.
  *
  * @example
- * const host = createHost([hostedFeature(manifest, executor)], { dev: true })
+ * const host = createHost([runtime.feature], { dev: true }) // runtime: a loaded FeatureRuntime
  * serve({ fetch: host.app.fetch, port: 3000 })
  */
 export function createHost(features: Iterable<HostedFeature>, options: HostOptions = {}): Host {

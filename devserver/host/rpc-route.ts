@@ -15,8 +15,8 @@ import { createCrossSiteCheck } from '../auth/csrf.js';
 
 /**
  * Mounts `POST /rpc/{featureId}/{fnName}`. The pipeline is a sequence of small steps: request id,
- * find feature, read the body within its limit, check declaration, resolve, run with a deadline,
- * respond. It runs once per call, so it allocates as little as it can.
+ * find feature, identify the caller, read the body within its limit, check declaration, resolve,
+ * rate limit, run with a deadline, respond. It runs once per call, so it allocates as little as it can.
  */
 export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
   const route = `${RPC_PREFIX}/:featureId/:fnName`;
@@ -31,11 +31,13 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     checkOrigin(c.req.raw.headers, c.req.url);
     refuseCallsFromActions(c);
     const feature = findFeature(state, featureId);
+    // Who is calling, before anything else is read: a caller refused with 401 learns nothing of
+    // the feature's functions (which names exist) and makes the host read no body.
+    const who = state.options.identify(c, feature);
+    const identity = who instanceof Promise ? await who : who;
     const args = await parseRpcBody(c, state.options.bodyLimit);
     const found = findFunction(feature, fnName);
     const invocation = found instanceof Promise ? await found : found;
-    const who = state.options.identify(c, feature);
-    const identity = who instanceof Promise ? await who : who;
     const { rateLimiter } = state.options;
     const limits = rateLimiter && (feature.manifest.rateLimits ?? (state.options.defaultRateLimits ? DEFAULT_RATE_LIMITS : null));
     if (limits) {

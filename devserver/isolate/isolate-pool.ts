@@ -1,4 +1,5 @@
 import ivm from 'isolated-vm';
+import { RequestError } from '../../runtime/request-error.js';
 import { isolatePrelude, type PreludeExports } from './prelude.js';
 
 const PRELUDE = `return (${isolatePrelude.toString()})($0);`;
@@ -157,6 +158,7 @@ interface Waiter {
 export class IsolatePool {
   #options: IsolatePoolOptions;
   #code: string | null = null;
+  #closed = false;
   #version = 0;
   #idle: IsolateSlot[] = [];
   /** When each idle isolate became idle (`performance.now()`). */
@@ -251,7 +253,8 @@ export class IsolatePool {
     this.#idle = [];
     this.#code = null;
     this.#version = -1;
-    for (const waiter of this.#waiting.splice(0)) waiter.reject(new Error('The isolate pool was closed'));
+    this.#closed = true;
+    for (const waiter of this.#waiting.splice(0)) waiter.reject(RequestError.of('unavailable', 'the host is shutting down'));
   }
 
   /**
@@ -279,7 +282,8 @@ export class IsolatePool {
   }
 
   #create(): IsolateSlot {
-    if (this.#code === null) throw new Error('No handler bundle is loaded');
+    if (this.#closed) throw RequestError.of('unavailable', 'the host is shutting down');
+    if (this.#code === null) throw RequestError.of('unavailable', 'no handler bundle is loaded');
     const slot = new IsolateSlot(this.#code, this.#version, this.#options);
     this.#live++;
     this.#peak = Math.max(this.#peak, this.#live);

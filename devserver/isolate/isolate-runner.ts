@@ -131,8 +131,13 @@ export class IsolateRunner {
       return Promise.reject(error);
     }
     const pool = this.#pool;
-    // Waiting for a free isolate: a caller that gave up (timeout, disconnect) leaves the queue.
-    const acquired = pool.acquire(() => ctx.signal);
+    let acquired: ReturnType<IsolatePool['acquire']>;
+    try {
+      // Waiting for a free isolate: a caller that gave up (timeout, disconnect) leaves the queue.
+      acquired = pool.acquire(() => ctx.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (!(acquired instanceof Promise)) return this.#runOn(pool, acquired, kind, name, ctx, argsJson);
     return acquired.then((slot) => this.#runOn(pool, slot, kind, name, ctx, argsJson));
   }
@@ -175,8 +180,9 @@ export class IsolateRunner {
 
   /** Starts a call on `slot`: a mutation inside its transaction (rolled back if it fails). */
   #start(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, argsJson: string, parent: Call | null): Promise<RawJson> {
-    if (kind !== 'mutation') return this.#execute(slot, kind, name, ctx, argsJson, null, parent);
-    const data = this.#data(name);
+    const data = this.#options.data();
+    // Without tables a mutation has nothing to commit: it runs like an action, and its ctx.db says why.
+    if (kind !== 'mutation' || !data) return this.#execute(slot, kind, name, ctx, argsJson, null, parent);
     return data.client.transaction(data.model.role, (query) => {
       // Waiting for the transaction took time: the action that runs this may have ended meanwhile.
       if (parent && (parent.settled || slot.disposed)) return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));

@@ -50,6 +50,8 @@ const NUMBER_FIELDS = ['memoryLimitMb', 'cpuLimitMs', 'timeoutMs', 'actionTimeou
 export function parseIsolateLimits(value: unknown, fail: (field: string, problem: string) => never): IsolateLimits {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('isolate', 'must be an object like {"memoryLimitMb": 128}');
   const input = value as Record<string, unknown>;
+  // A misspelt limit would silently not apply: refuse it, like "rateLimits" does.
+  refuseUnknown(input, [...NUMBER_FIELDS, 'fetch'], 'isolate', fail);
   const limits: IsolateLimits = { ...DEFAULT_LIMITS, fetch: { ...DEFAULT_LIMITS.fetch } };
   for (const key of NUMBER_FIELDS) {
     if (input[key] !== undefined) limits[key] = positiveInteger(input[key], `isolate.${key}`, fail);
@@ -59,6 +61,7 @@ export function parseIsolateLimits(value: unknown, fail: (field: string, problem
   if (fetch !== undefined) {
     if (typeof fetch !== 'object' || fetch === null || Array.isArray(fetch)) fail('isolate.fetch', 'must be an object like {"allowHosts": ["api.example.com"]}');
     const f = fetch as Record<string, unknown>;
+    refuseUnknown(f, ['allowHosts', 'timeoutMs', 'maxResponseBytes'], 'isolate.fetch', fail);
     if (f.allowHosts !== undefined) {
       limits.fetch.allowHosts = parseAllowHosts(f.allowHosts, fail);
     }
@@ -66,6 +69,12 @@ export function parseIsolateLimits(value: unknown, fail: (field: string, problem
     if (f.maxResponseBytes !== undefined) limits.fetch.maxResponseBytes = positiveInteger(f.maxResponseBytes, 'isolate.fetch.maxResponseBytes', fail);
   }
   return limits;
+}
+
+function refuseUnknown(input: Record<string, unknown>, known: readonly string[], field: string, fail: (field: string, problem: string) => never): void {
+  for (const key of Object.keys(input)) {
+    if (!known.includes(key)) fail(`${field}.${key}`, `is not a limit: use one of ${known.join(', ')}`);
+  }
 }
 
 function positiveInteger(value: unknown, field: string, fail: (field: string, problem: string) => never): number {
