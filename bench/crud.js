@@ -15,7 +15,15 @@ import { machine } from './lib/system.js';
 import { SEED_ROWS, WORKLOADS } from './crud/workloads.js';
 
 /** Measurement settings (loopback only). */
-export const SETTINGS = { targets: ['hono', 'hono-tx', 'host'], rounds: 3, concurrency: 16, settleMs: 1_500, warmupMs: 500, durationMs: 2_500, retries: 3 };
+export const SETTINGS = {
+  targets: ['hono', 'hono-tx', 'host'],
+  rounds: 3,
+  concurrency: 16,
+  settleMs: 1_500,
+  warmupMs: 500,
+  durationMs: 2_500,
+  retries: 3,
+};
 
 /** Lets the load generator send a workload's `bodies` in turn (see `crud/rotate-bodies.js`). */
 const ROTATE_BODIES = `--import=${new URL('./crud/rotate-bodies.js', import.meta.url).href}`;
@@ -25,7 +33,9 @@ export async function run() {
   const { targets, rounds, concurrency, settleMs, warmupMs, durationMs, retries } = SETTINGS;
   for (const w of WORKLOADS) console.log(`crud: ${w.name.padEnd(6)} POST ${w.path}  ${w.describe}  e.g. ${w.body}`);
   console.log(`crud: ${machine()}`);
-  console.log(`crud: in-memory PGlite per server, ${SEED_ROWS} seed rows; ${targets.join(', ')}; per workload ${rounds} rounds of ${warmupMs} ms warm-up + ${durationMs} ms measurement, ${concurrency} requests in flight`);
+  console.log(
+    `crud: in-memory PGlite per server, ${SEED_ROWS} seed rows; ${targets.join(', ')}; per workload ${rounds} rounds of ${warmupMs} ms warm-up + ${durationMs} ms measurement, ${concurrency} requests in flight`,
+  );
   const servers = [];
   const nodeOptions = process.env.NODE_OPTIONS;
   try {
@@ -49,11 +59,14 @@ export async function run() {
           const m = await measureQuietly(server, { ...load, warmupMs, durationMs }, budget);
           results[server.name].push(m);
           const repeats = left - budget.retries;
-          console.log(`  ${workload.name.padEnd(6)} round ${r} ${server.name.padEnd(7)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`);
+          console.log(
+            `  ${workload.name.padEnd(6)} round ${r} ${server.name.padEnd(7)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
+          );
         }
       }
       summary[workload.name] = Object.fromEntries(targets.map((t) => [t, medians(results[t])]));
-      for (const t of targets) console.log(`${workload.name.padEnd(6)} ${t.padEnd(7)} median  ${describe(summary[workload.name][t])}`);
+      for (const t of targets)
+        console.log(`${workload.name.padEnd(6)} ${t.padEnd(7)} median  ${describe(summary[workload.name][t])}`);
     }
     console.log(JSON.stringify(resultLine(summary)));
   } finally {
@@ -73,7 +86,9 @@ async function checkSameAnswers(servers) {
   for (const workload of WORKLOADS) {
     for (const body of [workload.body, ...(workload.bodies ?? []).slice(-1)]) {
       const answers = await Promise.all(servers.map((s) => call(s, workload.path, body)));
-      const comparable = answers.map((a) => (workload.name === 'insert' ? JSON.stringify({ ...JSON.parse(a), id: null, createdAt: null }) : a));
+      const comparable = answers.map((a) =>
+        workload.name === 'insert' ? JSON.stringify({ ...JSON.parse(a), id: null, createdAt: null }) : a,
+      );
       const differing = servers.filter((_, i) => comparable[i] !== comparable[servers.length - 1]);
       if (differing.length) {
         const lines = servers.map((s, i) => `  ${s.name}: ${answers[i].slice(0, 300)}`).join('\n');
@@ -91,9 +106,14 @@ async function checkSameAnswers(servers) {
  * @param {string} body
  */
 async function call(server, path, body) {
-  const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const res = await fetch(`http://127.0.0.1:${server.port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
   const text = await res.text();
-  if (res.status !== 200) throw new Error(`crud: ${server.name} answered ${path} ${body} with ${res.status} ${text.slice(0, 300)}`);
+  if (res.status !== 200)
+    throw new Error(`crud: ${server.name} answered ${path} ${body} with ${res.status} ${text.slice(0, 300)}`);
   return text;
 }
 
@@ -105,7 +125,8 @@ async function call(server, path, body) {
  */
 function resultLine(summary) {
   const line = { bench: 'crud' };
-  for (const name of Object.keys(summary)) line[`${name}_ratio`] = round(summary[name].host.rps / summary[name].hono.rps, 2);
+  for (const name of Object.keys(summary))
+    line[`${name}_ratio`] = round(summary[name].host.rps / summary[name].hono.rps, 2);
   for (const [name, s] of Object.entries(summary)) {
     Object.assign(line, {
       [`${name}_host_rps`]: round(s.host.rps),

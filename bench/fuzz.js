@@ -62,8 +62,12 @@ const WARM_UP_MAX = 300;
  */
 export async function run(options) {
   const perHost = Math.max(1, Math.round(options.requests / options.hosts.length));
-  console.log(`fuzz: seed ${options.seed}; ${perHost} requests per host (${options.hosts.join(', ')}), ${options.concurrency} in flight, hang after ${options.hangMs} ms, idle ${options.idleMs} ms`);
-  console.log(`fuzz: ${machine()}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}${options.gc ? ', hosts with --expose-gc' : ''}`);
+  console.log(
+    `fuzz: seed ${options.seed}; ${perHost} requests per host (${options.hosts.join(', ')}), ${options.concurrency} in flight, hang after ${options.hangMs} ms, idle ${options.idleMs} ms`,
+  );
+  console.log(
+    `fuzz: ${machine()}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}${options.gc ? ', hosts with --expose-gc' : ''}`,
+  );
   const fixtures = await prepareFixtures();
   const results = [];
   try {
@@ -91,9 +95,27 @@ async function fuzzHost(name, fixtures, count, options) {
   const host = await startHost(name, fixtures, { gc: options.gc, nodeOptions: options.nodeOptions });
   try {
     const start = readRss(host.pid);
-    const next = createGenerator({ seed: options.seed, hostName: name, port: host.port, requests: count, assets: fixtures.assets, handlersRoot: fixtures.handlers, classes: options.classes });
+    const next = createGenerator({
+      seed: options.seed,
+      hostName: name,
+      port: host.port,
+      requests: count,
+      assets: fixtures.assets,
+      handlersRoot: fixtures.handlers,
+      classes: options.classes,
+    });
     const deadline = performance.now() + options.maxSeconds * 1000;
-    const send = (n) => runCases({ port: host.port, next, count: n, concurrency: options.concurrency, hangMs: options.hangMs, marker: fixtures.marker, deadline, onFinding: (f) => console.log(`${name}: ${f.cls === 'page' ? '' : 'NON-CONTRACT '}${describeFinding(f)}`) });
+    const send = (n) =>
+      runCases({
+        port: host.port,
+        next,
+        count: n,
+        concurrency: options.concurrency,
+        hangMs: options.hangMs,
+        marker: fixtures.marker,
+        deadline,
+        onFinding: (f) => console.log(`${name}: ${f.cls === 'page' ? '' : 'NON-CONTRACT '}${describeFinding(f)}`),
+      });
     const warmCount = Math.min(WARM_UP_MAX, Math.round(count * WARM_UP_SHARE));
     await fillIsolatePool(host.port);
     const warm = await send(warmCount);
@@ -111,14 +133,18 @@ async function fuzzHost(name, fixtures, count, options) {
     let busy = null;
     let after = baseline;
     for (let round = 1; round <= options.rounds; round++) {
-      const share = Math.round(((count - warmCount) * round) / options.rounds) - Math.round(((count - warmCount) * (round - 1)) / options.rounds);
+      const share =
+        Math.round(((count - warmCount) * round) / options.rounds) -
+        Math.round(((count - warmCount) * (round - 1)) / options.rounds);
       const tally = await send(share);
       main = main ? merge(main, tally) : tally;
       busy = readRss(host.pid);
       after = await idleMemory(host, options);
       if (options.rounds > 1) {
         const sent = warm.requests + main.requests;
-        console.log(`${name}: round ${round}: ${sent} requests, idle RSS ${after.rss.rssMb} MB (${signed(after.rss.rssMb - baseline.rss.rssMb)} MB); ${formatKinds(baseline.kinds, after.kinds)}`);
+        console.log(
+          `${name}: round ${round}: ${sent} requests, idle RSS ${after.rss.rssMb} MB (${signed(after.rss.rssMb - baseline.rss.rssMb)} MB); ${formatKinds(baseline.kinds, after.kinds)}`,
+        );
       }
     }
     let emptied = null;
@@ -134,13 +160,22 @@ async function fuzzHost(name, fixtures, count, options) {
       console.log(`${name}: NON-CONTRACT after the fuzz: ${serving.label}: ${serving.reason}`);
     }
     const growth = round1(after.rss.rssMb - baseline.rss.rssMb);
-    console.log(`${name}: ${tally.requests} requests in ${(tally.elapsedMs / 1000).toFixed(1)} s; non-contract ${tally.nonContract}, hangs ${tally.hangs}, quick calls timed out ${tally.simpleTimeouts}`);
+    console.log(
+      `${name}: ${tally.requests} requests in ${(tally.elapsedMs / 1000).toFixed(1)} s; non-contract ${tally.nonContract}, hangs ${tally.hangs}, quick calls timed out ${tally.simpleTimeouts}`,
+    );
     console.log(`${name}: statuses ${formatCounts(tally.statuses)}`);
-    for (const [cls, counts] of Object.entries(tally.classes).sort()) console.log(`${name}:   ${cls.padEnd(13)} ${formatCounts(counts)}`);
-    console.log(`${name}: RSS ${mb(start)} at start, ${mb(baseline.rss)} idle after ${warm.requests} warm-up requests, ${mb(busy)} right after the fuzz, ${mb(after.rss)} idle (${growth >= 0 ? '+' : ''}${growth} MB); peak ${start && after.rss ? after.rss.peakMb : '?'} MB`);
-    console.log(`${name}: RSS by kind, idle before -> after: ${formatKinds(baseline.kinds, after.kinds)}; threads ${baseline.rss.threads} -> ${after.rss.threads}; handler isolates ${formatIsolates(baseline.isolates)} -> ${formatIsolates(after.isolates)}`);
+    for (const [cls, counts] of Object.entries(tally.classes).sort())
+      console.log(`${name}:   ${cls.padEnd(13)} ${formatCounts(counts)}`);
+    console.log(
+      `${name}: RSS ${mb(start)} at start, ${mb(baseline.rss)} idle after ${warm.requests} warm-up requests, ${mb(busy)} right after the fuzz, ${mb(after.rss)} idle (${growth >= 0 ? '+' : ''}${growth} MB); peak ${start && after.rss ? after.rss.peakMb : '?'} MB`,
+    );
+    console.log(
+      `${name}: RSS by kind, idle before -> after: ${formatKinds(baseline.kinds, after.kinds)}; threads ${baseline.rss.threads} -> ${after.rss.threads}; handler isolates ${formatIsolates(baseline.isolates)} -> ${formatIsolates(after.isolates)}`,
+    );
     if (emptied) {
-      console.log(`${name}: with every handler isolate disposed (out of memory on purpose), before -> after: RSS ${mb(emptiedBefore.rss)} -> ${mb(emptied.rss)} (${signed(emptied.rss.rssMb - emptiedBefore.rss.rssMb)} MB); ${formatKinds(emptiedBefore.kinds, emptied.kinds)}`);
+      console.log(
+        `${name}: with every handler isolate disposed (out of memory on purpose), before -> after: RSS ${mb(emptiedBefore.rss)} -> ${mb(emptied.rss)} (${signed(emptied.rss.rssMb - emptiedBefore.rss.rssMb)} MB); ${formatKinds(emptiedBefore.kinds, emptied.kinds)}`,
+      );
     }
     if (baseline.report && after.report) {
       console.log(`${name}: after GC: before ${formatReport(baseline.report)}`);
@@ -167,7 +202,8 @@ async function fuzzHost(name, fixtures, count, options) {
       kinds_before: baseline.kinds,
       kinds_after: after.kinds,
       rss_emptied_mb: emptied?.rss.rssMb ?? null,
-      rss_growth_without_isolates_mb: emptied && emptiedBefore ? round1(emptied.rss.rssMb - emptiedBefore.rss.rssMb) : null,
+      rss_growth_without_isolates_mb:
+        emptied && emptiedBefore ? round1(emptied.rss.rssMb - emptiedBefore.rss.rssMb) : null,
       isolates_before: baseline.isolates?.isolates ?? null,
       isolates_after: after.isolates?.isolates ?? null,
       statuses: tally.statuses,
@@ -226,7 +262,12 @@ function formatReport(r) {
 
 function formatKinds(before, after) {
   if (!before || !after) return '?';
-  const names = { wasmMb: 'wasm (PGlite)', mallocMb: 'malloc', otherAnonMb: 'other anonymous (V8 heaps, isolates, stacks)', fileMb: 'files' };
+  const names = {
+    wasmMb: 'wasm (PGlite)',
+    mallocMb: 'malloc',
+    otherAnonMb: 'other anonymous (V8 heaps, isolates, stacks)',
+    fileMb: 'files',
+  };
   return Object.entries(names)
     .map(([key, label]) => `${label} ${before[key]} -> ${after[key]} MB`)
     .join(', ');
@@ -269,14 +310,17 @@ export function parseOptions(argv) {
   }
   const positive = (name, text) => {
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer (got ${JSON.stringify(text)})`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`--${name} must be a positive integer (got ${JSON.stringify(text)})`);
     return n;
   };
   const hosts = values.hosts.split(',').filter(Boolean);
-  for (const h of hosts) if (!HOST_NAMES.includes(h)) throw new Error(`Unknown host "${h}": use ${HOST_NAMES.join(', ')}`);
+  for (const h of hosts)
+    if (!HOST_NAMES.includes(h)) throw new Error(`Unknown host "${h}": use ${HOST_NAMES.join(', ')}`);
   let classes = values.classes ? values.classes.split(',').filter(Boolean) : null;
   const skip = values.skip ? values.skip.split(',').filter(Boolean) : [];
-  for (const c of [...(classes ?? []), ...skip]) if (!CLASS_NAMES.includes(c)) throw new Error(`Unknown class "${c}": use ${CLASS_NAMES.join(', ')}`);
+  for (const c of [...(classes ?? []), ...skip])
+    if (!CLASS_NAMES.includes(c)) throw new Error(`Unknown class "${c}": use ${CLASS_NAMES.join(', ')}`);
   if (skip.length) classes = (classes ?? CLASS_NAMES).filter((c) => !skip.includes(c));
   return {
     requests: positive('requests', values.requests),

@@ -29,7 +29,11 @@ interface HostLine {
 /** Runs `node bench/fuzz.js` as `npm run fuzz` does and returns everything it printed. */
 function runFuzz(args: string[]): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FUZZ, ...args], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [FUZZ, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -53,16 +57,25 @@ describe('fuzz: random and malformed requests against favn serve and vite dev', 
     async () => {
       const { code, out } = await runFuzz(['--requests', String(REQUESTS)]);
       const lines = out.split('\n');
-      const report = lines.filter((l) => !l.startsWith('{')).slice(-80).join('\n');
+      const report = lines
+        .filter((l) => !l.startsWith('{'))
+        .slice(-80)
+        .join('\n');
       const hosts = lines.filter((l) => l.startsWith('{"bench":"fuzz-host"')).map((l) => JSON.parse(l) as HostLine);
       expect(hosts.map((h) => h.host)).toEqual(['serve', 'vite']);
       for (const host of hosts) {
         const findings = host.findings.map((f) => `[${f.cls}] ${f.label}: ${f.reason}`).join('\n');
         expect(host.non_contract, `${host.host}: non-contract answers\n${findings}\n${report}`).toBe(0);
         expect(host.hangs, `${host.host}: hangs\n${findings}\n${report}`).toBe(0);
-        expect(host.rss_growth_mb, `${host.host}: RSS ${host.rss_before_mb} -> ${host.rss_after_mb} MB\n${report}`).toBeLessThanOrEqual(RSS_BOUND_MB);
+        expect(
+          host.rss_growth_mb,
+          `${host.host}: RSS ${host.rss_before_mb} -> ${host.rss_after_mb} MB\n${report}`,
+        ).toBeLessThanOrEqual(RSS_BOUND_MB);
       }
-      const final = JSON.parse(lines.filter((l) => l.startsWith('{"bench":"fuzz"')).at(-1) ?? 'null') as Record<string, number> | null;
+      const final = JSON.parse(lines.filter((l) => l.startsWith('{"bench":"fuzz"')).at(-1) ?? 'null') as Record<
+        string,
+        number
+      > | null;
       expect(final, report).toMatchObject({ bench: 'fuzz', non_contract: 0, hangs: 0 });
       expect(final!.requests).toBeGreaterThanOrEqual(REQUESTS * 0.95);
       expect(final!.rss_growth_mb).toBeLessThanOrEqual(RSS_BOUND_MB);

@@ -22,7 +22,16 @@ import { machine } from './lib/system.js';
 import { FEATURE_DIR, FEATURE_ID } from './isolate/targets.js';
 
 /** Measurement settings (loopback only). */
-export const SETTINGS = { rounds: 5, concurrency: 16, latencyConcurrency: 1, seedRows: 300, settleMs: 1_500, warmupMs: 500, durationMs: 2_500, retries: 4 };
+export const SETTINGS = {
+  rounds: 5,
+  concurrency: 16,
+  latencyConcurrency: 1,
+  seedRows: 300,
+  settleMs: 1_500,
+  warmupMs: 500,
+  durationMs: 2_500,
+  retries: 4,
+};
 
 /** Goals the results are reported against (not asserted). */
 const TARGETS = { trivial_ratio: 0.85, db_ratio: 0.9, p50_overhead_ms: 0.15 };
@@ -56,7 +65,9 @@ export async function run() {
   const { rounds, concurrency, latencyConcurrency, seedRows, settleMs, warmupMs, durationMs, retries } = SETTINGS;
   const rpcPath = (fn) => `/rpc/${FEATURE_ID}/${fn}`;
   console.log(`isolate: trivial POST ${rpcPath('trivialHandler')} vs ${rpcPath('trivialPlain')}  {"args":[]}`);
-  console.log(`isolate: db      POST ${rpcPath('getItemHandler')} vs ${rpcPath('getItemPlain')}  {"args":["<id>"]}, ${seedRows} ids in turn`);
+  console.log(
+    `isolate: db      POST ${rpcPath('getItemHandler')} vs ${rpcPath('getItemPlain')}  {"args":["<id>"]}, ${seedRows} ids in turn`,
+  );
   console.log(`isolate: ${machine()}`);
   const built = await buildFeature();
   console.log(`isolate: vite build of the bench feature in ${Math.round(built)} ms`);
@@ -92,7 +103,12 @@ export async function run() {
     /** @type {Record<string, Record<string, import('./lib/measure.js').Measurement>>} */
     const summary = {};
     for (const workload of workloads) {
-      const load = (path) => ({ path: rpcPath(FUNCTIONS[workload.fns][path]), body: workload.body, bodies: workload.bodies, concurrency: workload.concurrency });
+      const load = (path) => ({
+        path: rpcPath(FUNCTIONS[workload.fns][path]),
+        body: workload.body,
+        bodies: workload.bodies,
+        concurrency: workload.concurrency,
+      });
       // Unmeasured: warms the JIT, the isolates and PGlite on this workload.
       for (const path of PATHS) await measure(server, { ...load(path), warmupMs: 0, durationMs: settleMs });
       /** @type {Record<string, import('./lib/measure.js').Measurement[]>} */
@@ -104,11 +120,14 @@ export async function run() {
           const m = await measureQuietly(server, { ...load(path), warmupMs, durationMs }, budget);
           results[path].push(m);
           const repeats = left - budget.retries;
-          console.log(`  ${workload.name.padEnd(10)} round ${r} ${path.padEnd(7)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`);
+          console.log(
+            `  ${workload.name.padEnd(10)} round ${r} ${path.padEnd(7)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
+          );
         }
       }
       summary[workload.name] = Object.fromEntries(PATHS.map((p) => [p, medians(results[p])]));
-      for (const p of PATHS) console.log(`${workload.name.padEnd(10)} ${p.padEnd(7)} median  ${describe(summary[workload.name][p])}`);
+      for (const p of PATHS)
+        console.log(`${workload.name.padEnd(10)} ${p.padEnd(7)} median  ${describe(summary[workload.name][p])}`);
     }
     const line = resultLine(summary);
     console.log(
@@ -131,10 +150,18 @@ export async function run() {
 function buildFeature() {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [VITE_BIN, 'build'], { cwd: FEATURE_DIR, env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000, maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`isolate: vite build of the bench feature failed: ${error.message}\n${stdout}${stderr}`));
-      resolve(performance.now() - started);
-    });
+    execFile(
+      process.execPath,
+      [VITE_BIN, 'build'],
+      { cwd: FEATURE_DIR, env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000, maxBuffer: 4 << 20 },
+      (error, stdout, stderr) => {
+        if (error)
+          return reject(
+            new Error(`isolate: vite build of the bench feature failed: ${error.message}\n${stdout}${stderr}`),
+          );
+        resolve(performance.now() - started);
+      },
+    );
   });
 }
 
@@ -150,7 +177,10 @@ async function seed(server, count) {
   while (ids.length < count) {
     const batch = Math.min(SEED_BATCH, count - ids.length);
     const added = JSON.parse(await call(server, 'seedItems', rpcBody([ids.length + 1, batch])));
-    if (!Array.isArray(added) || added.length !== batch) throw new Error(`isolate: seedItems(${ids.length + 1}, ${batch}) returned ${JSON.stringify(added).slice(0, 200)}`);
+    if (!Array.isArray(added) || added.length !== batch)
+      throw new Error(
+        `isolate: seedItems(${ids.length + 1}, ${batch}) returned ${JSON.stringify(added).slice(0, 200)}`,
+      );
     ids.push(...added);
   }
   return ids;
@@ -166,13 +196,20 @@ async function seed(server, count) {
 async function checkSameAnswers(server, ids) {
   const compare = async (workload, body, check) => {
     const [isolate, plain] = await Promise.all(PATHS.map((p) => call(server, FUNCTIONS[workload][p], body)));
-    if (isolate !== plain) throw new Error(`isolate: the two paths answer ${workload} ${body} differently:\n  isolate: ${isolate.slice(0, 300)}\n  plain:   ${plain.slice(0, 300)}`);
+    if (isolate !== plain)
+      throw new Error(
+        `isolate: the two paths answer ${workload} ${body} differently:\n  isolate: ${isolate.slice(0, 300)}\n  plain:   ${plain.slice(0, 300)}`,
+      );
     const problem = check(JSON.parse(plain));
     if (problem) throw new Error(`isolate: ${workload} ${body} answered ${plain.slice(0, 300)}: ${problem}`);
   };
-  await compare('trivial', rpcBody([]), (value) => (value?.ok === true && value.n === 1 ? null : 'expected {"ok":true,"n":1}'));
+  await compare('trivial', rpcBody([]), (value) =>
+    value?.ok === true && value.n === 1 ? null : 'expected {"ok":true,"n":1}',
+  );
   for (const [i, id] of ids.entries()) {
-    await compare('db', rpcBody([id]), (row) => (row?.id === id && row.name === `item ${i + 1}` ? null : `expected the row "item ${i + 1}" with id ${id}`));
+    await compare('db', rpcBody([id]), (row) =>
+      row?.id === id && row.name === `item ${i + 1}` ? null : `expected the row "item ${i + 1}" with id ${id}`,
+    );
   }
 }
 
@@ -184,7 +221,11 @@ async function checkSameAnswers(server, ids) {
  * @param {string} body
  */
 async function call(server, fn, body) {
-  const res = await fetch(`http://127.0.0.1:${server.port}/rpc/${FEATURE_ID}/${fn}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const res = await fetch(`http://127.0.0.1:${server.port}/rpc/${FEATURE_ID}/${fn}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  });
   const text = await res.text();
   if (res.status !== 200) throw new Error(`isolate: ${fn} ${body} answered ${res.status} ${text.slice(0, 300)}`);
   return text;

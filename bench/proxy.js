@@ -43,9 +43,13 @@ const PATHS = ['direct', 'proxy'];
 export async function run() {
   const { rounds, concurrency, settleMs, warmupMs, durationMs, retries } = SETTINGS;
   console.log(`proxy: direct POST {upstream}${RPC_PATH}  ${RPC_BODY}`);
-  console.log(`proxy: proxy  POST {favn serve}${PROXY_PATH}  ${RPC_BODY}  (endpoint mode, forwarded to {upstream}${RPC_PATH})`);
+  console.log(
+    `proxy: proxy  POST {favn serve}${PROXY_PATH}  ${RPC_BODY}  (endpoint mode, forwarded to {upstream}${RPC_PATH})`,
+  );
   console.log(`proxy: ${machine()}`);
-  console.log(`proxy: ${PATHS.join(', ')}; ${rounds} rounds of ${warmupMs} ms warm-up + ${durationMs} ms measurement, ${concurrency} requests in flight`);
+  console.log(
+    `proxy: ${PATHS.join(', ')}; ${rounds} rounds of ${warmupMs} ms warm-up + ${durationMs} ms measurement, ${concurrency} requests in flight`,
+  );
   /** @type {import('./lib/processes.js').ServerProcess | undefined} */
   let upstream;
   /** @type {import('./proxy/serve-cli.js').ServeProcess | undefined} */
@@ -56,7 +60,11 @@ export async function run() {
     const { direct, proxy } = paths(upstream, host);
     await checkSameAnswers(direct, proxy);
     // Unmeasured: warms the JIT of every process on its path, and the host's pool of upstream connections.
-    for (const target of [direct, proxy]) await failOnErrors(target, await measure(target, { path: target.path, body: RPC_BODY, concurrency, warmupMs: 0, durationMs: settleMs }));
+    for (const target of [direct, proxy])
+      await failOnErrors(
+        target,
+        await measure(target, { path: target.path, body: RPC_BODY, concurrency, warmupMs: 0, durationMs: settleMs }),
+      );
     // Measurements disturbed by other processes are repeated, at most `retries` times in all.
     const budget = { retries };
     /** @type {Record<string, Row[]>} */
@@ -65,16 +73,24 @@ export async function run() {
       const order = r % 2 ? [direct, proxy] : [proxy, direct];
       for (const target of order) {
         const left = budget.retries;
-        const row = await failOnErrors(target, await measureTarget(target, { path: target.path, body: RPC_BODY, concurrency, warmupMs, durationMs }, budget));
+        const row = await failOnErrors(
+          target,
+          await measureTarget(target, { path: target.path, body: RPC_BODY, concurrency, warmupMs, durationMs }, budget),
+        );
         results[target.name].push(row);
         const repeats = left - budget.retries;
-        console.log(`  round ${r} ${target.name.padEnd(6)} ${describe(row)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}${split(row)}`);
+        console.log(
+          `  round ${r} ${target.name.padEnd(6)} ${describe(row)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}${split(row)}`,
+        );
       }
     }
     const summary = { direct: medians(results.direct), proxy: medians(results.proxy) };
-    for (const name of PATHS) console.log(`${name.padEnd(6)} median  ${describe(summary[name])}${split(summary[name])}`);
+    for (const name of PATHS)
+      console.log(`${name.padEnd(6)} median  ${describe(summary[name])}${split(summary[name])}`);
     const line = resultLine(summary);
-    console.log(`proxy: ratio ${line.ratio} (goal >= ${TARGET_RATIO}: ${line.ratio >= TARGET_RATIO ? 'met' : 'missed'}), p99 overhead ${line.p99_overhead_ms} ms`);
+    console.log(
+      `proxy: ratio ${line.ratio} (goal >= ${TARGET_RATIO}: ${line.ratio >= TARGET_RATIO ? 'met' : 'missed'}), p99 overhead ${line.p99_overhead_ms} ms`,
+    );
     console.log(JSON.stringify(line));
   } finally {
     await Promise.all([host?.stop(), upstream?.stop()]);
@@ -105,7 +121,14 @@ function paths(upstream, host) {
     return { hostMs: h.cpuMs, upstreamMs: u.cpuMs, at: u.at };
   };
   return {
-    direct: { name: 'direct', port: upstream.port, path: RPC_PATH, cpu: upstream.cpu, stop: upstream.stop, parts: null },
+    direct: {
+      name: 'direct',
+      port: upstream.port,
+      path: RPC_PATH,
+      cpu: upstream.cpu,
+      stop: upstream.stop,
+      parts: null,
+    },
     proxy: {
       name: 'proxy',
       port: host.port,
@@ -137,7 +160,11 @@ async function measureTarget(target, settings, budget) {
   const hostMs = after.hostMs - before.hostMs;
   const upstreamMs = after.upstreamMs - before.upstreamMs;
   const hostShare = hostMs / (hostMs + upstreamMs);
-  return { ...m, hostUsPerRequest: m.cpuPerRequestUs * hostShare, upstreamUsPerRequest: m.cpuPerRequestUs * (1 - hostShare) };
+  return {
+    ...m,
+    hostUsPerRequest: m.cpuPerRequestUs * hostShare,
+    upstreamUsPerRequest: m.cpuPerRequestUs * (1 - hostShare),
+  };
 }
 
 /** The per-process split of a proxy row's server CPU, as a suffix ('' for direct). */
@@ -154,7 +181,10 @@ function split(row) {
  */
 async function checkSameAnswers(direct, proxy) {
   const [a, b] = await Promise.all([call(direct), call(proxy)]);
-  if (a !== b) throw new Error(`proxy: direct and proxy answer ${RPC_BODY} differently:\n  direct: ${a.slice(0, 300)}\n  proxy:  ${b.slice(0, 300)}`);
+  if (a !== b)
+    throw new Error(
+      `proxy: direct and proxy answer ${RPC_BODY} differently:\n  direct: ${a.slice(0, 300)}\n  proxy:  ${b.slice(0, 300)}`,
+    );
   JSON.parse(a);
 }
 
@@ -182,9 +212,16 @@ async function failOnErrors(target, m) {
  * @param {Target} target
  */
 async function call(target) {
-  const res = await fetch(`http://127.0.0.1:${target.port}${target.path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: RPC_BODY });
+  const res = await fetch(`http://127.0.0.1:${target.port}${target.path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: RPC_BODY,
+  });
   const text = await res.text();
-  if (res.status !== 200) throw new Error(`proxy: ${target.name} answered ${target.path} ${RPC_BODY} with ${res.status} ${text.slice(0, 300)}`);
+  if (res.status !== 200)
+    throw new Error(
+      `proxy: ${target.name} answered ${target.path} ${RPC_BODY} with ${res.status} ${text.slice(0, 300)}`,
+    );
   return text;
 }
 
@@ -194,7 +231,11 @@ async function call(target) {
  * @param {{ direct: Row, proxy: Row }} summary
  */
 function resultLine({ direct, proxy }) {
-  return { bench: 'proxy', ratio: round(proxy.rps / direct.rps, 2), p99_overhead_ms: round(proxy.p99Ms - direct.p99Ms, 2) };
+  return {
+    bench: 'proxy',
+    ratio: round(proxy.rps / direct.rps, 2),
+    p99_overhead_ms: round(proxy.p99Ms - direct.p99Ms, 2),
+  };
 }
 
 /**

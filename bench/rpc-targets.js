@@ -39,9 +39,14 @@ function bareHonoApp() {
 
 /** The project's host serving one in-process module with `echo`. */
 async function benchHost() {
-  const manifest = parseManifest(JSON.stringify({ id: 'feature-bench', serverFunctions: { module: 'server-functions.js', exports: ['echo'] } }), 'feature.json');
+  const manifest = parseManifest(
+    JSON.stringify({ id: 'feature-bench', serverFunctions: { module: 'server-functions.js', exports: ['echo'] } }),
+    'feature.json',
+  );
   const echo = async (ctx, value) => ({ echo: value });
-  const runtime = new FeatureRuntime(manifest, { modules: () => [{ file: 'bench.server.js', exportNames: ['echo'], load: () => ({ echo }) }] });
+  const runtime = new FeatureRuntime(manifest, {
+    modules: () => [{ file: 'bench.server.js', exportNames: ['echo'], load: () => ({ echo }) }],
+  });
   await runtime.load();
   return createHost([runtime.feature], { dev: false, logCall: null });
 }

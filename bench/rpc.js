@@ -12,14 +12,24 @@ import { machine } from './lib/system.js';
 import { RPC_BODY, RPC_PATH } from './rpc-targets.js';
 
 /** Measurement settings (loopback only). */
-export const SETTINGS = { targets: ['hono', 'host', 'vite'], rounds: 3, concurrency: 16, settleMs: 2_000, warmupMs: 1_000, durationMs: 3_000, retries: 4 };
+export const SETTINGS = {
+  targets: ['hono', 'host', 'vite'],
+  rounds: 3,
+  concurrency: 16,
+  settleMs: 2_000,
+  warmupMs: 1_000,
+  durationMs: 3_000,
+  retries: 4,
+};
 
 /** Runs the bench and prints its lines. */
 export async function run() {
   const { targets, rounds, concurrency, settleMs, warmupMs, durationMs, retries } = SETTINGS;
   console.log(`rpc: POST ${RPC_PATH} ${RPC_BODY}`);
   console.log(`rpc: ${machine()}`);
-  console.log(`rpc: ${targets.join(', ')}; ${rounds} rounds of ${warmupMs} ms warm-up + ${durationMs} ms measurement, ${concurrency} requests in flight`);
+  console.log(
+    `rpc: ${targets.join(', ')}; ${rounds} rounds of ${warmupMs} ms warm-up + ${durationMs} ms measurement, ${concurrency} requests in flight`,
+  );
   const servers = [];
   try {
     for (const name of targets) servers.push(await startServer('rpc-targets.js', name));
@@ -36,7 +46,9 @@ export async function run() {
         const m = await measureQuietly(server, { ...load, warmupMs, durationMs }, budget);
         results[server.name].push(m);
         const repeats = left - budget.retries;
-        console.log(`  round ${r} ${server.name.padEnd(4)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`);
+        console.log(
+          `  round ${r} ${server.name.padEnd(4)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
+        );
       }
     }
     const summary = Object.fromEntries(targets.map((t) => [t, medians(results[t])]));

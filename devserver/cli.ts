@@ -40,7 +40,11 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'check') {
     const { values } = parseArgs({
       args: rest,
-      options: { fix: { type: 'boolean', default: false }, root: { type: 'string', default: '.' }, manifest: { type: 'string', default: 'feature.json' } },
+      options: {
+        fix: { type: 'boolean', default: false },
+        root: { type: 'string', default: '.' },
+        manifest: { type: 'string', default: 'feature.json' },
+      },
       strict: true,
     });
     return runCheck({ root: values.root, manifest: values.manifest, fix: values.fix });
@@ -70,7 +74,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') {
     // Like Vite: `--host` alone means every address.
-    const args = rest.flatMap((arg, i) => (arg === '--host' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('-')) ? ['--host=0.0.0.0'] : [arg]));
+    const args = rest.flatMap((arg, i) =>
+      arg === '--host' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('-')) ? ['--host=0.0.0.0'] : [arg],
+    );
     const { values, positionals } = parseArgs({
       args,
       allowPositionals: true,
@@ -86,7 +92,8 @@ async function main(argv: string[]): Promise<number> {
       strict: true,
     });
     const port = Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number (got ${values.port})`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      throw new Error(`--port must be a port number (got ${values.port})`);
     return runServe({
       dirs: positionals,
       config: values.config,

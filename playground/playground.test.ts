@@ -12,7 +12,16 @@ import { editFile, eventually, REPO_ROOT, removeFixture, rpc, startDev, type Dev
 const FEATURE = 'feature-playground';
 const WAIT = 15_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 /** Copies the playground (without this test) to a scratch folder inside the repo. */
 async function copyPlayground(): Promise<string> {
@@ -50,7 +59,9 @@ beforeAll(async () => {
 
 afterEach(async (context) => {
   if (context.task.result?.state === 'fail') {
-    await page?.screenshot({ path: path.join(REPO_ROOT, 'test-results', 'playground-failure.png'), fullPage: true }).catch(() => {});
+    await page
+      ?.screenshot({ path: path.join(REPO_ROOT, 'test-results', 'playground-failure.png'), fullPage: true })
+      .catch(() => {});
   }
 });
 
@@ -69,17 +80,23 @@ const requestIdText = async () => ((await page.getByTestId('request-id').textCon
 async function refreshServerInfo(): Promise<string> {
   const before = await requestIdText();
   await page.getByRole('button', { name: 'Refresh' }).click();
-  return eventually(async () => {
-    const now = await requestIdText();
-    return now !== before && now;
-  }, WAIT, 'the server-info panel to show a new request id');
+  return eventually(
+    async () => {
+      const now = await requestIdText();
+      return now !== before && now;
+    },
+    WAIT,
+    'the server-info panel to show a new request id',
+  );
 }
 
 describe('playground in a browser', { timeout: 60_000 }, () => {
   it('renders the notes list from the server', async () => {
     await notesList().getByRole('listitem').first().waitFor();
     const items = await notesList().getByRole('listitem').allTextContents();
-    expect(items.some((text) => text.includes('This list lives in the server process, not in the browser.'))).toBe(true);
+    expect(items.some((text) => text.includes('This list lives in the server process, not in the browser.'))).toBe(
+      true,
+    );
     expect(pageCalls).toContain('listNotes 200');
   });
 
@@ -97,7 +114,9 @@ describe('playground in a browser', { timeout: 60_000 }, () => {
   it('shows note stats computed by a query handler in an isolate, updated when a note is added', async () => {
     const stats = page.getByTestId('note-stats');
     await stats.waitFor();
-    expect(await stats.textContent()).toMatch(/^\d+ notes, \d+ words, longest word “\S+” \(computed in an isolate: no process object there\)$/);
+    expect(await stats.textContent()).toMatch(
+      /^\d+ notes, \d+ words, longest word “\S+” \(computed in an isolate: no process object there\)$/,
+    );
     const before = Number(/^(\d+) notes/.exec((await stats.textContent()) ?? '')?.[1]);
     await noteInput().fill('Supercalifragilisticexpialidocious indeed');
     await addButton().click();
@@ -123,7 +142,9 @@ describe('playground in a browser', { timeout: 60_000 }, () => {
     const second = await refreshServerInfo();
     expect(second).toMatch(UUID);
     // The host issued both ids: they are in its record of recent calls.
-    const admin = (await (await fetch(`${dev.url}/_admin`, { headers: { accept: 'application/json' } })).json()) as { calls: { requestId: string }[] };
+    const admin = (await (await fetch(`${dev.url}/_admin`, { headers: { accept: 'application/json' } })).json()) as {
+      calls: { requestId: string }[];
+    };
     const known = admin.calls.map((c) => c.requestId);
     expect(known).toEqual(expect.arrayContaining([first, second]));
   });
@@ -133,7 +154,9 @@ describe('playground in a browser', { timeout: 60_000 }, () => {
     expect((await message.textContent())?.trim()).toBe('Hello from server-info.server.ts');
     await page.evaluate(() => ((window as { __notReloaded?: boolean }).__notReloaded = true));
 
-    await editFile(dir!, 'src/server-info.server.ts', (text) => text.replace("'Hello from server-info.server.ts'", "'Edited while the server kept running'"));
+    await editFile(dir!, 'src/server-info.server.ts', (text) =>
+      text.replace("'Hello from server-info.server.ts'", "'Edited while the server kept running'"),
+    );
     // A save reaches the host through the file watcher; keep pressing Refresh like a person would.
     await eventually(
       async () => {
@@ -162,7 +185,11 @@ describe('playground in a browser', { timeout: 60_000 }, () => {
   });
 
   it('prints one terminal line per call and raises no page errors', async () => {
-    const printed = () => dev.logs.map((line) => /rpc feature-playground\/(\w+) (\d{3})/.exec(line)).filter((m) => m !== null).map((m) => `${m[1]} ${m[2]}`);
+    const printed = () =>
+      dev.logs
+        .map((line) => /rpc feature-playground\/(\w+) (\d{3})/.exec(line))
+        .filter((m) => m !== null)
+        .map((m) => `${m[1]} ${m[2]}`);
     await eventually(() => printed().length === pageCalls.length + 1, WAIT, 'one log line per call');
     // The extra line is the plain `rpc()` call of the "adds a note" test.
     expect(printed().sort()).toEqual([...pageCalls, 'listNotes 200'].sort());

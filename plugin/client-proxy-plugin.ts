@@ -35,7 +35,11 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
       }
       const [firstError] = scan.errors;
       if (firstError) throw asRollupError(firstError, absolute);
-      const proxy = transformToRpcProxy(code, scan.exports, { featureId: manifest.id, clientModule: CLIENT_SPECIFIER, file: absolute });
+      const proxy = transformToRpcProxy(code, scan.exports, {
+        featureId: manifest.id,
+        clientModule: CLIENT_SPECIFIER,
+        file: absolute,
+      });
       proxyExports.set(absolute, proxy.exportNames.join(','));
       return { code: proxy.code, map: proxy.map };
     },

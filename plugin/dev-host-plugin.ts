@@ -30,7 +30,9 @@ export function devHostPlugin(state: () => PluginState): Plugin {
         dev: true,
         rateLimiter,
         bodyLimit: state().options.bodyLimit,
-        identify: createIdentify(parseAuthConfig(state().options.auth, { field: 'serverFns({ auth })' }), { dev: true }),
+        identify: createIdentify(parseAuthConfig(state().options.auth, { field: 'serverFns({ auth })' }), {
+          dev: true,
+        }),
         logCall: (line) => logger.info(line, { timestamp: true }),
         logError: (message, error) => {
           const err = error instanceof Error ? error : new Error(String(error));

@@ -52,7 +52,8 @@ export class DevReloader {
       { modules: () => this.#modules(), schema: () => this.#loadSchema(), handlers: () => this.#bundleHandlers() },
       {
         secrets: () => readEnvLocal(state.root),
-        log: (line, level) => (level === 'error' || level === 'warn' ? logger.warn : logger.info)(`[favn] ${line}`, { timestamp: true }),
+        log: (line, level) =>
+          (level === 'error' || level === 'warn' ? logger.warn : logger.info)(`[favn] ${line}`, { timestamp: true }),
         database: () => openDatabase(state.root, { ...readEnvLocal(state.root), ...process.env }),
         allowDestructive: process.env.FAVN_ALLOW_DESTRUCTIVE_MIGRATIONS === '1',
         onMigrated: (applied, schema, location) =>
@@ -115,10 +116,13 @@ export class DevReloader {
   #readManifest(): void {
     const oldId = this.#state.manifest.id;
     try {
-      this.#state.manifest = readManifest(this.#state.manifestFile, { warn: (m) => this.#server.config.logger.warn(m) });
+      this.#state.manifest = readManifest(this.#state.manifestFile, {
+        warn: (m) => this.#server.config.logger.warn(m),
+      });
       this.#manifestError = null;
     } catch (error) {
-      this.#manifestError = error instanceof UsageError ? error : new UsageError(String(error), { file: this.#state.manifestFile });
+      this.#manifestError =
+        error instanceof UsageError ? error : new UsageError(String(error), { file: this.#state.manifestFile });
       return;
     }
     // Secrets, limits, declared names and endpoint or modules follow the manifest (and .env.local).
@@ -167,7 +171,10 @@ export class DevReloader {
       if (!mod.parsed) mod.exports = previous.modules.find((m) => m.absolute === mod.absolute)?.exports ?? [];
     }
     const modules: HandlerModule[] = this.#scan.modules
-      .map((m) => ({ absolute: m.absolute, handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])) }))
+      .map((m) => ({
+        absolute: m.absolute,
+        handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])),
+      }))
       .filter((m) => m.handlers.length > 0);
     if (modules.length === 0) return null;
     if (!this.#snapshotWarned) {
@@ -203,19 +210,32 @@ export class DevReloader {
       const message = `The handler bundle (query/mutation/action) could not be built; the last good one keeps serving.\n${handlers.message}`;
       problems.push({ message, file: (handlers as UsageError).file });
     }
-    if (schema) problems.push({ message: `${path.relative(root, this.#schemaFile)}: ${schema.message}`, file: this.#schemaFile });
+    if (schema)
+      problems.push({ message: `${path.relative(root, this.#schemaFile)}: ${schema.message}`, file: this.#schemaFile });
     for (const error of this.#scan.errors) {
-      problems.push({ message: error.message, file: error.file && path.resolve(root, error.file), line: error.line, column: error.column });
+      problems.push({
+        message: error.message,
+        file: error.file && path.resolve(root, error.file),
+        line: error.line,
+        column: error.column,
+      });
     }
     for (const [file, error] of modules) {
       if (this.#scan.errors.some((e) => e.file === file)) continue;
-      problems.push({ message: `${file} failed to load; the last good version keeps serving.\n${error.message}`, file: path.resolve(root, file) });
+      problems.push({
+        message: `${file} failed to load; the last good version keeps serving.\n${error.message}`,
+        file: path.resolve(root, file),
+      });
     }
     if (manifest.serverFunctions?.module || !manifest.serverFunctions) {
       const report = compareExports(this.#scan.modules, manifest.serverFunctions?.exports ?? []);
       const lines = describeReport(report, path.relative(root, manifestFile));
       if (lines.length) {
-        problems.push({ message: `Server function exports do not match the manifest:\n${lines.join('\n')}`, file: manifestFile, warning: true });
+        problems.push({
+          message: `Server function exports do not match the manifest:\n${lines.join('\n')}`,
+          file: manifestFile,
+          warning: true,
+        });
       }
     }
     reportProblems(this.#server, problems);

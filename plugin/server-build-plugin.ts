@@ -87,15 +87,22 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       const problems = scan.errors.map((e) => e.message);
       const report = compareExports(scan.modules, []);
       for (const dup of report.duplicates) {
-        problems.push(`"${dup.name}" is exported by more than one server module (${dup.places.join(' and ')}): server functions share one namespace per feature, rename one.`);
+        problems.push(
+          `"${dup.name}" is exported by more than one server module (${dup.places.join(' and ')}): server functions share one namespace per feature, rename one.`,
+        );
       }
       for (const mod of scan.modules) {
         for (const exp of mod.exports) {
-          if (exp.kind === 'value') problems.push(`${mod.file}:${exp.line}: export "${exp.name}" is not a function; server modules may only export server functions.`);
+          if (exp.kind === 'value')
+            problems.push(
+              `${mod.file}:${exp.line}: export "${exp.name}" is not a function; server modules may only export server functions.`,
+            );
         }
       }
       if (scan.modules.length > 0 && report.names.length === 0) {
-        problems.push(`No server module exports a function, but ${path.basename(manifestFile)} has serverFunctions: the runtime manifest's exports must not be empty.`);
+        problems.push(
+          `No server module exports a function, but ${path.basename(manifestFile)} has serverFunctions: the runtime manifest's exports must not be empty.`,
+        );
       }
       if (problems.length) this.error(`[favn] The server bundle cannot be built:\n${problems.join('\n')}`);
       const lines = scan.modules
@@ -110,7 +117,8 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       if (this.environment.name !== SERVER_ENVIRONMENT) return;
       const moduleName = serverModuleName(state());
       const chunk = bundle[moduleName];
-      if (!chunk || chunk.type !== 'chunk') this.error(`[favn] The server bundle ${moduleName} was not written: this is a bug.`);
+      if (!chunk || chunk.type !== 'chunk')
+        this.error(`[favn] The server bundle ${moduleName} was not written: this is a bug.`);
       const outDir = outputOptions.dir ?? this.environment.config.build.outDir;
       const bytes = await readFile(path.join(outDir, moduleName));
       const sha256 = createHash('sha256').update(bytes).digest('hex');
@@ -118,7 +126,10 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       const { root, options } = state();
       const scan = await scanProject(root, { classify: true, ignore: options.ignore });
       const modules = scan.modules
-        .map((m) => ({ absolute: m.absolute, handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])) }))
+        .map((m) => ({
+          absolute: m.absolute,
+          handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])),
+        }))
         .filter((m) => m.handlers.length > 0);
       if (modules.length > 0) {
         let bundle;
@@ -128,9 +139,19 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
           this.error(`[favn] The handler bundle cannot be built:\n${(error as Error).message}`);
         }
         await writeFile(path.join(outDir, HANDLERS_BUNDLE), bundle.code);
-        handlers = { bundle: HANDLERS_BUNDLE, sha256: createHash('sha256').update(bundle.code).digest('hex'), kinds: bundle.kinds };
+        handlers = {
+          bundle: HANDLERS_BUNDLE,
+          sha256: createHash('sha256').update(bundle.code).digest('hex'),
+          kinds: bundle.kinds,
+        };
       }
-      await writeRuntimeManifest(state(), outDir, chunk.exports.filter((name) => name !== SCHEMA_EXPORT), sha256, handlers);
+      await writeRuntimeManifest(
+        state(),
+        outDir,
+        chunk.exports.filter((name) => name !== SCHEMA_EXPORT),
+        sha256,
+        handlers,
+      );
     },
   };
 }
@@ -150,7 +171,12 @@ async function writeRuntimeManifest(
 ): Promise<void> {
   const { raw } = state.manifest;
   const serverFunctions = sha256
-    ? { module: serverModuleName(state), exports: [...exports], serverFunctionsSha256: sha256, ...(handlers ? { handlers } : {}) }
+    ? {
+        module: serverModuleName(state),
+        exports: [...exports],
+        serverFunctionsSha256: sha256,
+        ...(handlers ? { handlers } : {}),
+      }
     : { ...(raw.serverFunctions as object), exports: [...exports] };
   await mkdir(outDir, { recursive: true });
   await writeFile(path.join(outDir, 'feature.json'), `${JSON.stringify({ ...raw, serverFunctions }, null, 2)}\n`);

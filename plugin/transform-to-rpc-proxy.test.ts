@@ -19,13 +19,19 @@ describe('transformToRpcProxy', () => {
       await expect(out.code).toMatchFileSnapshot(`./__snapshots__/proxy/${name}.proxy.js`);
 
       // The output is plain JS that parses, and exports exactly the scanned names.
-      expect(scanExports(out.code, 'out.js').exports.map((e) => e.name).sort()).toEqual(exports.map((e) => e.name).sort());
+      expect(
+        scanExports(out.code, 'out.js')
+          .exports.map((e) => e.name)
+          .sort(),
+      ).toEqual(exports.map((e) => e.name).sort());
       expect(() => parse(out.code, { sourceType: 'module' })).not.toThrow();
       expect(out.exportNames).toEqual(exports.map((e) => e.name));
 
       // Nothing of the body or its imports survives: every line is the header, a proxy or an export.
       for (const line of out.code.split('\n').filter(Boolean)) {
-        expect(line).toMatch(/^(\/\/ Client stand-in.*|import \{ createServerFunction as __favnServerFunction \} from "@favn\/vite-plugin-server-fns\/client";|const __favn_\w+ = \/\* @__PURE__ \*\/ __favnServerFunction\("feature-x", "[^"]+"\);|export \{ __favn_\w+ as ("[^"]+"|[\w$]+) \};)$/);
+        expect(line).toMatch(
+          /^(\/\/ Client stand-in.*|import \{ createServerFunction as __favnServerFunction \} from "@favn\/vite-plugin-server-fns\/client";|const __favn_\w+ = \/\* @__PURE__ \*\/ __favnServerFunction\("feature-x", "[^"]+"\);|export \{ __favn_\w+ as ("[^"]+"|[\w$]+) \};)$/,
+        );
       }
       const mapContent = out.map.sourcesContent?.[0] ?? '';
       for (const secret of ['server-only-secret', 'readFile', 'pool.query', 'renderToString', 'notYet']) {
@@ -37,7 +43,11 @@ describe('transformToRpcProxy', () => {
 
   it('maps each proxy back to the line of the export it stands for', () => {
     const code = `import x from 'y';\n\nexport async function first() {}\n\n\nexport const second = () => x;\n`;
-    const out = transformToRpcProxy(code, scanExports(code, 'a.server.js').exports, { featureId: 'f', clientModule: CLIENT, file: 'a.server.js' });
+    const out = transformToRpcProxy(code, scanExports(code, 'a.server.js').exports, {
+      featureId: 'f',
+      clientModule: CLIENT,
+      file: 'a.server.js',
+    });
     const lines = out.code.split('\n');
     const mappings = out.map.mappings.split(';');
     const firstLine = lines.findIndex((l) => l.includes('"first"'));

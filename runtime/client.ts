@@ -59,7 +59,11 @@ async function request(path: string, method: string, body: string | undefined, w
   const extra = typeof settings.headers === 'function' ? settings.headers() : settings.headers;
   let response: Response;
   try {
-    response = await doFetch(`${settings.baseUrl ?? ''}${path}`, { method, headers: { 'content-type': 'application/json', ...extra }, body });
+    response = await doFetch(`${settings.baseUrl ?? ''}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...extra },
+      body,
+    });
   } catch (cause) {
     throw new RpcError(0, `Network error calling ${what}: ${messageOf(cause)}`, null, { cause });
   }
@@ -116,7 +120,14 @@ function messageOf(error: unknown): string {
  * await storageRequest({ theme: 'dark', pageSize: 20 })
  */
 export async function storageRequest(doc?: unknown, featureId = settings.featureId): Promise<unknown> {
-  if (!featureId) throw new RpcError(0, 'useExtensionStorage: no featureId known; pass it, or call configureRpc({ featureId })', null);
+  if (!featureId)
+    throw new RpcError(
+      0,
+      'useExtensionStorage: no featureId known; pass it, or call configureRpc({ featureId })',
+      null,
+    );
   const path = `${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`;
-  return doc === undefined ? request(path, 'GET', undefined, 'the settings document') : request(path, 'PUT', JSON.stringify(doc), 'the settings document');
+  return doc === undefined
+    ? request(path, 'GET', undefined, 'the settings document')
+    : request(path, 'PUT', JSON.stringify(doc), 'the settings document');
 }

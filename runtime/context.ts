@@ -78,5 +78,9 @@ export type Jsonified<T> = T extends { toJSON(): infer J }
       : T extends readonly (infer E)[]
         ? Jsonified<E>[]
         : T extends object
-          ? { [K in keyof T as T[K] extends undefined | ((...args: never[]) => unknown) | symbol ? never : K]: Jsonified<T[K]> }
+          ? {
+              [
+                K in keyof T as T[K] extends undefined | ((...args: never[]) => unknown) | symbol ? never : K
+              ]: Jsonified<T[K]>;
+            }
           : never;

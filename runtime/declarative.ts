@@ -48,7 +48,11 @@ export interface DeclarativeFunction<Kind extends DeclarativeKind = DeclarativeK
 }
 
 function declare<Kind extends DeclarativeKind>(kind: Kind, table: string, options: object): DeclarativeFunction<Kind> {
-  return Object.freeze({ [SERVER_FUNCTION]: kind, table, options: Object.freeze({ ...options }) }) as DeclarativeFunction<Kind>;
+  return Object.freeze({
+    [SERVER_FUNCTION]: kind,
+    table,
+    options: Object.freeze({ ...options }),
+  }) as DeclarativeFunction<Kind>;
 }
 
 /**
@@ -70,11 +74,18 @@ export function patchRow(table: string, options: WriteRowOptions = {}): Declarat
 }
 
 /** Deletes a row. Client args: `[id]`; result `{ deleted: id }`; 404 if absent or out of scope. */
-export function deleteRow(table: string, options: Pick<WriteRowOptions, 'scope'> = {}): DeclarativeFunction<'deleteRow'> {
+export function deleteRow(
+  table: string,
+  options: Pick<WriteRowOptions, 'scope'> = {},
+): DeclarativeFunction<'deleteRow'> {
   return declare('deleteRow', table, options);
 }
 
 /** True for a value made by `queryRows`/`insertRow`/`patchRow`/`deleteRow`. */
 export function isDeclarative(value: unknown): value is DeclarativeFunction {
-  return typeof value === 'object' && value !== null && isDeclarativeKind((value as Record<symbol, unknown>)[SERVER_FUNCTION]);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    isDeclarativeKind((value as Record<symbol, unknown>)[SERVER_FUNCTION])
+  );
 }

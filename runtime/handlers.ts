@@ -70,7 +70,8 @@ export interface AnyStandardSchema {
 /** One validator per positional argument. */
 type ArgValidators = readonly AnyStandardSchema[];
 type OutputOf<S> = S extends { '~standard': { types?: { output: infer O } | undefined } } ? O : unknown;
-type StandardResult = { value: unknown; issues?: undefined } | { issues: readonly { message: string; path?: readonly unknown[] }[] };
+type StandardResult =
+  { value: unknown; issues?: undefined } | { issues: readonly { message: string; path?: readonly unknown[] }[] };
 type ArgsOf<V extends ArgValidators> = { -readonly [I in keyof V]: OutputOf<V[I]> };
 
 export interface HandlerDefinition<K extends HandlerKind, A extends unknown[], R> {
@@ -91,39 +92,71 @@ export interface HandlerFunction<K extends HandlerKind = HandlerKind, A extends 
   readonly handler: (ctx: CtxOf<K>, ...args: A) => R;
 }
 
-function define<K extends HandlerKind>(kind: K, definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<K, never[], unknown> {
-  if (!definition || typeof definition.handler !== 'function') throw new TypeError(`${kind}({ handler }) needs a handler function`);
+function define<K extends HandlerKind>(
+  kind: K,
+  definition: { args?: ArgValidators; handler: unknown },
+): HandlerFunction<K, never[], unknown> {
+  if (!definition || typeof definition.handler !== 'function')
+    throw new TypeError(`${kind}({ handler }) needs a handler function`);
   if (definition.args !== undefined && !Array.isArray(definition.args)) {
     throw new TypeError(`${kind}({ args }) must be an array with one validator per argument, e.g. args: [v.string()]`);
   }
-  const runner = kind === 'action' ? 'the client' : `the client, or from an action with ctx.run${kind === 'query' ? 'Query' : 'Mutation'}`;
+  const runner =
+    kind === 'action'
+      ? 'the client'
+      : `the client, or from an action with ctx.run${kind === 'query' ? 'Query' : 'Mutation'}`;
   const fn = () => {
     throw new Error(`A ${kind} runs in an isolate and is not called directly on the server: call it from ${runner}`);
   };
-  return Object.freeze(Object.assign(fn, { [SERVER_FUNCTION]: kind, args: definition.args, handler: definition.handler })) as unknown as HandlerFunction<K, never[], unknown>;
+  return Object.freeze(
+    Object.assign(fn, { [SERVER_FUNCTION]: kind, args: definition.args, handler: definition.handler }),
+  ) as unknown as HandlerFunction<K, never[], unknown>;
 }
 
 /** A read-only, deterministic handler: `ctx.db` reads, `Date` is frozen, `Math.random` seeded, no fetch. */
-export function query<const V extends ArgValidators, R>(definition: { args: V; handler: (ctx: QueryCtx, ...args: ArgsOf<V>) => R }): HandlerFunction<'query', ArgsOf<V>, R>;
-export function query<A extends unknown[], R>(definition: { handler: (ctx: QueryCtx, ...args: A) => R }): HandlerFunction<'query', A, R>;
-export function query(definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<'query', never[], unknown> {
+export function query<const V extends ArgValidators, R>(definition: {
+  args: V;
+  handler: (ctx: QueryCtx, ...args: ArgsOf<V>) => R;
+}): HandlerFunction<'query', ArgsOf<V>, R>;
+export function query<A extends unknown[], R>(definition: {
+  handler: (ctx: QueryCtx, ...args: A) => R;
+}): HandlerFunction<'query', A, R>;
+export function query(definition: {
+  args?: ArgValidators;
+  handler: unknown;
+}): HandlerFunction<'query', never[], unknown> {
   return define('query', definition);
 }
 
 /** A deterministic handler whose `ctx.db` writes commit in one transaction, rolled back if it throws. */
-export function mutation<const V extends ArgValidators, R>(definition: { args: V; handler: (ctx: MutationCtx, ...args: ArgsOf<V>) => R }): HandlerFunction<'mutation', ArgsOf<V>, R>;
-export function mutation<A extends unknown[], R>(definition: { handler: (ctx: MutationCtx, ...args: A) => R }): HandlerFunction<'mutation', A, R>;
-export function mutation(definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<'mutation', never[], unknown> {
+export function mutation<const V extends ArgValidators, R>(definition: {
+  args: V;
+  handler: (ctx: MutationCtx, ...args: ArgsOf<V>) => R;
+}): HandlerFunction<'mutation', ArgsOf<V>, R>;
+export function mutation<A extends unknown[], R>(definition: {
+  handler: (ctx: MutationCtx, ...args: A) => R;
+}): HandlerFunction<'mutation', A, R>;
+export function mutation(definition: {
+  args?: ArgValidators;
+  handler: unknown;
+}): HandlerFunction<'mutation', never[], unknown> {
   return define('mutation', definition);
 }
 
 /** A handler for the outside world: `ctx.fetch`, `ctx.secrets`, `ctx.runQuery`/`runMutation`, no `ctx.db`. */
-export function action<const V extends ArgValidators, R>(definition: { args: V; handler: (ctx: ActionCtx, ...args: ArgsOf<V>) => R }): HandlerFunction<'action', ArgsOf<V>, R>;
-export function action<A extends unknown[], R>(definition: { handler: (ctx: ActionCtx, ...args: A) => R }): HandlerFunction<'action', A, R>;
-export function action(definition: { args?: ArgValidators; handler: unknown }): HandlerFunction<'action', never[], unknown> {
+export function action<const V extends ArgValidators, R>(definition: {
+  args: V;
+  handler: (ctx: ActionCtx, ...args: ArgsOf<V>) => R;
+}): HandlerFunction<'action', ArgsOf<V>, R>;
+export function action<A extends unknown[], R>(definition: {
+  handler: (ctx: ActionCtx, ...args: A) => R;
+}): HandlerFunction<'action', A, R>;
+export function action(definition: {
+  args?: ArgValidators;
+  handler: unknown;
+}): HandlerFunction<'action', never[], unknown> {
   return define('action', definition);
 }
-
 
 /** True for what `query()`, `mutation()` or `action()` returned. */
 export function isHandler(value: unknown): value is HandlerFunction {
@@ -140,10 +173,13 @@ export function runHandler(fn: HandlerFunction, ctx: unknown, args: unknown[]): 
   const validators = fn.args;
   if (!validators) return (fn.handler as (ctx: unknown, ...args: unknown[]) => unknown)(ctx, ...args);
   if (args.length > validators.length) {
-    throw invalid(`expected at most ${validators.length} argument${validators.length === 1 ? '' : 's'}, got ${args.length}`);
+    throw invalid(
+      `expected at most ${validators.length} argument${validators.length === 1 ? '' : 's'}, got ${args.length}`,
+    );
   }
   const results = validators.map((validator, i) => validator['~standard'].validate(args[i]));
-  if (results.some(isThenable)) return Promise.all(results).then((settled) => call(fn, ctx, settled as StandardResult[]));
+  if (results.some(isThenable))
+    return Promise.all(results).then((settled) => call(fn, ctx, settled as StandardResult[]));
   return call(fn, ctx, results as StandardResult[]);
 }
 
@@ -151,7 +187,9 @@ function call(fn: HandlerFunction, ctx: unknown, results: StandardResult[]): unk
   const issues: { message: string; path?: readonly unknown[] }[] = [];
   const checked: unknown[] = [];
   results.forEach((result, i) => {
-    if (result.issues) for (const issue of result.issues) issues.push({ message: issue.message, path: ['args', i, ...(issue.path ?? [])] });
+    if (result.issues)
+      for (const issue of result.issues)
+        issues.push({ message: issue.message, path: ['args', i, ...(issue.path ?? [])] });
     else checked.push(result.value);
   });
   if (issues.length) throw invalid(formatIssues(issues));

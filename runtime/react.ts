@@ -15,7 +15,11 @@ import type { Jsonified, ServerContext } from './server.js';
 type AnyProxy = (...args: never[]) => unknown;
 
 /** Arguments the client passes: the server signature without its leading `ctx`. */
-export type ClientArgs<F> = F extends (ctx: ServerContext, ...args: infer A) => unknown ? A : F extends (...args: infer A) => unknown ? A : never;
+export type ClientArgs<F> = F extends (ctx: ServerContext, ...args: infer A) => unknown
+  ? A
+  : F extends (...args: infer A) => unknown
+    ? A
+    : never;
 
 /** What the client receives: the awaited result after a JSON round trip. */
 export type ClientResult<F> = F extends (...args: never[]) => infer R ? Jsonified<Awaited<R>> : never;
@@ -71,7 +75,9 @@ export function useQuery<F extends AnyProxy>(fn: F, ...args: ClientArgs<F>): Que
  * same feature refetches.
  */
 export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
-  const [state, setState] = useState<{ data?: ClientResult<F>; error?: RpcError; pending: boolean }>({ pending: false });
+  const [state, setState] = useState<{ data?: ClientResult<F>; error?: RpcError; pending: boolean }>({
+    pending: false,
+  });
   const mutate = useCallback(
     async (...args: ClientArgs<F>): Promise<ClientResult<F>> => {
       setState((s) => ({ ...s, pending: true, error: undefined }));
@@ -100,7 +106,11 @@ function featureOf(fn: AnyProxy): string {
 }
 
 /** The settings document type of a schema: `StorageOf<typeof schema>`. */
-export type StorageOf<S> = S extends SchemaDefinition ? (S['storage'] extends Record<string, Validator> ? { [K in keyof S['storage']]: Infer<S['storage'][K]> } : never) : never;
+export type StorageOf<S> = S extends SchemaDefinition
+  ? S['storage'] extends Record<string, Validator>
+    ? { [K in keyof S['storage']]: Infer<S['storage'][K]> }
+    : never
+  : never;
 
 export interface ExtensionStorage<T> {
   data: Partial<T> | undefined;

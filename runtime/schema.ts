@@ -31,14 +31,19 @@ export interface SchemaDefinition<Tables extends Record<string, TableDefinition>
 }
 
 /** A row of a table as the database returns it. */
-export type Row<T extends TableDefinition> = { id: string; createdAt: string } & { [K in keyof T['columns']]: Infer<T['columns'][K]> };
+export type Row<T extends TableDefinition> = { id: string; createdAt: string } & {
+  [K in keyof T['columns']]: Infer<T['columns'][K]>;
+};
 
 /** A table's columns. Names are letters, digits and `_`, starting with a letter. */
 export function defineTable<Columns extends Record<string, Validator>>(columns: Columns): TableDefinition<Columns> {
   return table(columns, []);
 }
 
-function table<Columns extends Record<string, Validator>>(columns: Columns, indexes: TableIndex[]): TableDefinition<Columns> {
+function table<Columns extends Record<string, Validator>>(
+  columns: Columns,
+  indexes: TableIndex[],
+): TableDefinition<Columns> {
   return Object.freeze({
     columns: Object.freeze({ ...columns }),
     indexes: Object.freeze([...indexes]),
@@ -53,5 +58,8 @@ export function defineSchema<Tables extends Record<string, TableDefinition>>(
   tables: Tables,
   options: { storage?: Record<string, Validator> } = {},
 ): SchemaDefinition<Tables> {
-  return Object.freeze({ tables: Object.freeze({ ...tables }), storage: options.storage ? Object.freeze({ ...options.storage }) : null });
+  return Object.freeze({
+    tables: Object.freeze({ ...tables }),
+    storage: options.storage ? Object.freeze({ ...options.storage }) : null,
+  });
 }

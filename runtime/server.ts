@@ -8,12 +8,28 @@
 
 import { RequestError } from './request-error.js';
 
-export type { CallContext, ClientFunction, DbRow, FeatureDb, Jsonified, QueryInput, ServerContext, Visibility } from './context.js';
+export type {
+  CallContext,
+  ClientFunction,
+  DbRow,
+  FeatureDb,
+  Jsonified,
+  QueryInput,
+  ServerContext,
+  Visibility,
+} from './context.js';
 export { RequestError } from './request-error.js';
 export type { DeclarativeKind, FunctionKind } from './kinds.js';
 export { defineSchema, defineTable, type Row, type SchemaDefinition, type TableDefinition } from './schema.js';
 export { v, type Infer, type Validator } from './validators.js';
-export { queryRows, insertRow, patchRow, deleteRow, type QueryRowsOptions, type WriteRowOptions } from './declarative.js';
+export {
+  queryRows,
+  insertRow,
+  patchRow,
+  deleteRow,
+  type QueryRowsOptions,
+  type WriteRowOptions,
+} from './declarative.js';
 export {
   query,
   mutation,
@@ -37,4 +53,3 @@ export {
 export function httpError(status: number, message: string): RequestError {
   return new RequestError(status, message);
 }
-

@@ -23,7 +23,8 @@ import { QUERY_IDS, seedSql, WORKLOADS } from './workloads.js';
 
 const workload = process.argv[2] ?? 'query';
 const calls = Number(process.argv[3] ?? 1500);
-if (!WORKLOADS.some((w) => w.name === workload)) throw new Error(`Unknown workload "${workload}" (query, list, insert)`);
+if (!WORKLOADS.some((w) => w.name === workload))
+  throw new Error(`Unknown workload "${workload}" (query, list, insert)`);
 
 const model = modelSchema('feature-bench', defineSchema({ rules: defineTable({ text: v.string(), votes: v.int() }) }));
 const client = await openPglite(null);
@@ -43,7 +44,9 @@ function nextCall() {
     return { args: [{ where: { id: { eq: id } } }], text: SQL.byId, values: [id, 101] };
   }
   const args = JSON.parse(WORKLOADS.find((w) => w.name === workload).body).args;
-  return workload === 'list' ? { args, text: SQL.byVotes, values: [500, 21] } : { args, text: SQL.insert, values: ['x', 1] };
+  return workload === 'list'
+    ? { args, text: SQL.byVotes, values: [500, 21] }
+    : { args, text: SQL.insert, values: ['x', 1] };
 }
 
 /** @type {Record<string, () => Promise<unknown>>} */
@@ -72,7 +75,11 @@ const variants = {
   },
   'one message: BEGIN, SET LOCAL ROLE, statement, COMMIT': async () => {
     const { text, values } = nextCall();
-    const message = Buffer.concat([simpleQuery(`BEGIN; ${setRoleSql(role, readOnly)}`), extendedQuery(text, values), simpleQuery('COMMIT')]);
+    const message = Buffer.concat([
+      simpleQuery(`BEGIN; ${setRoleSql(role, readOnly)}`),
+      extendedQuery(text, values),
+      simpleQuery('COMMIT'),
+    ]);
     return rowsOf((await db.execProtocol(message)).messages);
   },
 };
@@ -82,7 +89,8 @@ if (readOnly) {
   const plain = await variants['db.query (bench `hono`)']();
   next--;
   const piped = await variants['one message: BEGIN, SET LOCAL ROLE, statement, COMMIT']();
-  if (JSON.stringify(piped) !== JSON.stringify(plain)) throw new Error(`One message returned ${JSON.stringify(piped).slice(0, 200)}`);
+  if (JSON.stringify(piped) !== JSON.stringify(plain))
+    throw new Error(`One message returned ${JSON.stringify(piped).slice(0, 200)}`);
 }
 
 // Times each variant enters the backend for one call.
@@ -114,9 +122,13 @@ for (let round = 0; round < 5; round++) {
     times[name].cpu.push((used.user + used.system) / calls);
   }
 }
-console.log(`${workload}: ${calls} sequential calls per variant and round, 5 rounds; median µs per call (wall / CPU), backend entries per call`);
+console.log(
+  `${workload}: ${calls} sequential calls per variant and round, 5 rounds; median µs per call (wall / CPU), backend entries per call`,
+);
 for (const [name, t] of Object.entries(times)) {
-  console.log(`${median(t.wall).toFixed(0).padStart(5)} / ${median(t.cpu).toFixed(0).padStart(5)} µs  ${String(entriesPerCall[name]).padStart(2)}  ${name}`);
+  console.log(
+    `${median(t.wall).toFixed(0).padStart(5)} / ${median(t.cpu).toFixed(0).padStart(5)} µs  ${String(entriesPerCall[name]).padStart(2)}  ${name}`,
+  );
 }
 await client.close();
 
@@ -170,5 +182,11 @@ function rowsOf(messages) {
   const description = messages.find((m) => m.name === 'rowDescription');
   const fields = description?.fields ?? [];
   const parse = fields.map((f) => db.parsers[f.dataTypeID] ?? ((x) => x));
-  return messages.filter((m) => m.name === 'dataRow').map((row) => Object.fromEntries(fields.map((f, i) => [f.name, row.fields[i] === null ? null : parse[i](row.fields[i], f.dataTypeID)])));
+  return messages
+    .filter((m) => m.name === 'dataRow')
+    .map((row) =>
+      Object.fromEntries(
+        fields.map((f, i) => [f.name, row.fields[i] === null ? null : parse[i](row.fields[i], f.dataTypeID)]),
+      ),
+    );
 }

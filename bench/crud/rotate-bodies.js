@@ -12,7 +12,11 @@ if (Array.isArray(config?.bodies) && config.bodies.length > 0) {
   const request = http.request;
   http.request = function rotatingRequest(options, callback) {
     const body = bodies[next++ % bodies.length];
-    const req = request.call(this, { ...options, headers: { ...options.headers, 'content-length': body.length } }, callback);
+    const req = request.call(
+      this,
+      { ...options, headers: { ...options.headers, 'content-length': body.length } },
+      callback,
+    );
     const end = req.end;
     req.end = () => end.call(req, body);
     return req;

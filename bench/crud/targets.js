@@ -18,7 +18,13 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { openPglite } from '../../dist/devserver/data/pglite-client.js';
 import { migrate } from '../../dist/devserver/data/migrate.js';
-import { createHost, DeclarativeExecutor, FunctionTable, hostedFeature, parseManifest } from '../../dist/devserver/index.js';
+import {
+  createHost,
+  DeclarativeExecutor,
+  FunctionTable,
+  hostedFeature,
+  parseManifest,
+} from '../../dist/devserver/index.js';
 import { FeatureData } from '../../dist/devserver/data/feature-data.js';
 import { modelSchema } from '../../dist/devserver/data/table-model.js';
 import { insertRow, queryRows } from '../../dist/runtime/declarative.js';
@@ -57,12 +63,17 @@ function checkCompiledSql(client) {
   const data = new FeatureData(client, MODEL);
   const compiled = [
     [SQL.byId, queryRows('rules'), [{ where: { id: { eq: rowId(1) } } }]],
-    [SQL.byVotes, queryRows('rules'), [{ where: { votes: { gte: 500 } }, orderBy: { column: 'votes', direction: 'desc' }, limit: 20 }]],
+    [
+      SQL.byVotes,
+      queryRows('rules'),
+      [{ where: { votes: { gte: 500 } }, orderBy: { column: 'votes', direction: 'desc' }, limit: 20 }],
+    ],
     [SQL.insert, insertRow('rules'), [{ text: 'x', votes: 1 }]],
   ];
   for (const [text, fn, args] of compiled) {
     const actual = data.compile(fn, 'bench').prepare(args, /** @type {never} */ ({})).text;
-    if (actual !== text) throw new Error(`The compiler now produces\n  ${actual}\nwhere the bench hand-writes\n  ${text}`);
+    if (actual !== text)
+      throw new Error(`The compiler now produces\n  ${actual}\nwhere the bench hand-writes\n  ${text}`);
   }
 }
 
@@ -80,7 +91,10 @@ export const targets = {
   'hono-tx': async () => {
     const client = await seededClient();
     checkCompiledSql(client);
-    return serveFetch(handWrittenApp((text, values, readOnly) => client.transaction(MODEL.role, (q) => q(text, values), { readOnly })).fetch);
+    return serveFetch(
+      handWrittenApp((text, values, readOnly) => client.transaction(MODEL.role, (q) => q(text, values), { readOnly }))
+        .fetch,
+    );
   },
   host: async () => serveFetch((await benchHost()).app.fetch),
 };
@@ -92,7 +106,10 @@ async function benchHost() {
   const listRules = queryRows('rules');
   const addRule = insertRow('rules');
   const exports = ['listRules', 'addRule'];
-  const manifest = parseManifest(JSON.stringify({ id: FEATURE_ID, serverFunctions: { module: 'server-functions.js', exports } }), 'feature.json');
+  const manifest = parseManifest(
+    JSON.stringify({ id: FEATURE_ID, serverFunctions: { module: 'server-functions.js', exports } }),
+    'feature.json',
+  );
   // The seeded client and its model, so the bench measures calls and not a migration.
   const entries = () => [{ file: 'rules.server.js', exportNames: exports, load: () => ({ listRules, addRule }) }];
   const functions = new FunctionTable('module', entries, [new DeclarativeExecutor(FEATURE_ID, () => data)]);
@@ -139,7 +156,10 @@ function handWrittenApp(run) {
 function page(rows, limit, orderColumn) {
   const last = rows.length > limit ? rows[limit - 1] : undefined;
   const value = last?.[orderColumn] instanceof Date ? last[orderColumn].toISOString() : last?.[orderColumn];
-  return { rows: rows.slice(0, limit).map(clientRow), nextCursor: last ? Buffer.from(JSON.stringify([value, last.id])).toString('base64url') : null };
+  return {
+    rows: rows.slice(0, limit).map(clientRow),
+    nextCursor: last ? Buffer.from(JSON.stringify([value, last.id])).toString('base64url') : null,
+  };
 }
 
 /** A row with `createdAt` as an ISO string. */

@@ -24,7 +24,12 @@ export function rowId(i) {
  * @param {number} i
  */
 export function seedRow(i) {
-  return { id: rowId(i), createdAt: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(), text: `rule ${i}`, votes: (i * 37) % 1000 };
+  return {
+    id: rowId(i),
+    createdAt: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
+    text: `rule ${i}`,
+    votes: (i * 37) % 1000,
+  };
 }
 
 /**

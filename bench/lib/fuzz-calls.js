@@ -49,8 +49,27 @@ const VALID_HANDLERS = {
 };
 
 const VALID_CRUD = {
-  listRules: { simple: true, args: (rng) => rng.pick([[], [{ limit: rng.int(1, 50) }], [{ where: { votes: { gte: rng.int(0, 50) } }, orderBy: { column: 'votes', direction: 'desc' }, limit: 5 }], [{ where: { kind: { in: ['must', 'should'] } } }]]) },
-  addRule: { simple: true, args: (rng) => [{ text: word(rng), votes: rng.int(0, 100), kind: rng.pick(['must', 'should']), ...(rng.chance(0.3) ? { tags: [word(rng), { n: rng.int(0, 9) }] } : {}) }] },
+  listRules: {
+    simple: true,
+    args: (rng) =>
+      rng.pick([
+        [],
+        [{ limit: rng.int(1, 50) }],
+        [{ where: { votes: { gte: rng.int(0, 50) } }, orderBy: { column: 'votes', direction: 'desc' }, limit: 5 }],
+        [{ where: { kind: { in: ['must', 'should'] } } }],
+      ]),
+  },
+  addRule: {
+    simple: true,
+    args: (rng) => [
+      {
+        text: word(rng),
+        votes: rng.int(0, 100),
+        kind: rng.pick(['must', 'should']),
+        ...(rng.chance(0.3) ? { tags: [word(rng), { n: rng.int(0, 9) }] } : {}),
+      },
+    ],
+  },
   topRules: { simple: true, args: (rng) => [rng.int(0, 100)] },
   countRules: { simple: true, args: () => [] },
   editRule: { simple: false, args: (rng) => [uuid(rng), { votes: rng.int(0, 9) }] },
@@ -62,12 +81,36 @@ const VALID_CRUD = {
 
 /** Functions of the handlers fixture that fail on purpose, cheaply. */
 const CHEAP_FAULTS = [
-  'throwsString', 'throwsNull', 'throwsStatusObject', 'throwsBadStatus', 'cyclic', 'recurse', 'hugeResult', 'sneakyWrite',
-  'fetchInQuery', 'fetchInMutation', 'pollute', 'mutateArgs', 'otherFeatureTable', 'otherSchemaTable', 'writeOtherTable', 'reachHost', 'addTwoThenFail',
+  'throwsString',
+  'throwsNull',
+  'throwsStatusObject',
+  'throwsBadStatus',
+  'cyclic',
+  'recurse',
+  'hugeResult',
+  'sneakyWrite',
+  'fetchInQuery',
+  'fetchInMutation',
+  'pollute',
+  'mutateArgs',
+  'otherFeatureTable',
+  'otherSchemaTable',
+  'writeOtherTable',
+  'reachHost',
+  'addTwoThenFail',
 ];
 
 /** Functions that burn a whole isolate's memory or CPU budget: rare, they cost seconds. */
-const HEAVY_FAULTS = ['bombArrays', 'bombStrings', 'bombObjects', 'bombBuffers', 'spin', 'spinAfterAwait', 'spinInAction', 'neverSettles'];
+const HEAVY_FAULTS = [
+  'bombArrays',
+  'bombStrings',
+  'bombObjects',
+  'bombBuffers',
+  'spin',
+  'spinAfterAwait',
+  'spinInAction',
+  'neverSettles',
+];
 
 /**
  * One valid call to a real function of a served feature.
@@ -142,4 +185,15 @@ export function faultCall(ctx, heavy) {
 }
 
 /** Names that exist on every object and must never be callable (SPEC §4). */
-export const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', 'prototype', 'then', 'default', 'isPrototypeOf'];
+export const PROTOTYPE_NAMES = [
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  '__defineGetter__',
+  'prototype',
+  'then',
+  'default',
+  'isPrototypeOf',
+];

@@ -27,12 +27,20 @@ const argsBody = (args) => JSON.stringify({ args });
 
 /** A POST of `{"args": ...}` to a function, with extra headers. */
 function callSpec(ctx, call, headers = []) {
-  return { method: 'POST', target: target(call.featureId, call.fn), host: ctx.hostHeader, headers: [JSON_TYPE, ...headers], body: argsBody(call.args) };
+  return {
+    method: 'POST',
+    target: target(call.featureId, call.fn),
+    host: ctx.hostHeader,
+    headers: [JSON_TYPE, ...headers],
+    body: argsBody(call.args),
+  };
 }
 
 /** The expectation of a valid call: quick ones 200 (or 429/503), others anything of the contract. */
 function callExpect(call) {
-  return call.simple ? { kind: 'rpc', statuses: SIMPLE_STATUSES, simple: true } : { kind: 'rpc', extra: call.extra ?? [] };
+  return call.simple
+    ? { kind: 'rpc', statuses: SIMPLE_STATUSES, simple: true }
+    : { kind: 'rpc', extra: call.extra ?? [] };
 }
 
 /** @type {CaseClass} */
@@ -45,14 +53,28 @@ function valid(ctx) {
     headers.push(['X-Request-Id', requestId]);
   }
   // A dev identity per caller: the dev host keeps a context (and a rate bucket) per identity.
-  if (ctx.rng.chance(0.2)) headers.push(['X-Favn-Dev-Identity', JSON.stringify({ sub: `u${ctx.rng.int(0, 50)}`, tenant_id: `t${ctx.rng.int(0, 20)}` })]);
-  return oneRequest('valid', `${call.featureId}/${call.fn} ${shorten(argsBody(call.args), 60)}`, callSpec(ctx, call, headers), { ...callExpect(call), requestId });
+  if (ctx.rng.chance(0.2))
+    headers.push([
+      'X-Favn-Dev-Identity',
+      JSON.stringify({ sub: `u${ctx.rng.int(0, 50)}`, tenant_id: `t${ctx.rng.int(0, 20)}` }),
+    ]);
+  return oneRequest(
+    'valid',
+    `${call.featureId}/${call.fn} ${shorten(argsBody(call.args), 60)}`,
+    callSpec(ctx, call, headers),
+    { ...callExpect(call), requestId },
+  );
 }
 
 /** @type {CaseClass} */
 function wrongArgs(ctx) {
   const call = wrongArgsCall(ctx);
-  return oneRequest('wrong-args', `${call.featureId}/${call.fn} ${shorten(argsBody(call.args), 60)}`, callSpec(ctx, call), { kind: 'rpc' });
+  return oneRequest(
+    'wrong-args',
+    `${call.featureId}/${call.fn} ${shorten(argsBody(call.args), 60)}`,
+    callSpec(ctx, call),
+    { kind: 'rpc' },
+  );
 }
 
 /** @type {CaseClass} */
@@ -68,11 +90,41 @@ function heavyFaults(ctx) {
 }
 
 const BAD_JSON = [
-  '', ' ', '{', '}', '{"args":', '{"args":[1,]}', '{"args":[1]} trailing', "{'args':[]}", '{"args":[NaN]}', '{"args":[Infinity]}',
-  '{"args":[01]}', '{"args":[.5]}', '{"args":["\\x41"]}', '{"args":["\\u12"]}', '{"args":["tab\there"]}', '{"args":[]}{"args":[]}',
-  'null', '[]', '"args"', '123', 'true', '{"args":{}}', '{"args":"x"}', '{"args":null}', '{"args":1}', '{"arg":[]}', '{}',
-  '\ufeff{"args":[]}', '{"args":[]', '[{"args":[]}]', '{"args":[undefined]}', '{"args":[/x/]}', '{"args":[0x10]}',
-  '{"__proto__":{"args":[]}}', '{"constructor":{"prototype":{"args":[]}}}',
+  '',
+  ' ',
+  '{',
+  '}',
+  '{"args":',
+  '{"args":[1,]}',
+  '{"args":[1]} trailing',
+  "{'args':[]}",
+  '{"args":[NaN]}',
+  '{"args":[Infinity]}',
+  '{"args":[01]}',
+  '{"args":[.5]}',
+  '{"args":["\\x41"]}',
+  '{"args":["\\u12"]}',
+  '{"args":["tab\there"]}',
+  '{"args":[]}{"args":[]}',
+  'null',
+  '[]',
+  '"args"',
+  '123',
+  'true',
+  '{"args":{}}',
+  '{"args":"x"}',
+  '{"args":null}',
+  '{"args":1}',
+  '{"arg":[]}',
+  '{}',
+  '\ufeff{"args":[]}',
+  '{"args":[]',
+  '[{"args":[]}]',
+  '{"args":[undefined]}',
+  '{"args":[/x/]}',
+  '{"args":[0x10]}',
+  '{"__proto__":{"args":[]}}',
+  '{"constructor":{"prototype":{"args":[]}}}',
 ];
 
 /** @type {CaseClass} */
@@ -80,11 +132,34 @@ function badJson(ctx) {
   const call = simpleCall(ctx);
   const { rng } = ctx;
   const body = rng.chance(0.15) ? rng.bytes(rng.int(1, 2048)) : rng.pick(BAD_JSON);
-  return oneRequest('bad-json', `${call.featureId}/${call.fn} ${shorten(body, 50)}`, { ...callSpec(ctx, call), body }, { kind: 'rpc', statuses: [400] });
+  return oneRequest(
+    'bad-json',
+    `${call.featureId}/${call.fn} ${shorten(body, 50)}`,
+    { ...callSpec(ctx, call), body },
+    { kind: 'rpc', statuses: [400] },
+  );
 }
 
-const WRONG_TYPES = ['', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'text/json', 'application/jsonp', 'json', '*/*', 'application/', 'application/x-json'];
-const RIGHT_TYPES = ['application/json; charset=utf-8', 'APPLICATION/JSON', 'application/vnd.api+json', 'application/json;charset=latin1', 'application/ld+json'];
+const WRONG_TYPES = [
+  '',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'multipart/form-data; boundary=x',
+  'application/xml',
+  'text/json',
+  'application/jsonp',
+  'json',
+  '*/*',
+  'application/',
+  'application/x-json',
+];
+const RIGHT_TYPES = [
+  'application/json; charset=utf-8',
+  'APPLICATION/JSON',
+  'application/vnd.api+json',
+  'application/json;charset=latin1',
+  'application/ld+json',
+];
 
 /** @type {CaseClass} */
 function contentType(ctx) {
@@ -92,15 +167,29 @@ function contentType(ctx) {
   const { rng } = ctx;
   const right = rng.chance(0.3);
   const type = right ? rng.pick(RIGHT_TYPES) : rng.pick(WRONG_TYPES);
-  const spec = { ...callSpec(ctx, call), headers: type === '' && rng.chance(0.5) ? [] : [['Content-Type', Buffer.from(type, 'latin1')]] };
-  return oneRequest('content-type', `${call.featureId}/${call.fn} ${shorten(type)}`, spec, right ? callExpect(call) : { kind: 'rpc', statuses: [400, 415] });
+  const spec = {
+    ...callSpec(ctx, call),
+    headers: type === '' && rng.chance(0.5) ? [] : [['Content-Type', Buffer.from(type, 'latin1')]],
+  };
+  return oneRequest(
+    'content-type',
+    `${call.featureId}/${call.fn} ${shorten(type)}`,
+    spec,
+    right ? callExpect(call) : { kind: 'rpc', statuses: [400, 415] },
+  );
 }
 
 /** @type {CaseClass} */
 function deepArgs(ctx) {
   const { rng } = ctx;
   const call = validCall(ctx);
-  const depth = rng.weighted([[rng.int(60, 70), 2], [100, 2], [1_000, 2], [10_000, 2], [100_000, 2]]);
+  const depth = rng.weighted([
+    [rng.int(60, 70), 2],
+    [100, 2],
+    [1_000, 2],
+    [10_000, 2],
+    [100_000, 2],
+  ]);
   const shape = rng.pick(['array', 'object', 'mixed']);
   const open = shape === 'array' ? '[' : shape === 'object' ? '{"a":' : null;
   let nest;
@@ -110,7 +199,12 @@ function deepArgs(ctx) {
   // Deeper than 64 levels is refused with 400 before any function sees it (SPEC §4); the
   // boundary itself may go either way depending on how levels are counted.
   const expect = depth >= 100 ? { kind: 'rpc', statuses: [400, 413] } : { kind: 'rpc' };
-  return oneRequest('deep-args', `${call.featureId}/${call.fn} ${shape} nested ${depth} deep`, { ...callSpec(ctx, call), body }, expect);
+  return oneRequest(
+    'deep-args',
+    `${call.featureId}/${call.fn} ${shape} nested ${depth} deep`,
+    { ...callSpec(ctx, call), body },
+    expect,
+  );
 }
 
 /** @type {CaseClass} */
@@ -126,16 +220,56 @@ function wideArgs(ctx) {
     () => `{"args":[[${'{"a":[1,2,{"b":"c"}]},'.repeat(n >> 3)}{}]]}`,
     () => `{"args":[{"text":"${'é'.repeat(n)}","votes":1,"kind":"must"}]}`,
   ])();
-  return oneRequest('wide-args', `${call.featureId}/${call.fn} ${body.length} bytes wide`, { ...callSpec(ctx, call), body }, { kind: 'rpc', extra: call.extra ?? [] });
+  return oneRequest(
+    'wide-args',
+    `${call.featureId}/${call.fn} ${body.length} bytes wide`,
+    { ...callSpec(ctx, call), body },
+    { kind: 'rpc', extra: call.extra ?? [] },
+  );
 }
 
-const BAD_UTF8 = [[0xff], [0xfe, 0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc3, 0x28]];
-const ESCAPES = ['\\u0000', '\\ud800', '\\udc00x', '\\ud83d\\ude00', '\\u0041', '\\uffff', '\\ufeff', '\\u202e', '\\ud800\\ud800', 'a\\u0000b', '\\u0007\\b\\f'];
+const BAD_UTF8 = [
+  [0xff],
+  [0xfe, 0xff],
+  [0xc0, 0x80],
+  [0xed, 0xa0, 0x80],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0x80],
+  [0xe2, 0x82],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0xc3, 0x28],
+];
+const ESCAPES = [
+  '\\u0000',
+  '\\ud800',
+  '\\udc00x',
+  '\\ud83d\\ude00',
+  '\\u0041',
+  '\\uffff',
+  '\\ufeff',
+  '\\u202e',
+  '\\ud800\\ud800',
+  'a\\u0000b',
+  '\\u0007\\b\\f',
+];
 
 /** @type {CaseClass} */
 function strings(ctx) {
   const { rng } = ctx;
-  const [featureId, fn] = rng.pick([[HANDLERS, 'addRule'], [HANDLERS, 'remember'], [HANDLERS, 'dice'], [HANDLERS, 'zodChecked'], [HANDLERS, 'getRule'], ...(ctx.crud ? [[CRUD, 'addRule'], [CRUD, 'listRules'], [CRUD, 'editRule']] : [])]);
+  const [featureId, fn] = rng.pick([
+    [HANDLERS, 'addRule'],
+    [HANDLERS, 'remember'],
+    [HANDLERS, 'dice'],
+    [HANDLERS, 'zodChecked'],
+    [HANDLERS, 'getRule'],
+    ...(ctx.crud
+      ? [
+          [CRUD, 'addRule'],
+          [CRUD, 'listRules'],
+          [CRUD, 'editRule'],
+        ]
+      : []),
+  ]);
   const variant = rng.int(0, 2);
   let inner;
   let label;
@@ -155,13 +289,22 @@ function strings(ctx) {
   }
   const value = Buffer.concat([Buffer.from('"'), inner, Buffer.from('"')]);
   const pieces =
-    fn === 'addRule' ? ['[{"text":', value, featureId === CRUD ? ',"votes":1,"kind":"must"}]' : ',"votes":1}]']
-    : fn === 'zodChecked' ? ['[{"title":', value, ',"count":1}]']
-    : fn === 'listRules' ? ['[{"where":{"text":{"eq":', value, '}}}]']
-    : fn === 'editRule' ? ['["00000000-0000-4000-8000-000000000000",{"text":', value, '}]']
-    : ['[', value, ']'];
+    fn === 'addRule'
+      ? ['[{"text":', value, featureId === CRUD ? ',"votes":1,"kind":"must"}]' : ',"votes":1}]']
+      : fn === 'zodChecked'
+        ? ['[{"title":', value, ',"count":1}]']
+        : fn === 'listRules'
+          ? ['[{"where":{"text":{"eq":', value, '}}}]']
+          : fn === 'editRule'
+            ? ['["00000000-0000-4000-8000-000000000000",{"text":', value, '}]']
+            : ['[', value, ']'];
   const body = Buffer.concat([Buffer.from('{"args":'), ...pieces.map((p) => Buffer.from(p)), Buffer.from('}')]);
-  return oneRequest('strings', `${featureId}/${fn} ${label}`, { method: 'POST', target: target(featureId, fn), host: ctx.hostHeader, headers: [JSON_TYPE], body }, expect);
+  return oneRequest(
+    'strings',
+    `${featureId}/${fn} ${label}`,
+    { method: 'POST', target: target(featureId, fn), host: ctx.hostHeader, headers: [JSON_TYPE], body },
+    expect,
+  );
 }
 
 /** @type {CaseClass} */
@@ -172,7 +315,8 @@ function wrongMethod(ctx) {
   const body = ['GET', 'HEAD', 'TRACE', 'OPTIONS'].includes(method) && rng.chance(0.7) ? null : argsBody(call.args);
   const spec = { ...callSpec(ctx, call), method, body };
   // Vite answers every OPTIONS itself (its CORS middleware runs before any plugin's): 204, no body.
-  if (method === 'OPTIONS' && ctx.hostName === 'vite') return oneRequest('wrong-method', `${method} ${call.featureId}/${call.fn}`, spec, { kind: 'page' });
+  if (method === 'OPTIONS' && ctx.hostName === 'vite')
+    return oneRequest('wrong-method', `${method} ${call.featureId}/${call.fn}`, spec, { kind: 'page' });
   return oneRequest('wrong-method', `${method} ${call.featureId}/${call.fn}`, spec, { kind: 'rpc', statuses: [405] });
 }
 
@@ -180,7 +324,12 @@ function wrongMethod(ctx) {
 function badMethod(ctx) {
   const call = simpleCall(ctx);
   const method = ctx.rng.pick(['post', 'P0ST', 'FOO', 'PO ST', 'POST\u0000', 'GET /x', '', 'BREW']);
-  return oneRequest('bad-method', `${shorten(method)} ${call.fn}`, { ...callSpec(ctx, call), method }, { kind: 'parser' });
+  return oneRequest(
+    'bad-method',
+    `${shorten(method)} ${call.fn}`,
+    { ...callSpec(ctx, call), method },
+    { kind: 'parser' },
+  );
 }
 
 /** @type {CaseClass} */
@@ -222,7 +371,10 @@ function pathTricks(ctx) {
     [`${base}\t`, { kind: 'parser' }],
     [`${base} HTTP/1.1\r\nX-Smuggled: 1\r\n\r\nGET /x`, { kind: 'parser' }],
     // Absolute form: the dev host sees only paths that start with /rpc/, so Vite answers it.
-    [`http://127.0.0.1/${base.slice(1)}`, ctx.hostName === 'vite' ? { kind: 'page' } : { kind: 'rpc', statuses: [...REFUSED_STATUSES, ...SIMPLE_STATUSES] }],
+    [
+      `http://127.0.0.1/${base.slice(1)}`,
+      ctx.hostName === 'vite' ? { kind: 'page' } : { kind: 'rpc', statuses: [...REFUSED_STATUSES, ...SIMPLE_STATUSES] },
+    ],
   ];
   const [path, expect] = rng.pick(tricks);
   // Node's parser refuses raw non-ASCII and control bytes in the target with a plain 400.
@@ -238,20 +390,39 @@ function unknownNames(ctx) {
   const call = simpleCall(ctx);
   const pick = rng.int(0, 3);
   const [featureId, fn, status] =
-    pick === 0 ? [`nope-${rng.text(6)}`, call.fn, 404]
-    : pick === 1 ? [call.featureId, `nope${rng.text(6)}`, 403]
-    : pick === 2 ? [call.featureId, rng.pick(PROTOTYPE_NAMES), 403]
-    : [rng.pick(PROTOTYPE_NAMES), call.fn, 404];
+    pick === 0
+      ? [`nope-${rng.text(6)}`, call.fn, 404]
+      : pick === 1
+        ? [call.featureId, `nope${rng.text(6)}`, 403]
+        : pick === 2
+          ? [call.featureId, rng.pick(PROTOTYPE_NAMES), 403]
+          : [rng.pick(PROTOTYPE_NAMES), call.fn, 404];
   // A function of the other feature is not this feature's.
   const crossed = ctx.crud && rng.chance(0.2) ? [CRUD, 'hostName', 403] : null;
   const [f, n, s] = crossed ?? [featureId, fn, status];
-  return oneRequest('unknown-name', `${f}/${n}`, { ...callSpec(ctx, call), target: target(f, n) }, { kind: 'rpc', statuses: [s] });
+  return oneRequest(
+    'unknown-name',
+    `${f}/${n}`,
+    { ...callSpec(ctx, call), target: target(f, n) },
+    { kind: 'rpc', statuses: [s] },
+  );
 }
 
 /** Incoming request ids: kept only when short and safe (SPEC §4). */
 const REQUEST_IDS = [
-  'ok-id_1.2:3', 'a'.repeat(64), 'a'.repeat(65), '<script>alert(1)</script>', '../../etc/passwd', 'id with space', '', '{"json":1}',
-  'x'.repeat(4000), 'id\u00e9', '%0d%0aSet-Cookie:%20a=b', 'null', '__proto__',
+  'ok-id_1.2:3',
+  'a'.repeat(64),
+  'a'.repeat(65),
+  '<script>alert(1)</script>',
+  '../../etc/passwd',
+  'id with space',
+  '',
+  '{"json":1}',
+  'x'.repeat(4000),
+  'id\u00e9',
+  '%0d%0aSet-Cookie:%20a=b',
+  'null',
+  '__proto__',
 ];
 
 /** @type {CaseClass} */
@@ -264,71 +435,167 @@ function headerTricks(ctx) {
   switch (variant) {
     case 0: {
       const id = rng.pick(REQUEST_IDS);
-      return oneRequest('headers', `x-request-id ${shorten(id, 40)}`, { ...spec, headers: [...spec.headers, ['X-Request-Id', Buffer.from(id, 'utf8')]] }, { ...simple, requestId: id });
+      return oneRequest(
+        'headers',
+        `x-request-id ${shorten(id, 40)}`,
+        { ...spec, headers: [...spec.headers, ['X-Request-Id', Buffer.from(id, 'utf8')]] },
+        { ...simple, requestId: id },
+      );
     }
     case 1:
       // A line break in the value just ends the header: the second line is the client's own header.
-      return oneRequest('headers', 'x-request-id with a CRLF injection', { ...spec, headers: [...spec.headers, ['X-Request-Id', 'abc\r\nX-Injected: 1']] }, { ...simple, requestId: 'abc' });
+      return oneRequest(
+        'headers',
+        'x-request-id with a CRLF injection',
+        { ...spec, headers: [...spec.headers, ['X-Request-Id', 'abc\r\nX-Injected: 1']] },
+        { ...simple, requestId: 'abc' },
+      );
     case 2:
-      return oneRequest('headers', 'two x-request-id headers', { ...spec, headers: [...spec.headers, ['X-Request-Id', 'one'], ['X-Request-Id', 'two']] }, { ...simple, requestId: 'one, two' });
+      return oneRequest(
+        'headers',
+        'two x-request-id headers',
+        { ...spec, headers: [...spec.headers, ['X-Request-Id', 'one'], ['X-Request-Id', 'two']] },
+        { ...simple, requestId: 'one, two' },
+      );
     case 3:
-      return oneRequest('headers', 'x-request-id with NUL', { ...spec, headers: [...spec.headers, ['X-Request-Id', Buffer.from('a\u0000b')]] }, { kind: 'parser' });
+      return oneRequest(
+        'headers',
+        'x-request-id with NUL',
+        { ...spec, headers: [...spec.headers, ['X-Request-Id', Buffer.from('a\u0000b')]] },
+        { kind: 'parser' },
+      );
     case 4: {
       const size = rng.int(17_000, 80_000);
-      return oneRequest('headers', `one ${size}-byte header`, { ...spec, headers: [...spec.headers, ['X-Big', 'a'.repeat(size)]] }, { kind: 'parser' });
+      return oneRequest(
+        'headers',
+        `one ${size}-byte header`,
+        { ...spec, headers: [...spec.headers, ['X-Big', 'a'.repeat(size)]] },
+        { kind: 'parser' },
+      );
     }
     case 5: {
       const size = rng.int(1_000, 12_000);
-      return oneRequest('headers', `one ${size}-byte header`, { ...spec, headers: [...spec.headers, ['X-Big', 'a'.repeat(size)]] }, simple);
+      return oneRequest(
+        'headers',
+        `one ${size}-byte header`,
+        { ...spec, headers: [...spec.headers, ['X-Big', 'a'.repeat(size)]] },
+        simple,
+      );
     }
     case 6: {
       // Up to ~13 KB in all: under Node's 16 KiB header limit, so the call must go through.
       const count = rng.int(100, 1200);
-      const many = Array.from({ length: count }, (_, i) => /** @type {import('./fuzz-wire.js').Header} */ ([`X-H${i}`, 'v']));
+      const many = Array.from(
+        { length: count },
+        (_, i) => /** @type {import('./fuzz-wire.js').Header} */ ([`X-H${i}`, 'v']),
+      );
       return oneRequest('headers', `${count} headers`, { ...spec, headers: [...spec.headers, ...many] }, simple);
     }
     case 7: {
       const value = rng.pick(['abc', '-1', '1.5', '0x10', '99999999999999999999', ' ', '1, 2']);
-      return oneRequest('headers', `Content-Length ${shorten(value)}`, { ...spec, length: false, headers: [...spec.headers, ['Content-Length', value]] }, { kind: 'parser' });
+      return oneRequest(
+        'headers',
+        `Content-Length ${shorten(value)}`,
+        { ...spec, length: false, headers: [...spec.headers, ['Content-Length', value]] },
+        { kind: 'parser' },
+      );
     }
     case 8: {
       const body = Buffer.from(/** @type {string} */ (spec.body));
-      const headers = [...spec.headers, ['Content-Length', String(body.length)], ['Content-Length', String(body.length + 1)]];
-      return oneRequest('headers', 'two different Content-Length headers', { ...spec, length: false, headers }, { kind: 'parser' });
+      const headers = [
+        ...spec.headers,
+        ['Content-Length', String(body.length)],
+        ['Content-Length', String(body.length + 1)],
+      ];
+      return oneRequest(
+        'headers',
+        'two different Content-Length headers',
+        { ...spec, length: false, headers },
+        { kind: 'parser' },
+      );
     }
     case 9: {
       const body = Buffer.from(/** @type {string} */ (spec.body));
       const headers = [...spec.headers, ['Content-Length', String(body.length)], ['Transfer-Encoding', 'chunked']];
-      return oneRequest('headers', 'Content-Length and chunked', { ...spec, length: false, headers, body: chunkedBody(body, 7) }, { kind: 'parser' });
+      return oneRequest(
+        'headers',
+        'Content-Length and chunked',
+        { ...spec, length: false, headers, body: chunkedBody(body, 7) },
+        { kind: 'parser' },
+      );
     }
     case 10: {
       const body = chunkedBody(Buffer.from(/** @type {string} */ (spec.body)), rng.int(1, 16));
-      return oneRequest('headers', 'chunked body', { ...spec, length: false, headers: [...spec.headers, ['Transfer-Encoding', 'chunked']], body }, simple);
+      return oneRequest(
+        'headers',
+        'chunked body',
+        { ...spec, length: false, headers: [...spec.headers, ['Transfer-Encoding', 'chunked']], body },
+        simple,
+      );
     }
     case 11: {
       const body = Buffer.from(`${rng.pick(['zz', '-1', '5', 'g'])}\r\nabc\r\n0\r\n\r\n`);
-      return oneRequest('headers', 'broken chunk framing', { ...spec, length: false, headers: [...spec.headers, ['Transfer-Encoding', 'chunked']], body }, { kind: 'parser' });
+      return oneRequest(
+        'headers',
+        'broken chunk framing',
+        { ...spec, length: false, headers: [...spec.headers, ['Transfer-Encoding', 'chunked']], body },
+        { kind: 'parser' },
+      );
     }
     case 12: {
-      const origin = rng.pick([['Origin', 'http://evil.example'], ['Origin', 'null'], ['Sec-Fetch-Site', 'cross-site'], ['Sec-Fetch-Site', 'same-site']]);
-      return oneRequest('headers', `${origin[0]}: ${origin[1]}`, { ...spec, headers: [...spec.headers, origin] }, { kind: 'rpc', statuses: [403] });
+      const origin = rng.pick([
+        ['Origin', 'http://evil.example'],
+        ['Origin', 'null'],
+        ['Sec-Fetch-Site', 'cross-site'],
+        ['Sec-Fetch-Site', 'same-site'],
+      ]);
+      return oneRequest(
+        'headers',
+        `${origin[0]}: ${origin[1]}`,
+        { ...spec, headers: [...spec.headers, origin] },
+        { kind: 'rpc', statuses: [403] },
+      );
     }
     case 13: {
       // DNS rebinding: a name that is not this server's. `favn serve` refuses it with the contract's
       // 403; Vite's own host check answers first in dev (plain text), so there any 4xx will do.
       // A Host that is no host at all (a list, a space) cannot make a URL: the Node adapter refuses
       // it with a bare 400 before the app runs, like the HTTP parser would.
-      const host = rng.pick(['evil.example', 'evil.example:80', '127.0.0.1.evil.example', 'a'.repeat(300), '', '127.0.0.1, evil.example', 'a b']);
+      const host = rng.pick([
+        'evil.example',
+        'evil.example:80',
+        '127.0.0.1.evil.example',
+        'a'.repeat(300),
+        '',
+        '127.0.0.1, evil.example',
+        'a b',
+      ]);
       const valid = /^[\w.:-]+$/.test(host);
       const expect = ctx.hostName === 'serve' && valid ? { kind: 'rpc', statuses: [403] } : { kind: 'parser' };
       return oneRequest('headers', `Host ${shorten(host, 40)}`, { ...spec, host }, expect);
     }
     default: {
-      const identity = rng.pick(['not json', '[]', 'null', '{"sub":', '{"sub":"x","roles":"admin"}', '{"sub":"' + 'x'.repeat(6000) + '"}', '{"__proto__":{"admin":true}}']);
+      const identity = rng.pick([
+        'not json',
+        '[]',
+        'null',
+        '{"sub":',
+        '{"sub":"x","roles":"admin"}',
+        '{"sub":"' + 'x'.repeat(6000) + '"}',
+        '{"__proto__":{"admin":true}}',
+      ]);
       const broken = !/^\{.*\}$/.test(identity);
       // Outside dev the identity header means nothing; in dev malformed claims are 401.
-      const expect = ctx.hostName === 'vite' && broken ? { kind: 'rpc', statuses: [401] } : { kind: 'rpc', statuses: [...SIMPLE_STATUSES, 401] };
-      return oneRequest('headers', `dev identity ${shorten(identity, 30)}`, { ...spec, headers: [...spec.headers, ['X-Favn-Dev-Identity', identity]] }, expect);
+      const expect =
+        ctx.hostName === 'vite' && broken
+          ? { kind: 'rpc', statuses: [401] }
+          : { kind: 'rpc', statuses: [...SIMPLE_STATUSES, 401] };
+      return oneRequest(
+        'headers',
+        `dev identity ${shorten(identity, 30)}`,
+        { ...spec, headers: [...spec.headers, ['X-Favn-Dev-Identity', identity]] },
+        expect,
+      );
     }
   }
 }
@@ -342,12 +609,21 @@ function headerTricks(ctx) {
 function bigBody(ctx) {
   const { rng } = ctx;
   const call = simpleCall(ctx);
-  const size = rng.pick([BODY_LIMIT + 1, BODY_LIMIT + rng.int(2, 4096), 2 * BODY_LIMIT, rng.int(BODY_LIMIT + 1, 6 * BODY_LIMIT)]);
+  const size = rng.pick([
+    BODY_LIMIT + 1,
+    BODY_LIMIT + rng.int(2, 4096),
+    2 * BODY_LIMIT,
+    rng.int(BODY_LIMIT + 1, 6 * BODY_LIMIT),
+  ]);
   const body = Buffer.alloc(size, 0x20);
   Buffer.from('{"args":["').copy(body, 0);
   body.write('"]}', size - 3);
   const chunked = rng.chance(0.4);
-  const head = requestBytes({ ...callSpec(ctx, call), body: null, headers: [JSON_TYPE, chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(size)]] });
+  const head = requestBytes({
+    ...callSpec(ctx, call),
+    body: null,
+    headers: [JSON_TYPE, chunked ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(size)]],
+  });
   const payload = chunked ? chunkedBody(body, 64 * 1024) : body;
   const parts = [{ bytes: head }];
   for (let i = 0; i < payload.length; i += 256 * 1024) parts.push({ bytes: payload.subarray(i, i + 256 * 1024) });
@@ -368,7 +644,12 @@ function limitBody(ctx) {
   const call = simpleCall(ctx);
   const skeleton = `{"args":[""]}`;
   const body = `{"args":["${'y'.repeat(BODY_LIMIT - skeleton.length)}"]}`;
-  return oneRequest('limit-body', `${call.featureId}/${call.fn} exactly ${body.length} bytes`, { ...callSpec(ctx, call), body }, { kind: 'rpc', statuses: CONTRACT_STATUSES.filter((s) => s !== 413) });
+  return oneRequest(
+    'limit-body',
+    `${call.featureId}/${call.fn} exactly ${body.length} bytes`,
+    { ...callSpec(ctx, call), body },
+    { kind: 'rpc', statuses: CONTRACT_STATUSES.filter((s) => s !== 413) },
+  );
 }
 
 /**
@@ -384,9 +665,17 @@ function slowCall(ctx) {
   const parts = [];
   for (let i = 0; i < pieces; i++) {
     const from = Math.floor((i * bytes.length) / pieces);
-    parts.push({ bytes: bytes.subarray(from, Math.floor(((i + 1) * bytes.length) / pieces)), delayMs: i ? rng.int(20, 400) : 0 });
+    parts.push({
+      bytes: bytes.subarray(from, Math.floor(((i + 1) * bytes.length) / pieces)),
+      delayMs: i ? rng.int(20, 400) : 0,
+    });
   }
-  return { cls: 'slow', label: `${call.featureId}/${call.fn} in ${pieces} pieces`, plan: { parts, responses: 1 }, expects: [callExpect(call)] };
+  return {
+    cls: 'slow',
+    label: `${call.featureId}/${call.fn} in ${pieces} pieces`,
+    plan: { parts, responses: 1 },
+    expects: [callExpect(call)],
+  };
 }
 
 /**
@@ -399,7 +688,11 @@ function abandoned(ctx) {
   const call = validCall(ctx);
   const bytes = requestBytes(callSpec(ctx, call));
   const headerEnd = bytes.indexOf('\r\n\r\n');
-  const cut = rng.pick([0, rng.int(1, headerEnd), headerEnd + 4 + rng.int(0, Math.max(0, bytes.length - headerEnd - 6))]);
+  const cut = rng.pick([
+    0,
+    rng.int(1, headerEnd),
+    headerEnd + 4 + rng.int(0, Math.max(0, bytes.length - headerEnd - 6)),
+  ]);
   const wait = rng.int(50, 1_000);
   return {
     cls: 'abandoned',
@@ -443,7 +736,12 @@ function pipelined(ctx) {
       labels.push('toString');
     }
   }
-  return { cls: 'pipelined', label: labels.join(' + '), plan: { parts: [{ bytes: Buffer.concat(bytes) }], responses: count }, expects };
+  return {
+    cls: 'pipelined',
+    label: labels.join(' + '),
+    plan: { parts: [{ bytes: Buffer.concat(bytes) }], responses: count },
+    expects,
+  };
 }
 
 /** Every RPC class with its weight (share of the requests). */

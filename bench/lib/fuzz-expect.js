@@ -42,7 +42,12 @@ export const REFUSED_STATUSES = [400, 403, 404, 405];
  * @returns {FuzzCase}
  */
 export function oneRequest(cls, label, spec, expect) {
-  return { cls, label, plan: { parts: [{ bytes: requestBytes(spec) }], responses: 1, heads: [spec.method === 'HEAD'] }, expects: [{ ...expect, head: spec.method === 'HEAD' }] };
+  return {
+    cls,
+    label,
+    plan: { parts: [{ bytes: requestBytes(spec) }], responses: 1, heads: [spec.method === 'HEAD'] },
+    expects: [{ ...expect, head: spec.method === 'HEAD' }],
+  };
 }
 
 /** A shortened, printable form of a target or body for labels. */

@@ -29,7 +29,16 @@ export const HOST_NAMES = /** @type {const} */ (['serve', 'vite']);
  * (100 queries a minute) would answer almost every valid call with 429 and leave the functions
  * unexercised. Actions keep a low limit so that 429 answers are still part of the mix.
  */
-const FUZZ_RATE_LIMITS = { queryRows: 100_000, insertRow: 100_000, patchRow: 100_000, deleteRow: 100_000, query: 100_000, mutation: 100_000, action: 60, plain: 100_000 };
+const FUZZ_RATE_LIMITS = {
+  queryRows: 100_000,
+  insertRow: 100_000,
+  patchRow: 100_000,
+  deleteRow: 100_000,
+  query: 100_000,
+  mutation: 100_000,
+  action: 60,
+  plain: 100_000,
+};
 
 /**
  * @typedef {object} Fixtures
@@ -64,16 +73,26 @@ export async function prepareFixtures() {
   await writeFile(path.join(handlers, '.env.local'), `API_KEY=${marker}\n`);
   await Promise.all([viteBuild(handlers), viteBuild(crud)]);
   const built = await readdir(path.join(handlers, 'dist'), { recursive: true, withFileTypes: true });
-  const assets = built.filter((e) => e.isFile()).map((e) => `/feature-handlers/${path.relative(path.join(handlers, 'dist'), path.join(e.parentPath ?? e.path, e.name))}`);
+  const assets = built
+    .filter((e) => e.isFile())
+    .map(
+      (e) =>
+        `/feature-handlers/${path.relative(path.join(handlers, 'dist'), path.join(e.parentPath ?? e.path, e.name))}`,
+    );
   return { work, handlers, crud, marker, assets, remove: () => rm(work, { recursive: true, force: true }) };
 }
 
 function viteBuild(root) {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [VITE_BIN, 'build', '--logLevel', 'warn'], { cwd: root, timeout: BUILD_TIMEOUT_MS, env: { ...process.env, NO_COLOR: '1' } }, (error, _stdout, stderr) => {
-      if (error) reject(new Error(`vite build failed in ${root}: ${error.message}\n${stderr}`));
-      else resolve(undefined);
-    });
+    execFile(
+      process.execPath,
+      [VITE_BIN, 'build', '--logLevel', 'warn'],
+      { cwd: root, timeout: BUILD_TIMEOUT_MS, env: { ...process.env, NO_COLOR: '1' } },
+      (error, _stdout, stderr) => {
+        if (error) reject(new Error(`vite build failed in ${root}: ${error.message}\n${stderr}`));
+        else resolve(undefined);
+      },
+    );
   });
 }
 
@@ -108,7 +127,14 @@ export async function startHost(name, fixtures, options = {}) {
       ? [[FAVN_BIN, 'serve', fixtures.handlers, fixtures.crud, '--port', '0', '--host', '127.0.0.1'], runDir]
       : [[VITE_BIN, '--port', '0', '--host', '127.0.0.1', '--strictPort=false'], fixtures.handlers];
   const adminToken = `fuzz-admin-${randomUUID()}`;
-  const env = { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', FAVN_FUZZ_MEMORY_FILE: reportFile, FAVN_SECRET_FEATURE_HANDLERS__API_KEY: fixtures.marker, FAVN_ADMIN_TOKEN: adminToken };
+  const env = {
+    ...process.env,
+    NO_COLOR: '1',
+    FORCE_COLOR: '0',
+    FAVN_FUZZ_MEMORY_FILE: reportFile,
+    FAVN_SECRET_FEATURE_HANDLERS__API_KEY: fixtures.marker,
+    FAVN_ADMIN_TOKEN: adminToken,
+  };
   // `favn serve` is started as its binary starts itself: with the variables its shebang sets.
   if (name === 'serve') Object.assign(env, await shebangEnv(FAVN_BIN));
   const child = spawn(process.execPath, [...flags, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -124,7 +150,8 @@ export async function startHost(name, fixtures, options = {}) {
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   void exited.then(() => process.off('exit', killOnExit));
-  const pattern = name === 'serve' ? /favn serve: http:\/\/127\.0\.0\.1:(\d+)\// : /Local:\s+http:\/\/127\.0\.0\.1:(\d+)\//;
+  const pattern =
+    name === 'serve' ? /favn serve: http:\/\/127\.0\.0\.1:(\d+)\// : /Local:\s+http:\/\/127\.0\.0\.1:(\d+)\//;
   const port = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -156,7 +183,10 @@ export async function startHost(name, fixtures, options = {}) {
     output: () => out,
     async isolates() {
       try {
-        const res = await fetch(`http://127.0.0.1:${port}/_admin`, { headers: { accept: 'application/json', authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
+        const res = await fetch(`http://127.0.0.1:${port}/_admin`, {
+          headers: { accept: 'application/json', authorization: `Bearer ${adminToken}` },
+          signal: AbortSignal.timeout(10_000),
+        });
         const report = await res.json();
         const feature = report.features?.find((f) => f.featureId === 'feature-handlers');
         return feature?.isolates ?? null;

@@ -26,9 +26,16 @@ const MAX_ERROR_BYTES = 4096 + 64;
  */
 export function judge(fuzzCase, outcome, marker) {
   const answers = outcome.responses.map((r) => r.status);
-  const result = (verdict, reason, simpleTimeout = false) => ({ verdict, reason, answers: answers.length ? answers : [outcome.outcome], simpleTimeout });
+  const result = (verdict, reason, simpleTimeout = false) => ({
+    verdict,
+    reason,
+    answers: answers.length ? answers : [outcome.outcome],
+    simpleTimeout,
+  });
   for (const response of outcome.responses) {
-    const leaked = response.body.includes(marker) || Object.values(response.headers).some((values) => values.some((v) => v.includes(marker)));
+    const leaked =
+      response.body.includes(marker) ||
+      Object.values(response.headers).some((values) => values.some((v) => v.includes(marker)));
     if (leaked) return result('non_contract', 'the answer contains the secret planted in .env.local');
   }
   if (outcome.malformed) return result('non_contract', `malformed HTTP from the host: ${outcome.malformed}`);
@@ -38,9 +45,16 @@ export function judge(fuzzCase, outcome, marker) {
     const response = outcome.responses[i];
     if (!response) {
       if (expect.kind === 'gone') continue;
-      if (outcome.outcome === 'hang') return result('hang', `no answer within the hang limit (${outcome.sentAll ? 'request fully sent' : 'host stopped reading'})`);
+      if (outcome.outcome === 'hang')
+        return result(
+          'hang',
+          `no answer within the hang limit (${outcome.sentAll ? 'request fully sent' : 'host stopped reading'})`,
+        );
       if (expect.kind === 'parser' || expect.mayClose) continue;
-      return result('non_contract', `no answer: the host ${outcome.outcome === 'reset' ? 'reset' : 'closed'} the connection`);
+      return result(
+        'non_contract',
+        `no answer: the host ${outcome.outcome === 'reset' ? 'reset' : 'closed'} the connection`,
+      );
     }
     const problem = problemOf(response, expect);
     if (problem) return result('non_contract', problem);
@@ -58,11 +72,16 @@ export function judge(fuzzCase, outcome, marker) {
  */
 function problemOf(response, expect) {
   const { status } = response;
-  if (expect.kind === 'parser') return status >= 400 && status < 500 ? null : `status ${status} to a request broken at the HTTP level (want 4xx or a closed connection)`;
-  if (expect.kind === 'page' || expect.kind === 'gone') return status < 500 ? null : `status ${status} outside /rpc/ (want below 500)${excerpt(response)}`;
+  if (expect.kind === 'parser')
+    return status >= 400 && status < 500
+      ? null
+      : `status ${status} to a request broken at the HTTP level (want 4xx or a closed connection)`;
+  if (expect.kind === 'page' || expect.kind === 'gone')
+    return status < 500 ? null : `status ${status} outside /rpc/ (want below 500)${excerpt(response)}`;
   const allowed = expect.statuses ?? [...CONTRACT_STATUSES, ...(expect.extra ?? [])];
   const contract = [...CONTRACT_STATUSES, ...(expect.extra ?? [])];
-  if (!allowed.includes(status) || !contract.includes(status)) return `status ${status}, want ${allowed.join('/')}${excerpt(response)}`;
+  if (!allowed.includes(status) || !contract.includes(status))
+    return `status ${status}, want ${allowed.join('/')}${excerpt(response)}`;
   const ids = response.headers['x-request-id'] ?? [];
   if (ids.length !== 1) return `${ids.length} x-request-id headers (want one)${excerpt(response)}`;
   const id = ids[0];
@@ -74,7 +93,8 @@ function problemOf(response, expect) {
   if (response.headers['x-injected']) return 'a header injected through x-request-id came back';
   if (expect.head) return null;
   const type = (response.headers['content-type'] ?? []).join(',');
-  if (!/^application\/json\b/i.test(type)) return `content-type ${JSON.stringify(type)} (want application/json)${excerpt(response)}`;
+  if (!/^application\/json\b/i.test(type))
+    return `content-type ${JSON.stringify(type)} (want application/json)${excerpt(response)}`;
   let body;
   try {
     body = JSON.parse(response.body.toString('utf8'));
@@ -82,11 +102,15 @@ function problemOf(response, expect) {
     return `body is not JSON${excerpt(response)}`;
   }
   if (status === 200) return null;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return `error body is not an object${excerpt(response)}`;
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return `error body is not an object${excerpt(response)}`;
   const keys = Object.keys(body).sort().join(',');
-  if (keys !== 'error,requestId' || typeof body.error !== 'string' || typeof body.requestId !== 'string') return `error body has keys ${keys} (want error, requestId strings)${excerpt(response)}`;
-  if (body.requestId !== id) return `requestId ${JSON.stringify(body.requestId)} differs from x-request-id ${JSON.stringify(id)}`;
-  if (Buffer.byteLength(body.error) > MAX_ERROR_BYTES) return `error message of ${Buffer.byteLength(body.error)} bytes (capped at 4 KiB)${excerpt(response)}`;
+  if (keys !== 'error,requestId' || typeof body.error !== 'string' || typeof body.requestId !== 'string')
+    return `error body has keys ${keys} (want error, requestId strings)${excerpt(response)}`;
+  if (body.requestId !== id)
+    return `requestId ${JSON.stringify(body.requestId)} differs from x-request-id ${JSON.stringify(id)}`;
+  if (Buffer.byteLength(body.error) > MAX_ERROR_BYTES)
+    return `error message of ${Buffer.byteLength(body.error)} bytes (capped at 4 KiB)${excerpt(response)}`;
   if (status === 429 && !response.headers['retry-after']) return '429 without Retry-After';
   return null;
 }

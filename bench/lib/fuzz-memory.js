@@ -25,7 +25,13 @@ export function readRss(pid) {
   }
   const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
   const mb = (field) => Math.round(kb(field) / 102.4) / 10;
-  return { rssMb: mb('VmRSS'), anonMb: mb('RssAnon'), fileMb: mb('RssFile'), peakMb: mb('VmHWM'), threads: kb('Threads') };
+  return {
+    rssMb: mb('VmRSS'),
+    anonMb: mb('RssAnon'),
+    fileMb: mb('RssFile'),
+    peakMb: mb('VmHWM'),
+    threads: kb('Threads'),
+  };
 }
 
 /** Start addresses of glibc's per-thread malloc arenas are aligned to their 64 MiB size. */
@@ -69,7 +75,8 @@ export function readRssByKind(pid) {
   maps.forEach((m, i) => {
     if (m.name.startsWith('/')) kb.file += m.rssKb;
     else if (m.name === '[heap]') kb.malloc += m.rssKb;
-    else if (m.perms.startsWith('rw') && maps[i + 1]?.perms === '---p' && maps[i + 1].sizeKb >= WASM_GUARD_KB) kb.wasm += m.rssKb;
+    else if (m.perms.startsWith('rw') && maps[i + 1]?.perms === '---p' && maps[i + 1].sizeKb >= WASM_GUARD_KB)
+      kb.wasm += m.rssKb;
     else if (m.start % ARENA_ALIGN === 0n && m.perms.startsWith('rw')) kb.malloc += m.rssKb;
     else kb.otherAnon += m.rssKb;
   });

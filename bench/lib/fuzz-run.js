@@ -37,7 +37,16 @@ const KEPT_FINDINGS = 50;
  */
 export async function runCases({ port, next, count, concurrency, hangMs, marker, deadline, onFinding }) {
   /** @type {Tally} */
-  const tally = { requests: 0, statuses: {}, classes: {}, nonContract: 0, hangs: 0, simpleTimeouts: 0, findings: [], elapsedMs: 0 };
+  const tally = {
+    requests: 0,
+    statuses: {},
+    classes: {},
+    nonContract: 0,
+    hangs: 0,
+    simpleTimeouts: 0,
+    findings: [],
+    elapsedMs: 0,
+  };
   const started = performance.now();
   let drawn = 0;
   async function worker() {
@@ -56,7 +65,12 @@ export async function runCases({ port, next, count, concurrency, hangMs, marker,
       if (verdict.verdict === 'ok') continue;
       if (verdict.verdict === 'hang') tally.hangs++;
       else tally.nonContract++;
-      const finding = { cls: fuzzCase.cls, label: fuzzCase.label, reason: /** @type {string} */ (verdict.reason), answers: verdict.answers };
+      const finding = {
+        cls: fuzzCase.cls,
+        label: fuzzCase.label,
+        reason: /** @type {string} */ (verdict.reason),
+        answers: verdict.answers,
+      };
       if (tally.findings.length < KEPT_FINDINGS) tally.findings.push(finding);
       onFinding?.(finding);
     }

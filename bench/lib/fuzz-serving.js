@@ -37,7 +37,13 @@ export async function checkServing(port, crud) {
     const batch = Array.from({ length: PARALLEL }, (_, i) => checks[(round * PARALLEL + i) % checks.length]);
     const outcomes = await Promise.all(
       batch.map(async ([featureId, fn, args]) => {
-        const bytes = requestBytes({ method: 'POST', target: `/rpc/${featureId}/${fn}`, host: `127.0.0.1:${port}`, headers: [['Content-Type', 'application/json']], body: JSON.stringify({ args }) });
+        const bytes = requestBytes({
+          method: 'POST',
+          target: `/rpc/${featureId}/${fn}`,
+          host: `127.0.0.1:${port}`,
+          headers: [['Content-Type', 'application/json']],
+          body: JSON.stringify({ args }),
+        });
         const outcome = await sendPlan(port, { parts: [{ bytes }], responses: 1 }, { hangMs: 15_000 });
         return { label: `${featureId}/${fn}`, outcome };
       }),
@@ -63,9 +69,19 @@ export async function checkServing(port, crud) {
  * @param {number} [calls]
  */
 export async function fillIsolatePool(port, calls = 64) {
-  const bytes = requestBytes({ method: 'POST', target: `/rpc/${HANDLERS}/dice`, host: `127.0.0.1:${port}`, headers: [['Content-Type', 'application/json']], body: '{"args":["warm"]}' });
+  const bytes = requestBytes({
+    method: 'POST',
+    target: `/rpc/${HANDLERS}/dice`,
+    host: `127.0.0.1:${port}`,
+    headers: [['Content-Type', 'application/json']],
+    body: '{"args":["warm"]}',
+  });
   for (let sent = 0; sent < calls; sent += PARALLEL_FILL) {
-    await Promise.all(Array.from({ length: PARALLEL_FILL }, () => sendPlan(port, { parts: [{ bytes }], responses: 1 }, { hangMs: 15_000 })));
+    await Promise.all(
+      Array.from({ length: PARALLEL_FILL }, () =>
+        sendPlan(port, { parts: [{ bytes }], responses: 1 }, { hangMs: 15_000 }),
+      ),
+    );
   }
 }
 
@@ -79,6 +95,16 @@ const PARALLEL_FILL = 16;
  * @param {number} port
  */
 export async function emptyIsolatePool(port) {
-  const bytes = requestBytes({ method: 'POST', target: `/rpc/${HANDLERS}/bombArrays`, host: `127.0.0.1:${port}`, headers: [['Content-Type', 'application/json']], body: '{"args":[]}' });
-  await Promise.all(Array.from({ length: PARALLEL_FILL }, () => sendPlan(port, { parts: [{ bytes }], responses: 1 }, { hangMs: 60_000 })));
+  const bytes = requestBytes({
+    method: 'POST',
+    target: `/rpc/${HANDLERS}/bombArrays`,
+    host: `127.0.0.1:${port}`,
+    headers: [['Content-Type', 'application/json']],
+    body: '{"args":[]}',
+  });
+  await Promise.all(
+    Array.from({ length: PARALLEL_FILL }, () =>
+      sendPlan(port, { parts: [{ bytes }], responses: 1 }, { hangMs: 60_000 }),
+    ),
+  );
 }

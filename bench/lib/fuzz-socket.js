@@ -60,7 +60,13 @@ export function sendPlan(port, plan, { hangMs }) {
       // Let the host close first (it was asked to), so the client side keeps no TIME_WAIT port.
       if (ended || outcome !== 'answered') socket.destroy();
       else setTimeout(() => socket.destroy(), 1_000).unref();
-      resolve({ outcome, responses: parsed.responses, malformed: parsed.malformed, sentAll, ms: performance.now() - started });
+      resolve({
+        outcome,
+        responses: parsed.responses,
+        malformed: parsed.malformed,
+        sentAll,
+        ms: performance.now() - started,
+      });
     };
     const reparse = () => {
       parsed = parseResponses(Buffer.concat(received), { ended, heads: plan.heads });
@@ -87,9 +93,17 @@ export function sendPlan(port, plan, { hangMs }) {
     });
     socket.on('error', (error) => {
       reparse();
-      finish(parsed.responses.length >= plan.responses && plan.responses > 0 ? 'answered' : error.code === 'ECONNRESET' || error.code === 'EPIPE' ? 'reset' : 'closed');
+      finish(
+        parsed.responses.length >= plan.responses && plan.responses > 0
+          ? 'answered'
+          : error.code === 'ECONNRESET' || error.code === 'EPIPE'
+            ? 'reset'
+            : 'closed',
+      );
     });
-    socket.on('close', () => finish(parsed.responses.length >= plan.responses && plan.responses > 0 ? 'answered' : 'closed'));
+    socket.on('close', () =>
+      finish(parsed.responses.length >= plan.responses && plan.responses > 0 ? 'answered' : 'closed'),
+    );
     // A host that never accepts or never answers mid-write is a hang too.
     timer = setTimeout(() => finish('hang'), hangMs);
     socket.once('connect', async () => {

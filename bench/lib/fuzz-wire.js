@@ -23,10 +23,19 @@
  * @param {RequestSpec} spec
  * @returns {Buffer}
  */
-export function requestBytes({ method = 'POST', target, host, headers = [], body = null, close = true, length = true }) {
+export function requestBytes({
+  method = 'POST',
+  target,
+  host,
+  headers = [],
+  body = null,
+  close = true,
+  length = true,
+}) {
   const lines = [Buffer.concat([Buffer.from(`${method} `), Buffer.from(target), Buffer.from(' HTTP/1.1\r\n')])];
   if (host !== null) lines.push(Buffer.from(`Host: ${host}\r\n`));
-  for (const [name, value] of headers) lines.push(Buffer.concat([Buffer.from(`${name}: `), Buffer.from(value), Buffer.from('\r\n')]));
+  for (const [name, value] of headers)
+    lines.push(Buffer.concat([Buffer.from(`${name}: `), Buffer.from(value), Buffer.from('\r\n')]));
   const payload = body === null ? null : Buffer.from(body);
   if (payload && length) lines.push(Buffer.from(`Content-Length: ${payload.length}\r\n`));
   if (close) lines.push(Buffer.from('Connection: close\r\n'));
@@ -79,7 +88,8 @@ export function parseResponses(data, { ended, heads = [] }) {
     if (headerEnd < 0) break;
     const lines = data.subarray(offset, headerEnd).toString('latin1').split('\r\n');
     const statusLine = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
-    if (!statusLine) return { responses, malformed: `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 80))}` };
+    if (!statusLine)
+      return { responses, malformed: `bad status line ${JSON.stringify((lines[0] ?? '').slice(0, 80))}` };
     const status = Number(statusLine[1]);
     /** @type {Record<string, string[]>} */
     const headers = {};
@@ -94,7 +104,10 @@ export function parseResponses(data, { ended, heads = [] }) {
       offset = bodyStart;
       continue;
     }
-    const framed = frameBody(data, bodyStart, headers, { ended, noBody: heads[responses.length] === true || status === 204 || status === 304 });
+    const framed = frameBody(data, bodyStart, headers, {
+      ended,
+      noBody: heads[responses.length] === true || status === 204 || status === 304,
+    });
     if (framed === 'incomplete') break;
     if (typeof framed === 'string') return { responses, malformed: framed };
     responses.push({ status, headers, body: framed.body });
@@ -115,7 +128,8 @@ function frameBody(data, start, headers, { ended, noBody }) {
   const lengths = headers['content-length'];
   if (lengths) {
     const length = Number(lengths[0]);
-    if (!Number.isSafeInteger(length) || length < 0 || lengths.some((l) => l !== lengths[0])) return `bad Content-Length ${JSON.stringify(lengths)}`;
+    if (!Number.isSafeInteger(length) || length < 0 || lengths.some((l) => l !== lengths[0]))
+      return `bad Content-Length ${JSON.stringify(lengths)}`;
     if (data.length - start < length) return 'incomplete';
     return { body: data.subarray(start, start + length), end: start + length };
   }

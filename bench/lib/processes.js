@@ -79,9 +79,14 @@ function ask(child, type) {
 export function runLoad(config) {
   const limit = (config.warmupMs ?? 1_000) + (config.durationMs ?? 3_000) + 20_000;
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [LOAD_CHILD, JSON.stringify(config)], { timeout: limit, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`Load generator failed: ${error.message}\n${stderr}`));
-      resolve(JSON.parse(stdout.trim().split('\n').pop()));
-    });
+    execFile(
+      process.execPath,
+      [LOAD_CHILD, JSON.stringify(config)],
+      { timeout: limit, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`Load generator failed: ${error.message}\n${stderr}`));
+        resolve(JSON.parse(stdout.trim().split('\n').pop()));
+      },
+    );
   });
 }

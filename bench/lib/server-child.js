@@ -42,7 +42,9 @@ if (process.send) {
   });
   process.send({ type: 'ready', port: running.port });
 } else {
-  console.log(JSON.stringify({ target: targetName, port: running.port, url: `http://127.0.0.1:${running.port}${mod.RPC_PATH}` }));
+  console.log(
+    JSON.stringify({ target: targetName, port: running.port, url: `http://127.0.0.1:${running.port}${mod.RPC_PATH}` }),
+  );
 }
 
 /**
@@ -57,7 +59,12 @@ async function waitUntilServing(url, body, expected) {
   let last = 'no answer';
   while (performance.now() < deadline) {
     try {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(5_000) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(5_000),
+      });
       const text = await res.text();
       if (res.status === 200 && text === expected) return;
       last = `${res.status} ${text.slice(0, 200)}`;

@@ -41,7 +41,10 @@ export function systemCpu() {
 export function otherCpu(before, after, ownMs) {
   if (!before || !after) return null;
   const wallMs = after.at - before.at;
-  return { other: Math.max(0, after.busyMs - before.busyMs - ownMs) / wallMs, steal: (after.stealMs - before.stealMs) / wallMs };
+  return {
+    other: Math.max(0, after.busyMs - before.busyMs - ownMs) / wallMs,
+    steal: (after.stealMs - before.stealMs) / wallMs,
+  };
 }
 
 /**

@@ -51,9 +51,16 @@ export async function startServeCli(upstreamPort, name = 'proxy') {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'favn-bench-proxy-'));
   try {
     await mkdir(path.join(dir, 'ep'));
-    const manifest = { id: FEATURE_ID, serverFunctions: { endpoint: `http://127.0.0.1:${upstreamPort}/rpc`, exports: [FN_NAME] }, rateLimits: NO_RATE_LIMIT };
+    const manifest = {
+      id: FEATURE_ID,
+      serverFunctions: { endpoint: `http://127.0.0.1:${upstreamPort}/rpc`, exports: [FN_NAME] },
+      rateLimits: NO_RATE_LIMIT,
+    };
     await writeFile(path.join(dir, 'ep', 'feature.json'), JSON.stringify(manifest));
-    await writeFile(path.join(dir, 'favn.config.json'), JSON.stringify({ features: [{ manifest: 'ep/feature.json' }] }));
+    await writeFile(
+      path.join(dir, 'favn.config.json'),
+      JSON.stringify({ features: [{ manifest: 'ep/feature.json' }] }),
+    );
     return await spawnServe(dir, name);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
@@ -71,7 +78,18 @@ async function spawnServe(dir, name) {
   const log = openSync(logFile, 'w');
   const profileDir = process.env.BENCH_PROXY_CPU_PROF;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
-  const args = ['--no-node-snapshot', ...profile, CLI, 'serve', '--config', 'favn.config.json', '--port', '0', '--host', '127.0.0.1'];
+  const args = [
+    '--no-node-snapshot',
+    ...profile,
+    CLI,
+    'serve',
+    '--config',
+    'favn.config.json',
+    '--port',
+    '0',
+    '--host',
+    '127.0.0.1',
+  ];
   // Without DATABASE_URL it keeps its rate-limit counts in memory rather than in PostgreSQL.
   const env = { ...process.env, NO_COLOR: '1' };
   delete env.DATABASE_URL;

@@ -39,7 +39,8 @@ function upstreamApp() {
     const body = await c.req.json();
     if (!Array.isArray(body?.args)) return c.json({ error: '"args" must be an array' }, 400);
     // Only a forwarded call carries a context; it must name the feature the host serves.
-    if (body.context !== undefined && body.context?.featureId !== FEATURE_ID) return c.json({ error: `unexpected context ${JSON.stringify(body.context)}` }, 400);
+    if (body.context !== undefined && body.context?.featureId !== FEATURE_ID)
+      return c.json({ error: `unexpected context ${JSON.stringify(body.context)}` }, 400);
     return c.json({ items: ITEMS });
   });
   return app;

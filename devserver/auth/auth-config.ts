@@ -1,6 +1,13 @@
 import { UsageError } from '../common/usage-error.js';
 import { ConfigFields, describe, isPlainObject } from './config-fields.js';
-import { ALLOWED_ALGORITHMS, DEFAULT_ALGORITHMS, MIN_SECRET_BYTES, normalizePem, publicKeyKind, type KeyKind } from './key-algorithms.js';
+import {
+  ALLOWED_ALGORITHMS,
+  DEFAULT_ALGORITHMS,
+  MIN_SECRET_BYTES,
+  normalizePem,
+  publicKeyKind,
+  type KeyKind,
+} from './key-algorithms.js';
 
 /** Auth mode `jwt`: every token is verified; a missing one is anonymous unless `required`. */
 export interface JwtAuthConfig {
@@ -40,8 +47,19 @@ export type AuthConfig = { mode: 'none' } | JwtAuthConfig;
 
 const KEY_SOURCES = ['hs256Secret', 'publicKey', 'jwksUrl'] as const;
 const JWT_FIELDS = [
-  'mode', ...KEY_SOURCES, 'algorithms', 'issuer', 'audience', 'cookie', 'required', 'groupRoles',
-  'grants', 'tenantClaim', 'defaultTenantId', 'featureToggles', 'clockToleranceSec',
+  'mode',
+  ...KEY_SOURCES,
+  'algorithms',
+  'issuer',
+  'audience',
+  'cookie',
+  'required',
+  'groupRoles',
+  'grants',
+  'tenantClaim',
+  'defaultTenantId',
+  'featureToggles',
+  'clockToleranceSec',
 ] as const;
 const COOKIE_NAME = /^[\w!#$%&'*.^`|~+-]+$/;
 
@@ -58,7 +76,8 @@ export function parseAuthConfig(input: unknown, where: { file?: string; field?: 
   const prefix = where.field ?? 'auth';
   const at = where.file === undefined ? {} : { file: where.file };
   if (input === undefined || input === null) return { mode: 'none' };
-  if (!isPlainObject(input)) throw new UsageError(`${prefix} must be an object like { "mode": "jwt", ... } (got ${describe(input)})`, at);
+  if (!isPlainObject(input))
+    throw new UsageError(`${prefix} must be an object like { "mode": "jwt", ... } (got ${describe(input)})`, at);
   const fields = new ConfigFields(input, prefix, where.file);
   const mode = input.mode;
   if (mode === 'none') {
@@ -78,7 +97,8 @@ function parseJwt(fields: ConfigFields): JwtAuthConfig {
   assign(config, 'issuer', fields.oneOrMany('issuer'));
   assign(config, 'audience', fields.oneOrMany('audience'));
   const cookie = fields.string('cookie');
-  if (cookie !== undefined && !COOKIE_NAME.test(cookie)) throw fields.fail('cookie', `is not a valid cookie name (got ${describe(cookie)})`);
+  if (cookie !== undefined && !COOKIE_NAME.test(cookie))
+    throw fields.fail('cookie', `is not a valid cookie name (got ${describe(cookie)})`);
   assign(config, 'cookie', cookie);
   assign(config, 'required', fields.boolean('required'));
   assign(config, 'groupRoles', fields.listsByKey('groupRoles'));
@@ -95,7 +115,10 @@ function readKeySource(fields: ConfigFields, config: JwtAuthConfig): KeyKind {
   const given = KEY_SOURCES.filter((field) => fields.has(field));
   if (given.length !== 1) {
     const got = given.length === 0 ? 'none' : given.join(' and ');
-    throw fields.fail('mode', `is "jwt": give exactly one of ${KEY_SOURCES.map((f) => fields.name(f)).join(', ')} (got ${got})`);
+    throw fields.fail(
+      'mode',
+      `is "jwt": give exactly one of ${KEY_SOURCES.map((f) => fields.name(f)).join(', ')} (got ${got})`,
+    );
   }
   const secret = fields.secret('hs256Secret');
   if (secret !== undefined) {
@@ -123,7 +146,8 @@ function readJwksUrl(fields: ConfigFields): string {
   } catch {
     throw fields.fail('jwksUrl', `must be an http(s) URL (got ${describe(raw)})`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fields.fail('jwksUrl', `must be an http(s) URL (got ${describe(raw)})`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw fields.fail('jwksUrl', `must be an http(s) URL (got ${describe(raw)})`);
   return url.href;
 }
 
@@ -132,8 +156,13 @@ function readAlgorithms(fields: ConfigFields, kind: KeyKind): string[] {
   const given = fields.stringList('algorithms', { nonEmpty: true });
   if (!given) return [...DEFAULT_ALGORITHMS[kind]];
   given.forEach((alg, i) => {
-    if (alg.toLowerCase() === 'none') throw fields.fail(`algorithms[${i}]`, 'is "none": unsigned tokens are always refused');
-    if (!allowed.includes(alg)) throw fields.fail(`algorithms[${i}]`, `"${alg}" does not fit ${KIND_NAMES[kind]} (allowed: ${allowed.join(', ')})`);
+    if (alg.toLowerCase() === 'none')
+      throw fields.fail(`algorithms[${i}]`, 'is "none": unsigned tokens are always refused');
+    if (!allowed.includes(alg))
+      throw fields.fail(
+        `algorithms[${i}]`,
+        `"${alg}" does not fit ${KIND_NAMES[kind]} (allowed: ${allowed.join(', ')})`,
+      );
   });
   return [...new Set(given)];
 }
@@ -151,7 +180,10 @@ function checkSecretLength(fields: ConfigFields, secret: string, algorithms: str
   const bytes = new TextEncoder().encode(secret).length;
   const needed = Math.max(...algorithms.map((alg) => MIN_SECRET_BYTES[alg] ?? 32));
   if (bytes < needed) {
-    throw fields.fail('hs256Secret', `is too short: ${algorithms.join('/')} needs at least ${needed} bytes (got ${bytes}); generate one with \`openssl rand -base64 ${needed}\``);
+    throw fields.fail(
+      'hs256Secret',
+      `is too short: ${algorithms.join('/')} needs at least ${needed} bytes (got ${bytes}); generate one with \`openssl rand -base64 ${needed}\``,
+    );
   }
 }
 
@@ -159,6 +191,10 @@ function readDefaultTenant(fields: ConfigFields): string | null | undefined {
   return fields.isNull('defaultTenantId') ? null : fields.string('defaultTenantId');
 }
 
-function assign<K extends keyof JwtAuthConfig>(config: JwtAuthConfig, key: K, value: JwtAuthConfig[K] | undefined): void {
+function assign<K extends keyof JwtAuthConfig>(
+  config: JwtAuthConfig,
+  key: K,
+  value: JwtAuthConfig[K] | undefined,
+): void {
   if (value !== undefined) config[key] = value;
 }

@@ -38,7 +38,8 @@ export class ConfigFields {
   string(field: string): string | undefined {
     if (!this.has(field)) return undefined;
     const value = this.input[field];
-    if (typeof value !== 'string' || value.trim() === '') throw this.fail(field, `must be a non-empty string (got ${describe(value)})`);
+    if (typeof value !== 'string' || value.trim() === '')
+      throw this.fail(field, `must be a non-empty string (got ${describe(value)})`);
     return value;
   }
 
@@ -46,7 +47,8 @@ export class ConfigFields {
   secret(field: string): string | undefined {
     if (!this.has(field)) return undefined;
     const value = this.input[field];
-    if (typeof value !== 'string' || value === '') throw this.fail(field, `must be a non-empty string (got ${value === null ? 'null' : typeof value})`);
+    if (typeof value !== 'string' || value === '')
+      throw this.fail(field, `must be a non-empty string (got ${value === null ? 'null' : typeof value})`);
     return value;
   }
 
@@ -60,7 +62,8 @@ export class ConfigFields {
   number(field: string, min: number): number | undefined {
     if (!this.has(field)) return undefined;
     const value = this.input[field];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw this.fail(field, `must be a number >= ${min} (got ${describe(value)})`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+      throw this.fail(field, `must be a number >= ${min} (got ${describe(value)})`);
     return value;
   }
 
@@ -78,7 +81,8 @@ export class ConfigFields {
     const value = this.input[field];
     if (typeof value === 'string' && value.trim() !== '') return value;
     const list = listOfStrings(value);
-    if (!list || list.length === 0) throw this.fail(field, `must be a non-empty string or a non-empty array of them (got ${describe(value)})`);
+    if (!list || list.length === 0)
+      throw this.fail(field, `must be a non-empty string or a non-empty array of them (got ${describe(value)})`);
     return list;
   }
 
@@ -86,10 +90,15 @@ export class ConfigFields {
   listsByKey(field: string): Record<string, string[]> | undefined {
     if (!this.has(field)) return undefined;
     const value = this.input[field];
-    if (!isPlainObject(value)) throw this.fail(field, `must be an object mapping names to arrays of roles (got ${describe(value)})`);
+    if (!isPlainObject(value))
+      throw this.fail(field, `must be an object mapping names to arrays of roles (got ${describe(value)})`);
     const entries = Object.entries(value).map(([key, roles]): [string, string[]] => {
       const list = listOfStrings(roles);
-      if (!list) throw this.fail(`${field}[${JSON.stringify(key)}]`, `must be an array of non-empty strings (got ${describe(roles)})`);
+      if (!list)
+        throw this.fail(
+          `${field}[${JSON.stringify(key)}]`,
+          `must be an array of non-empty strings (got ${describe(roles)})`,
+        );
       return [key, list];
     });
     // fromEntries defines own properties, so a "__proto__" key stays a plain entry.

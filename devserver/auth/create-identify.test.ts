@@ -29,7 +29,9 @@ function cookiePair(setCookie: string): string {
 describe('createIdentify', () => {
   it('mode none in dev: the dev identity from the header or the cookie', async () => {
     const app = whoAmI({ mode: 'none' }, true);
-    const viaHeader = await app.request('/me', { headers: { [DEV_IDENTITY_HEADER]: '{"sub":"ann","roles":["editor"]}' } });
+    const viaHeader = await app.request('/me', {
+      headers: { [DEV_IDENTITY_HEADER]: '{"sub":"ann","roles":["editor"]}' },
+    });
     expect(await viaHeader.json()).toMatchObject({ claims: { sub: 'ann' }, userRoles: ['editor'] });
     const cookie = cookiePair(devIdentityCookie({ sub: 'bob', roles: ['admin'], tenant_id: 't1' }));
     const viaCookie = await app.request('/me', { headers: { cookie } });
@@ -40,7 +42,9 @@ describe('createIdentify', () => {
   it('mode none outside dev: always anonymous, whatever identity the request claims', async () => {
     const app = whoAmI({ mode: 'none' }, false);
     const cookie = cookiePair(devIdentityCookie({ sub: 'root', roles: ['admin'] }));
-    const response = await app.request('/me', { headers: { [DEV_IDENTITY_HEADER]: '{"sub":"root","roles":["admin"]}', cookie } });
+    const response = await app.request('/me', {
+      headers: { [DEV_IDENTITY_HEADER]: '{"sub":"root","roles":["admin"]}', cookie },
+    });
     expect(await response.json()).toEqual({ claims: null, userRoles: [], tenantId: null, featureToggles: [] });
   });
 
@@ -48,8 +52,12 @@ describe('createIdentify', () => {
     for (const dev of [true, false]) {
       const app = whoAmI({ mode: 'jwt', hs256Secret: SECRET }, dev);
       const token = await signHs({ sub: 'ann' });
-      expect(await (await app.request('/me', { headers: { authorization: `Bearer ${token}` } })).json()).toMatchObject({ claims: { sub: 'ann' } });
-      expect(await (await app.request('/me', { headers: { [DEV_IDENTITY_HEADER]: '{"sub":"root"}' } })).json()).toMatchObject({ claims: null });
+      expect(await (await app.request('/me', { headers: { authorization: `Bearer ${token}` } })).json()).toMatchObject({
+        claims: { sub: 'ann' },
+      });
+      expect(
+        await (await app.request('/me', { headers: { [DEV_IDENTITY_HEADER]: '{"sub":"root"}' } })).json(),
+      ).toMatchObject({ claims: null });
       expect((await app.request('/me', { headers: { authorization: 'Bearer forged' } })).status).toBe(401);
     }
   });
@@ -57,13 +65,17 @@ describe('createIdentify', () => {
 
 describe('devIdentityCookie', () => {
   it('sets an HttpOnly, SameSite=Strict cookie for the whole host, and clears it with null', () => {
-    expect(devIdentityCookie({ sub: 'ann' })).toBe('favn_dev_identity=%7B%22sub%22%3A%22ann%22%7D; Path=/; HttpOnly; SameSite=Strict');
+    expect(devIdentityCookie({ sub: 'ann' })).toBe(
+      'favn_dev_identity=%7B%22sub%22%3A%22ann%22%7D; Path=/; HttpOnly; SameSite=Strict',
+    );
     expect(devIdentityCookie({ sub: 'ann' }, { secure: true })).toMatch(/; Secure; SameSite=Strict$/);
     expect(devIdentityCookie(null)).toBe('favn_dev_identity=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict');
   });
 
   it('refuses claims that are not an object or do not fit in a cookie', () => {
     expect(() => devIdentityCookie(['admin'] as unknown as Record<string, unknown>)).toThrow(RequestError);
-    expect(() => devIdentityCookie({ sub: 'ann', roles: Array.from({ length: 400 }, (_, i) => `role-${i}`) })).toThrow(/too large for a cookie/);
+    expect(() => devIdentityCookie({ sub: 'ann', roles: Array.from({ length: 400 }, (_, i) => `role-${i}`) })).toThrow(
+      /too large for a cookie/,
+    );
   });
 });

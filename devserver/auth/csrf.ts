@@ -67,9 +67,18 @@ function refuse(detail: string): never {
 }
 
 /** The public host (and scheme, when a trusted proxy says it) the request was sent to. */
-function requestOrigin(headers: HeaderSource, requestUrl: string | undefined, fixedHost: string | undefined, trustProxy: boolean): { host: string; scheme: string | null } {
+function requestOrigin(
+  headers: HeaderSource,
+  requestUrl: string | undefined,
+  fixedHost: string | undefined,
+  trustProxy: boolean,
+): { host: string; scheme: string | null } {
   const scheme = trustProxy ? firstValue(headers.get('x-forwarded-proto')) : null;
-  const host = fixedHost || (trustProxy ? firstValue(headers.get('x-forwarded-host')) : null) || headers.get('host')?.trim().toLowerCase() || hostOf(requestUrl);
+  const host =
+    fixedHost ||
+    (trustProxy ? firstValue(headers.get('x-forwarded-host')) : null) ||
+    headers.get('host')?.trim().toLowerCase() ||
+    hostOf(requestUrl);
   return { host, scheme: scheme ? scheme.toLowerCase() : null };
 }
 
@@ -107,7 +116,10 @@ function hostOf(url: string | undefined): string {
 
 function normalizeAllowedOrigin(entry: string, index: number): string {
   const where = `allowedOrigins[${index}]`;
-  if (entry === '*' || entry === 'null') throw new UsageError(`${where} is ${JSON.stringify(entry)}: list each trusted origin, like "https://app.example.com"`);
+  if (entry === '*' || entry === 'null')
+    throw new UsageError(
+      `${where} is ${JSON.stringify(entry)}: list each trusted origin, like "https://app.example.com"`,
+    );
   let url: URL;
   try {
     url = new URL(entry);
@@ -116,7 +128,9 @@ function normalizeAllowedOrigin(entry: string, index: number): string {
   }
   const bare = url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
   if (url.origin === 'null' || !bare || !entry.includes('://')) {
-    throw new UsageError(`${where} must be a bare origin, scheme and host with no path, like "https://app.example.com" (got ${JSON.stringify(entry)})`);
+    throw new UsageError(
+      `${where} must be a bare origin, scheme and host with no path, like "https://app.example.com" (got ${JSON.stringify(entry)})`,
+    );
   }
   return url.origin;
 }

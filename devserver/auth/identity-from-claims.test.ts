@@ -3,8 +3,16 @@ import { identityFromClaims, mergeRoles, tenantFromClaims } from './identity-fro
 
 describe('mergeRoles', () => {
   it('unions claims.roles, Keycloak realm roles, mapped groups and grants, without duplicates', () => {
-    const claims = { sub: 'ann', roles: ['editor', 'viewer'], realm_access: { roles: ['viewer', 'offline_access'] }, groups: ['/staff', '/unmapped'] };
-    const roles = mergeRoles(claims, { groupRoles: { '/staff': ['editor', 'reviewer'] }, grants: { ann: ['owner'], bob: ['nope'], '*': ['user'] } });
+    const claims = {
+      sub: 'ann',
+      roles: ['editor', 'viewer'],
+      realm_access: { roles: ['viewer', 'offline_access'] },
+      groups: ['/staff', '/unmapped'],
+    };
+    const roles = mergeRoles(claims, {
+      groupRoles: { '/staff': ['editor', 'reviewer'] },
+      grants: { ann: ['owner'], bob: ['nope'], '*': ['user'] },
+    });
     expect(roles).toEqual(['editor', 'viewer', 'offline_access', 'reviewer', 'owner', 'user']);
   });
 

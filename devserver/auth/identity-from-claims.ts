@@ -37,7 +37,10 @@ export function identityFromClaims(claims: Record<string, unknown>, mapping: Cla
  * @example
  * mergeRoles({ sub: 'ann', groups: ['/staff'] }, { groupRoles: { '/staff': ['editor'] } }) // ['editor']
  */
-export function mergeRoles(claims: Record<string, unknown>, mapping: Pick<ClaimMapping, 'groupRoles' | 'grants'> = {}): string[] {
+export function mergeRoles(
+  claims: Record<string, unknown>,
+  mapping: Pick<ClaimMapping, 'groupRoles' | 'grants'> = {},
+): string[] {
   const roles = new Set<string>(strings(claims.roles));
   const realm = claims.realm_access;
   if (typeof realm === 'object' && realm !== null) addAll(roles, strings((realm as { roles?: unknown }).roles));
@@ -57,7 +60,10 @@ export function mergeRoles(claims: Record<string, unknown>, mapping: Pick<ClaimM
  * @example
  * tenantFromClaims({ org: 'acme' }, { tenantClaim: 'org' }) // 'acme'
  */
-export function tenantFromClaims(claims: Record<string, unknown>, mapping: Pick<ClaimMapping, 'tenantClaim' | 'defaultTenantId'> = {}): string | null {
+export function tenantFromClaims(
+  claims: Record<string, unknown>,
+  mapping: Pick<ClaimMapping, 'tenantClaim' | 'defaultTenantId'> = {},
+): string | null {
   const claim = mapping.tenantClaim ?? 'tenant_id';
   const value = Object.hasOwn(claims, claim) ? claims[claim] : undefined;
   if (typeof value === 'string' && value !== '') return value;

@@ -5,7 +5,17 @@ import { ANONYMOUS } from './identity.js';
 import { createHost } from '../host/host.js';
 import type { JwtAuthConfig } from './auth-config.js';
 import { createJwtIdentify, identifyFromContext } from './jwt-identify.js';
-import { makeKeys, now, publicJwk, SECRET, serveJwks, sign, signHs, unsignedToken, type JwksServer } from './__fixtures__/tokens.js';
+import {
+  makeKeys,
+  now,
+  publicJwk,
+  SECRET,
+  serveJwks,
+  sign,
+  signHs,
+  unsignedToken,
+  type JwksServer,
+} from './__fixtures__/tokens.js';
 
 const rsa = await makeKeys('RS256');
 const ec = await makeKeys('ES256');
@@ -54,7 +64,9 @@ describe('createJwtIdentify: signatures', () => {
   });
 
   it('accepts an ES256 token verified with the PEM public key', async () => {
-    const identity = await createJwtIdentify({ mode: 'jwt', publicKey: ec.pem })(bearer(await sign({ sub: 'ec-user' }, ec.privateKey, 'ES256')));
+    const identity = await createJwtIdentify({ mode: 'jwt', publicKey: ec.pem })(
+      bearer(await sign({ sub: 'ec-user' }, ec.privateKey, 'ES256')),
+    );
     expect(identity.claims?.sub).toBe('ec-user');
   });
 
@@ -71,7 +83,11 @@ describe('createJwtIdentify: signatures', () => {
       const identify = createJwtIdentify({ mode: 'jwt', jwksUrl: rotating.url });
       const identity = await identify(bearer(await sign({ sub: 'new-key' }, otherRsa.privateKey, 'RS256')));
       expect(identity.claims?.sub).toBe('new-key');
-      await expect401({ mode: 'jwt', jwksUrl: rotating.url }, await sign({ sub: 'x' }, (await makeKeys('RS256')).privateKey, 'RS256'), 'token signature invalid');
+      await expect401(
+        { mode: 'jwt', jwksUrl: rotating.url },
+        await sign({ sub: 'x' }, (await makeKeys('RS256')).privateKey, 'RS256'),
+        'token signature invalid',
+      );
     } finally {
       await rotating.close();
     }
@@ -80,7 +96,11 @@ describe('createJwtIdentify: signatures', () => {
   it('refuses a token signed with another key', async () => {
     await expect401(RS, await sign({ sub: 'ann' }, otherRsa.privateKey, 'RS256'), 'token signature invalid');
     await expect401(HS, await signHs({ sub: 'ann' }, 'another-secret-0123456789abcdefgh'), 'token signature invalid');
-    await expect401({ mode: 'jwt', jwksUrl: jwks.url }, await sign({ sub: 'ann' }, otherRsa.privateKey, 'RS256', { kid: 'unknown' }), 'no signing key matches the token');
+    await expect401(
+      { mode: 'jwt', jwksUrl: jwks.url },
+      await sign({ sub: 'ann' }, otherRsa.privateKey, 'RS256', { kid: 'unknown' }),
+      'no signing key matches the token',
+    );
   });
 
   it('refuses an unsigned alg "none" token in every key mode', async () => {
@@ -132,14 +152,18 @@ describe('createJwtIdentify: claims', () => {
     const config: JwtAuthConfig = { ...HS, issuer: ['https://id.example.com', 'https://id2.example.com'] };
     await expect401(config, await signHs({ sub: 'ann', iss: 'https://evil.example.com' }), 'token issuer not accepted');
     await expect401(config, await signHs({ sub: 'ann' }), 'token has no "iss" claim');
-    const identity = await createJwtIdentify(config)(bearer(await signHs({ sub: 'ann', iss: 'https://id2.example.com' })));
+    const identity = await createJwtIdentify(config)(
+      bearer(await signHs({ sub: 'ann', iss: 'https://id2.example.com' })),
+    );
     expect(identity.claims?.iss).toBe('https://id2.example.com');
   });
 
   it('checks the audience when one is configured', async () => {
     const config: JwtAuthConfig = { ...HS, audience: 'favn-app' };
     await expect401(config, await signHs({ sub: 'ann', aud: 'other-app' }), 'token audience not accepted');
-    const identity = await createJwtIdentify(config)(bearer(await signHs({ sub: 'ann', aud: ['account', 'favn-app'] })));
+    const identity = await createJwtIdentify(config)(
+      bearer(await signHs({ sub: 'ann', aud: ['account', 'favn-app'] })),
+    );
     expect(identity.claims?.sub).toBe('ann');
   });
 
@@ -152,8 +176,22 @@ describe('createJwtIdentify: claims', () => {
       defaultTenantId: 'default-tenant',
       featureToggles: ['beta'],
     });
-    const ann = await identify(bearer(await signHs({ sub: 'ann', roles: ['editor', 'viewer'], realm_access: { roles: ['offline_access'] }, groups: ['/staff'], org: 'acme' })));
-    expect(ann).toMatchObject({ userRoles: ['editor', 'viewer', 'offline_access', 'owner', 'user'], tenantId: 'acme', featureToggles: ['beta'] });
+    const ann = await identify(
+      bearer(
+        await signHs({
+          sub: 'ann',
+          roles: ['editor', 'viewer'],
+          realm_access: { roles: ['offline_access'] },
+          groups: ['/staff'],
+          org: 'acme',
+        }),
+      ),
+    );
+    expect(ann).toMatchObject({
+      userRoles: ['editor', 'viewer', 'offline_access', 'owner', 'user'],
+      tenantId: 'acme',
+      featureToggles: ['beta'],
+    });
     const bob = await identify(bearer(await signHs({ sub: 'bob' })));
     expect(bob).toMatchObject({ userRoles: ['user'], tenantId: 'default-tenant' });
   });
@@ -172,7 +210,11 @@ describe('createJwtIdentify: where the token comes from', () => {
 
   it('uses the first place that has a token, even when that token is invalid', async () => {
     const good = await signHs({ sub: 'ann' });
-    const error = await failure(createJwtIdentify(withCookie)(new Headers({ authorization: 'Bearer garbage', 'x-auth-request-access-token': good })));
+    const error = await failure(
+      createJwtIdentify(withCookie)(
+        new Headers({ authorization: 'Bearer garbage', 'x-auth-request-access-token': good }),
+      ),
+    );
     expect(error.status).toBe(401);
   });
 
@@ -185,7 +227,10 @@ describe('createJwtIdentify: where the token comes from', () => {
   it('refuses an Authorization header that says Bearer but carries no usable token', async () => {
     for (const value of ['Bearer', 'Bearer ', 'Bearer a b']) {
       const error = await failure(createJwtIdentify(HS)(new Headers({ authorization: value })));
-      expect([error.status, error.message]).toEqual([401, 'Unauthorized: the Authorization header must be "Bearer <token>"']);
+      expect([error.status, error.message]).toEqual([
+        401,
+        'Unauthorized: the Authorization header must be "Bearer <token>"',
+      ]);
     }
   });
 
@@ -193,7 +238,9 @@ describe('createJwtIdentify: where the token comes from', () => {
     expect(await createJwtIdentify(HS)(new Headers())).toBe(ANONYMOUS);
     const error = await failure(createJwtIdentify({ ...withCookie, required: true })(new Headers()));
     expect(error.status).toBe(401);
-    expect(error.message).toMatch(/^Unauthorized: no token; send one in "Authorization: Bearer <token>", the x-auth-request-access-token header or the access_token cookie$/);
+    expect(error.message).toMatch(
+      /^Unauthorized: no token; send one in "Authorization: Bearer <token>", the x-auth-request-access-token header or the access_token cookie$/,
+    );
   });
 });
 
@@ -202,7 +249,10 @@ describe('createJwtIdentify: key set outages', () => {
     const down = await serveJwks({ status: 500 });
     const token = await sign({ sub: 'ann' }, rsa.privateKey, 'RS256');
     const failing = await failure(createJwtIdentify({ mode: 'jwt', jwksUrl: down.url })(bearer(token)));
-    expect([failing.status, failing.message]).toEqual([503, 'Server functions unavailable: the signing keys (JWKS) could not be fetched, so no token can be verified']);
+    expect([failing.status, failing.message]).toEqual([
+      503,
+      'Server functions unavailable: the signing keys (JWKS) could not be fetched, so no token can be verified',
+    ]);
     await down.close();
     const unreachable = await failure(createJwtIdentify({ mode: 'jwt', jwksUrl: down.url })(bearer(token)));
     expect(unreachable.status).toBe(503);
@@ -212,7 +262,8 @@ describe('createJwtIdentify: key set outages', () => {
     const server = await serveJwks({ keys: [await publicJwk(rsa, 'k')] });
     try {
       const identify = createJwtIdentify({ mode: 'jwt', jwksUrl: server.url });
-      for (let i = 0; i < 3; i++) await identify(bearer(await sign({ sub: `u${i}` }, rsa.privateKey, 'RS256', { kid: 'k' })));
+      for (let i = 0; i < 3; i++)
+        await identify(bearer(await sign({ sub: `u${i}` }, rsa.privateKey, 'RS256', { kid: 'k' })));
       expect(server.hits()).toBe(1);
     } finally {
       await server.close();

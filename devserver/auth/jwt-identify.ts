@@ -28,7 +28,9 @@ export function createJwtIdentify(config: JwtAuthConfig): IdentifyFromHeaders {
   const required = parsed.required ?? false;
   const cookie = parsed.cookie;
   // Host-wide feature toggles apply to anonymous callers too.
-  const anonymous: Identity = parsed.featureToggles?.length ? Object.freeze({ ...ANONYMOUS, featureToggles: [...parsed.featureToggles] }) : ANONYMOUS;
+  const anonymous: Identity = parsed.featureToggles?.length
+    ? Object.freeze({ ...ANONYMOUS, featureToggles: [...parsed.featureToggles] })
+    : ANONYMOUS;
   return async function jwtIdentify(headers) {
     const token = readToken(headers, cookie);
     if (token === null) {

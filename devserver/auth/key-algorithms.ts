@@ -72,8 +72,11 @@ export function publicKeyKind(pem: string): KeyKind {
 }
 
 function wrongPemReason(pem: string): string {
-  if (pem.includes('PRIVATE KEY')) return 'is a private key; give the public key (-----BEGIN PUBLIC KEY-----) instead, and keep the private key out of the config';
-  if (pem.includes('-----BEGIN RSA PUBLIC KEY-----')) return 'is a PKCS#1 RSA key; convert it to SPKI with `openssl rsa -RSAPublicKey_in -in key.pem -pubout`';
-  if (pem.includes('-----BEGIN CERTIFICATE-----')) return 'is a certificate; extract its public key with `openssl x509 -pubkey -noout -in cert.pem`';
+  if (pem.includes('PRIVATE KEY'))
+    return 'is a private key; give the public key (-----BEGIN PUBLIC KEY-----) instead, and keep the private key out of the config';
+  if (pem.includes('-----BEGIN RSA PUBLIC KEY-----'))
+    return 'is a PKCS#1 RSA key; convert it to SPKI with `openssl rsa -RSAPublicKey_in -in key.pem -pubout`';
+  if (pem.includes('-----BEGIN CERTIFICATE-----'))
+    return 'is a certificate; extract its public key with `openssl x509 -pubkey -noout -in cert.pem`';
   return 'must be a PEM public key starting with -----BEGIN PUBLIC KEY-----';
 }

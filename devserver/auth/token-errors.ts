@@ -29,7 +29,8 @@ export function toAuthError(error: unknown, remoteKeys: boolean): unknown {
     // Without a JOSE code, a remote key set failed at the network level (fetch rejected).
     return remoteKeys ? keySetUnavailable(error) : error;
   }
-  if (error instanceof errors.JWTClaimValidationFailed) return unauthorized(claimReason(error.claim, error.reason), error);
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return unauthorized(claimReason(error.claim, error.reason), error);
   const reason = TOKEN_FAULTS[error.code];
   if (reason) return unauthorized(reason, error);
   if (remoteKeys && KEY_SET_FAULTS.has(error.code)) return keySetUnavailable(error);

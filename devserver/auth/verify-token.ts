@@ -1,4 +1,13 @@
-import { createRemoteJWKSet, errors, importSPKI, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import {
+  createRemoteJWKSet,
+  errors,
+  importSPKI,
+  jwtVerify,
+  type CryptoKey,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
 import { RequestError } from '../../runtime/request-error.js';
 import type { JwtAuthConfig } from './auth-config.js';
 import { toAuthError } from './token-errors.js';
@@ -58,7 +67,8 @@ function keyLoader(config: JwtAuthConfig, algorithms: string[]): () => Promise<K
     return () => Promise.resolve(keySet);
   }
   const pem = config.publicKey;
-  if (pem === undefined) throw new Error('The jwt auth config has no key source; parse it with parseAuthConfig first (this is a bug)');
+  if (pem === undefined)
+    throw new Error('The jwt auth config has no key source; parse it with parseAuthConfig first (this is a bug)');
   let imported: Promise<Key> | undefined;
   return () => (imported ??= importPerAlgorithm(pem, algorithms));
 }

@@ -41,12 +41,20 @@ export async function runDb(command: string, options: DbCommandOptions): Promise
     if (command === 'tables') return await tables(db, model, out);
     if (command === 'migrate') {
       const { applied } = await migrate(db, model, { allowDestructive: options.allowDestructive });
-      out(applied.length ? pc.green(`Migrated ${model.schema} (${db.location}):\n  ${applied.join(';\n  ')}`) : `${model.schema} is up to date (${db.location}).`);
+      out(
+        applied.length
+          ? pc.green(`Migrated ${model.schema} (${db.location}):\n  ${applied.join(';\n  ')}`)
+          : `${model.schema} is up to date (${db.location}).`,
+      );
       return 0;
     }
     if (command === 'reset') {
       if (!options.yes) {
-        out(pc.red(`favn db reset drops every table of ${model.schema} in ${db.location} and all their rows. Run it again with --yes to confirm.`));
+        out(
+          pc.red(
+            `favn db reset drops every table of ${model.schema} in ${db.location} and all their rows. Run it again with --yes to confirm.`,
+          ),
+        );
         return 1;
       }
       await resetSchema(db, model);
@@ -77,7 +85,13 @@ async function tables(db: SqlClient, model: SchemaModel, out: (line: string) => 
 }
 
 /** Serves the PGlite folder over the PostgreSQL protocol so `psql` can connect. */
-async function shell(root: string, model: SchemaModel, env: Record<string, string | undefined>, options: DbCommandOptions, out: (line: string) => void): Promise<number> {
+async function shell(
+  root: string,
+  model: SchemaModel,
+  env: Record<string, string | undefined>,
+  options: DbCommandOptions,
+  out: (line: string) => void,
+): Promise<number> {
   if (env.DATABASE_URL) {
     out(`DATABASE_URL is set: connect with psql "${env.DATABASE_URL}" and SET ROLE ${model.role};`);
     return 0;

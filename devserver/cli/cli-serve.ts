@@ -34,7 +34,9 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     throw new UsageError(`The admin token (${where}) must have at least ${MIN_ADMIN_TOKEN} characters`);
   }
   if (config.features.length === 0) {
-    process.stderr.write('favn serve: no features. Name built feature folders (favn serve ./my-feature) or list them in --config.\n');
+    process.stderr.write(
+      'favn serve: no features. Name built feature folders (favn serve ./my-feature) or list them in --config.\n',
+    );
     return 2;
   }
   const running = await startServe(config, {
@@ -44,14 +46,19 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     dev: options.dev,
     env,
     logCall: (line) => process.stdout.write(`${line}\n`),
-    logError: (message, error) => process.stderr.write(`${message}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
+    logError: (message, error) =>
+      process.stderr.write(`${message}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     warn: (message) => process.stderr.write(`${message}\n`),
   });
   process.stdout.write(`favn serve: ${running.url}/\n`);
   for (const { feature, staticDir } of running.features) {
     const mode = feature.functions?.mode ?? 'none';
-    const state = feature.unavailableReason ? `UNAVAILABLE: ${feature.unavailableReason}` : `${mode}, ${feature.declared.size} functions`;
-    process.stdout.write(`  ${feature.id}${feature.manifest.version ? `@${feature.manifest.version}` : ''}  ${state}${staticDir ? `  page ${running.url}/${feature.id}/` : ''}\n`);
+    const state = feature.unavailableReason
+      ? `UNAVAILABLE: ${feature.unavailableReason}`
+      : `${mode}, ${feature.declared.size} functions`;
+    process.stdout.write(
+      `  ${feature.id}${feature.manifest.version ? `@${feature.manifest.version}` : ''}  ${state}${staticDir ? `  page ${running.url}/${feature.id}/` : ''}\n`,
+    );
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -67,7 +74,10 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
 }
 
 function mergeAllowedHosts(fromConfig: AllowedHosts, flags: readonly string[]): AllowedHosts {
-  const entries = flags.flatMap((flag) => flag.split(',')).map((entry) => entry.trim()).filter(Boolean);
+  const entries = flags
+    .flatMap((flag) => flag.split(','))
+    .map((entry) => entry.trim())
+    .filter(Boolean);
   if (fromConfig === true || entries.includes('true')) return true;
   return [...fromConfig, ...(parseAllowedHosts(entries, '--allowed-hosts') as string[])];
 }

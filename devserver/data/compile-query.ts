@@ -1,7 +1,16 @@
 import type { QueryRowsOptions } from '../../runtime/declarative.js';
 import type { Issue } from '../../runtime/validators.js';
 import { UsageError } from '../common/usage-error.js';
-import { badQuery, bindScope, checkScope, invalidArguments, isPlainObject, Params, toClientRow, type CompiledFunction } from './statement.js';
+import {
+  badQuery,
+  bindScope,
+  checkScope,
+  invalidArguments,
+  isPlainObject,
+  Params,
+  toClientRow,
+  type CompiledFunction,
+} from './statement.js';
 import { storableIssues, type ColumnModel, type TableModel } from './table-model.js';
 
 /** Operators a client may use in `where`, and nothing else. */
@@ -23,12 +32,19 @@ export function compileQueryRows(table: TableModel, options: QueryRowsOptions, w
   const scope = checkScope(table, options.scope, where);
   const scoped = new Set(scope.map(([c]) => c.name));
   const filterable = new Set(options.filterable ?? [...table.columns.keys()]);
-  for (const name of filterable) if (!table.columns.has(name)) throw new UsageError(`${where}: filterable column "${name}" is not a column of "${table.name}"`);
+  for (const name of filterable)
+    if (!table.columns.has(name))
+      throw new UsageError(`${where}: filterable column "${name}" is not a column of "${table.name}"`);
   const maxLimit = options.maxLimit ?? HARD_MAX_LIMIT;
   const defaultLimit = options.defaultLimit ?? Math.min(100, maxLimit);
-  if (!Number.isInteger(maxLimit) || maxLimit < 1 || maxLimit > HARD_MAX_LIMIT) throw new UsageError(`${where}: maxLimit must be an integer from 1 to ${HARD_MAX_LIMIT}`);
-  if (!Number.isInteger(defaultLimit) || defaultLimit < 1 || defaultLimit > maxLimit) throw new UsageError(`${where}: defaultLimit must be an integer from 1 to maxLimit`);
-  const defaultOrder = { column: options.defaultOrder?.column ?? 'createdAt', direction: options.defaultOrder?.direction ?? 'desc' };
+  if (!Number.isInteger(maxLimit) || maxLimit < 1 || maxLimit > HARD_MAX_LIMIT)
+    throw new UsageError(`${where}: maxLimit must be an integer from 1 to ${HARD_MAX_LIMIT}`);
+  if (!Number.isInteger(defaultLimit) || defaultLimit < 1 || defaultLimit > maxLimit)
+    throw new UsageError(`${where}: defaultLimit must be an integer from 1 to maxLimit`);
+  const defaultOrder = {
+    column: options.defaultOrder?.column ?? 'createdAt',
+    direction: options.defaultOrder?.direction ?? 'desc',
+  };
   orderColumn(table, defaultOrder.column, (m) => new UsageError(`${where}: defaultOrder ${m}`));
   const select = `SELECT * FROM ${table.sql}`;
 
@@ -36,15 +52,20 @@ export function compileQueryRows(table: TableModel, options: QueryRowsOptions, w
     kind: 'queryRows',
     readOnly: true,
     prepare(args, ctx) {
-      if (args.length > 1) throw badQuery(`queryRows takes one argument { where, orderBy, limit, cursor }, got ${args.length}`);
+      if (args.length > 1)
+        throw badQuery(`queryRows takes one argument { where, orderBy, limit, cursor }, got ${args.length}`);
       const input = args[0] ?? {};
       if (!isPlainObject(input)) throw badQuery('the argument must be an object { where, orderBy, limit, cursor }');
-      for (const key of Object.keys(input)) if (!QUERY_KEYS.has(key)) throw badQuery(`unknown key ${JSON.stringify(key)} (allowed: where, orderBy, limit, cursor)`);
+      for (const key of Object.keys(input))
+        if (!QUERY_KEYS.has(key))
+          throw badQuery(`unknown key ${JSON.stringify(key)} (allowed: where, orderBy, limit, cursor)`);
 
       const params = new Params();
       const conditions: string[] = [];
-      for (const [column, binding] of scope) conditions.push(`${column.sql} = ${params.add(bindScope(column, binding, ctx), column)}`);
-      if (input.where !== undefined) conditions.push(...whereConditions(table, input.where, filterable, scoped, params));
+      for (const [column, binding] of scope)
+        conditions.push(`${column.sql} = ${params.add(bindScope(column, binding, ctx), column)}`);
+      if (input.where !== undefined)
+        conditions.push(...whereConditions(table, input.where, filterable, scoped, params));
 
       const order = readOrder(table, input.orderBy, defaultOrder);
       const dir = order.direction === 'asc' ? 'ASC' : 'DESC';
@@ -69,16 +90,30 @@ export function compileQueryRows(table: TableModel, options: QueryRowsOptions, w
   };
 }
 
-function whereConditions(table: TableModel, where: unknown, filterable: Set<string>, scoped: Set<string>, params: Params): string[] {
+function whereConditions(
+  table: TableModel,
+  where: unknown,
+  filterable: Set<string>,
+  scoped: Set<string>,
+  params: Params,
+): string[] {
   if (!isPlainObject(where)) throw badQuery('"where" must be an object like { "votes": { "gt": 3 } }');
   const conditions: string[] = [];
   for (const [name, ops] of Object.entries(where)) {
     const column = table.columns.get(name);
-    if (!column || !Object.hasOwn(where, name)) throw badQuery(`unknown column ${JSON.stringify(name)} in "where" (columns: ${[...table.columns.keys()].join(', ')})`);
-    if (!filterable.has(name) || scoped.has(name)) throw badQuery(`column ${JSON.stringify(name)} cannot be filtered by the client`);
-    if (!isPlainObject(ops) || Object.keys(ops).length === 0) throw badQuery(`"where.${name}" must be an object of operators like { "eq": ... } (operators: ${OPERATORS.join(', ')})`);
+    if (!column || !Object.hasOwn(where, name))
+      throw badQuery(
+        `unknown column ${JSON.stringify(name)} in "where" (columns: ${[...table.columns.keys()].join(', ')})`,
+      );
+    if (!filterable.has(name) || scoped.has(name))
+      throw badQuery(`column ${JSON.stringify(name)} cannot be filtered by the client`);
+    if (!isPlainObject(ops) || Object.keys(ops).length === 0)
+      throw badQuery(
+        `"where.${name}" must be an object of operators like { "eq": ... } (operators: ${OPERATORS.join(', ')})`,
+      );
     for (const [op, value] of Object.entries(ops)) {
-      if (!(OPERATORS as readonly string[]).includes(op)) throw badQuery(`unknown operator ${JSON.stringify(op)} on "${name}" (operators: ${OPERATORS.join(', ')})`);
+      if (!(OPERATORS as readonly string[]).includes(op))
+        throw badQuery(`unknown operator ${JSON.stringify(op)} on "${name}" (operators: ${OPERATORS.join(', ')})`);
       conditions.push(condition(column, op as Operator, value, params));
     }
   }
@@ -88,13 +123,15 @@ function whereConditions(table: TableModel, where: unknown, filterable: Set<stri
 function condition(column: ColumnModel, op: Operator, value: unknown, params: Params): string {
   const path = ['args', 0, 'where', column.name, op];
   if (op === 'isNull') {
-    if (typeof value !== 'boolean') throw invalidArguments([{ path, message: `expected boolean, got ${typeof value}` }]);
+    if (typeof value !== 'boolean')
+      throw invalidArguments([{ path, message: `expected boolean, got ${typeof value}` }]);
     return `${column.sql} IS ${value ? '' : 'NOT '}NULL`;
   }
   if (column.json) throw badQuery(`column "${column.name}" holds JSON: only "isNull" can filter it`);
   const inner = column.validator.kind === 'optional' ? column.validator.inner! : column.validator;
   if (op === 'in') {
-    if (!Array.isArray(value) || value.length > MAX_IN) throw invalidArguments([{ path, message: `expected an array of at most ${MAX_IN} values` }]);
+    if (!Array.isArray(value) || value.length > MAX_IN)
+      throw invalidArguments([{ path, message: `expected an array of at most ${MAX_IN} values` }]);
     const issues: Issue[] = value.flatMap((item, i) => inner.check(item, [...path, i]));
     if (issues.length) throw invalidArguments(issues);
     return `${column.sql} = ANY(${params.add(value)})`;
@@ -106,23 +143,30 @@ function condition(column: ColumnModel, op: Operator, value: unknown, params: Pa
     if (issues.length) throw invalidArguments(issues);
     return `${column.sql} LIKE ${params.add(value)}`;
   }
-  const issues = value === null ? [{ path, message: 'expected a value; use "isNull" for null' }] : inner.check(value, path);
+  const issues =
+    value === null ? [{ path, message: 'expected a value; use "isNull" for null' }] : inner.check(value, path);
   if (issues.length) throw invalidArguments(issues);
   return `${column.sql} ${COMPARE[op]} ${params.add(value, column)}`;
 }
 
 function orderColumn(table: TableModel, name: unknown, error: (m: string) => Error): ColumnModel {
   const column = typeof name === 'string' ? table.columns.get(name) : undefined;
-  if (!column) throw error(`names unknown column ${JSON.stringify(name)} (columns: ${[...table.columns.keys()].join(', ')})`);
+  if (!column)
+    throw error(`names unknown column ${JSON.stringify(name)} (columns: ${[...table.columns.keys()].join(', ')})`);
   // NULLs and JSON do not order in a way keyset pagination can rely on.
   if (column.nullable || column.json) throw error(`column "${column.name}" is optional or JSON and cannot order rows`);
   return column;
 }
 
-function readOrder(table: TableModel, orderBy: unknown, fallback: { column: string; direction: string }): { column: ColumnModel; direction: string } {
+function readOrder(
+  table: TableModel,
+  orderBy: unknown,
+  fallback: { column: string; direction: string },
+): { column: ColumnModel; direction: string } {
   if (orderBy === undefined) return { column: table.columns.get(fallback.column)!, direction: fallback.direction };
   if (!isPlainObject(orderBy)) throw badQuery('"orderBy" must be { "column": "...", "direction": "asc" | "desc" }');
-  for (const key of Object.keys(orderBy)) if (key !== 'column' && key !== 'direction') throw badQuery(`unknown key ${JSON.stringify(key)} in "orderBy"`);
+  for (const key of Object.keys(orderBy))
+    if (key !== 'column' && key !== 'direction') throw badQuery(`unknown key ${JSON.stringify(key)} in "orderBy"`);
   const direction = orderBy.direction ?? 'asc';
   if (direction !== 'asc' && direction !== 'desc') throw badQuery('"orderBy.direction" must be "asc" or "desc"');
   return { column: orderColumn(table, orderBy.column, (m) => badQuery(`"orderBy" ${m}`)), direction };
@@ -131,7 +175,9 @@ function readOrder(table: TableModel, orderBy: unknown, fallback: { column: stri
 function readLimit(limit: unknown, fallback: number, max: number): number {
   if (limit === undefined) return fallback;
   if (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > max) {
-    throw invalidArguments([{ path: ['args', 0, 'limit'], message: `expected an integer from 1 to ${max}, got ${JSON.stringify(limit)}` }]);
+    throw invalidArguments([
+      { path: ['args', 0, 'limit'], message: `expected an integer from 1 to ${max}, got ${JSON.stringify(limit)}` },
+    ]);
   }
   return limit as number;
 }
@@ -153,6 +199,11 @@ function readCursor(cursor: unknown, column: ColumnModel): [unknown, string] {
   }
   if (!Array.isArray(decoded) || decoded.length !== 2) throw invalid();
   const [value, id] = decoded as [unknown, unknown];
-  if (column.validator.check(value).length > 0 || typeof id !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw invalid();
+  if (
+    column.validator.check(value).length > 0 ||
+    typeof id !== 'string' ||
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
+  )
+    throw invalid();
   return [value, id];
 }

@@ -84,12 +84,36 @@ describe('modelSchema', () => {
   });
 
   it.each([
-    ['a table name that is not an identifier', { 'my-rules': defineTable({ a: v.string() }) }, 'server/schema.ts: table name "my-rules" must be letters, digits and _, starting with a letter'],
-    ['a column name that is not an identifier', { rules: defineTable({ 'text"; --': v.string() }) }, 'server/schema.ts: column "rules.text"; --" must be letters, digits and _, starting with a letter'],
-    ['a column named like a system column', { rules: defineTable({ createdAt: v.string() }) }, 'server/schema.ts: column "rules.createdAt" is reserved: every row already has id and createdAt'],
-    ['a column that is not a validator', { rules: defineTable({ text: 'string' as never }) }, 'server/schema.ts: column "rules.text" must be a v.* validator'],
-    ['an index on an unknown column', { rules: defineTable({ text: v.string() }).index('by_x', ['x' as never]) }, 'server/schema.ts: index "by_x" of "rules" names unknown column "x"'],
-    ['an index name that is not an identifier', { rules: defineTable({ text: v.string() }).index('by text', ['text']) }, 'server/schema.ts: index name "by text" must be letters, digits and _'],
+    [
+      'a table name that is not an identifier',
+      { 'my-rules': defineTable({ a: v.string() }) },
+      'server/schema.ts: table name "my-rules" must be letters, digits and _, starting with a letter',
+    ],
+    [
+      'a column name that is not an identifier',
+      { rules: defineTable({ 'text"; --': v.string() }) },
+      'server/schema.ts: column "rules.text"; --" must be letters, digits and _, starting with a letter',
+    ],
+    [
+      'a column named like a system column',
+      { rules: defineTable({ createdAt: v.string() }) },
+      'server/schema.ts: column "rules.createdAt" is reserved: every row already has id and createdAt',
+    ],
+    [
+      'a column that is not a validator',
+      { rules: defineTable({ text: 'string' as never }) },
+      'server/schema.ts: column "rules.text" must be a v.* validator',
+    ],
+    [
+      'an index on an unknown column',
+      { rules: defineTable({ text: v.string() }).index('by_x', ['x' as never]) },
+      'server/schema.ts: index "by_x" of "rules" names unknown column "x"',
+    ],
+    [
+      'an index name that is not an identifier',
+      { rules: defineTable({ text: v.string() }).index('by text', ['text']) },
+      'server/schema.ts: index name "by text" must be letters, digits and _',
+    ],
   ])('rejects %s', (_, tables, message) => {
     expect(usageError(() => modelSchema('feature-rules', defineSchema(tables)))).toBe(message);
   });
@@ -121,7 +145,12 @@ describe('compileQueryRows', () => {
       ['like on a union of string literals', { kind: { like: 'm%' } }, '"kind" LIKE $1', ['m%']],
       ['eq on id', { id: { eq: ID } }, '"id" = $1', [ID]],
       ['in on id', { id: { in: [ID, ID2] } }, '"id" = ANY($1)', [[ID, ID2]]],
-      ['gt on createdAt', { createdAt: { gt: '2024-01-01T00:00:00.000Z' } }, '"createdAt" > $1', ['2024-01-01T00:00:00.000Z']],
+      [
+        'gt on createdAt',
+        { createdAt: { gt: '2024-01-01T00:00:00.000Z' } },
+        '"createdAt" > $1',
+        ['2024-01-01T00:00:00.000Z'],
+      ],
     ])('%s', (_, where, condition, values) => {
       expect(query({ where })).toEqual({
         text: `SELECT * FROM ${RULES} WHERE ${condition} ${NEWEST_FIRST} LIMIT $${values.length + 1}`,
@@ -142,14 +171,34 @@ describe('compileQueryRows', () => {
     });
 
     it.each([
-      ['null instead of isNull', { text: { eq: null } }, 'args[0].where.text.eq: expected a value; use "isNull" for null'],
+      [
+        'null instead of isNull',
+        { text: { eq: null } },
+        'args[0].where.text.eq: expected a value; use "isNull" for null',
+      ],
       ['a string for an int column', { votes: { gt: '3' } }, 'args[0].where.votes.gt: expected integer, got string'],
-      ['a fraction for an int column', { votes: { lte: 1.5 } }, 'args[0].where.votes.lte: expected integer, got number'],
-      ['a value outside a union', { kind: { eq: 'could' } }, 'args[0].where.kind.eq: expected one of "must" | "should", got string'],
+      [
+        'a fraction for an int column',
+        { votes: { lte: 1.5 } },
+        'args[0].where.votes.lte: expected integer, got number',
+      ],
+      [
+        'a value outside a union',
+        { kind: { eq: 'could' } },
+        'args[0].where.kind.eq: expected one of "must" | "should", got string',
+      ],
       ['a non-UUID id', { id: { eq: 'abc' } }, 'args[0].where.id.eq: expected id of a "rules" row, got string'],
       ['in with a scalar', { votes: { in: 3 } }, 'args[0].where.votes.in: expected an array of at most 1000 values'],
-      ['in with 1001 values', { votes: { in: Array.from({ length: 1001 }, (_, i) => i) } }, 'args[0].where.votes.in: expected an array of at most 1000 values'],
-      ['in with bad items, all reported', { votes: { in: [1, 'two', 3, null] } }, 'args[0].where.votes.in[1]: expected integer, got string; args[0].where.votes.in[3]: expected integer, got null'],
+      [
+        'in with 1001 values',
+        { votes: { in: Array.from({ length: 1001 }, (_, i) => i) } },
+        'args[0].where.votes.in: expected an array of at most 1000 values',
+      ],
+      [
+        'in with bad items, all reported',
+        { votes: { in: [1, 'two', 3, null] } },
+        'args[0].where.votes.in[1]: expected integer, got string; args[0].where.votes.in[3]: expected integer, got null',
+      ],
       ['isNull with a string', { tags: { isNull: 'yes' } }, 'args[0].where.tags.isNull: expected boolean, got string'],
       ['like with a number', { text: { like: 5 } }, 'args[0].where.text.like: expected string, got number'],
     ])('422 for %s', (_, where, message) => {
@@ -163,9 +212,21 @@ describe('compileQueryRows', () => {
 
     it.each([
       ['an unknown column', { color: { eq: 'red' } }, `unknown column "color" in "where" (columns: ${RULE_COLUMNS})`],
-      ['an unknown operator', { text: { regex: 'a' } }, `unknown operator "regex" on "text" (operators: ${OPERATOR_LIST})`],
-      ['no operator', { text: {} }, `"where.text" must be an object of operators like { "eq": ... } (operators: ${OPERATOR_LIST})`],
-      ['a bare value instead of operators', { text: 'a' }, `"where.text" must be an object of operators like { "eq": ... } (operators: ${OPERATOR_LIST})`],
+      [
+        'an unknown operator',
+        { text: { regex: 'a' } },
+        `unknown operator "regex" on "text" (operators: ${OPERATOR_LIST})`,
+      ],
+      [
+        'no operator',
+        { text: {} },
+        `"where.text" must be an object of operators like { "eq": ... } (operators: ${OPERATOR_LIST})`,
+      ],
+      [
+        'a bare value instead of operators',
+        { text: 'a' },
+        `"where.text" must be an object of operators like { "eq": ... } (operators: ${OPERATOR_LIST})`,
+      ],
       ['like on an int column', { votes: { like: '1%' } }, '"like" only applies to text columns, not "votes"'],
       ['like on createdAt', { createdAt: { like: '2024%' } }, '"like" only applies to text columns, not "createdAt"'],
       ['eq on a JSON column', { tags: { eq: 'x' } }, 'column "tags" holds JSON: only "isNull" can filter it'],
@@ -176,14 +237,22 @@ describe('compileQueryRows', () => {
 
     it('400 when where is not an object', () => {
       for (const where of [[], 'text = 1', null, 3]) {
-        expect(httpError(() => query({ where }))).toEqual({ status: 400, message: 'Invalid query: "where" must be an object like { "votes": { "gt": 3 } }' });
+        expect(httpError(() => query({ where }))).toEqual({
+          status: 400,
+          message: 'Invalid query: "where" must be an object like { "votes": { "gt": 3 } }',
+        });
       }
     });
 
     it('filterable limits the columns a client may filter on', () => {
       const fn = compileQueryRows(rules, { filterable: ['votes'] }, 'listRules');
-      expect(fn.prepare([{ where: { votes: { gt: 1 } } }], alice).text).toBe(`SELECT * FROM ${RULES} WHERE "votes" > $1 ${NEWEST_FIRST} LIMIT $2`);
-      expect(httpError(() => fn.prepare([{ where: { text: { eq: 'a' } } }], alice))).toEqual({ status: 400, message: 'Invalid query: column "text" cannot be filtered by the client' });
+      expect(fn.prepare([{ where: { votes: { gt: 1 } } }], alice).text).toBe(
+        `SELECT * FROM ${RULES} WHERE "votes" > $1 ${NEWEST_FIRST} LIMIT $2`,
+      );
+      expect(httpError(() => fn.prepare([{ where: { text: { eq: 'a' } } }], alice))).toEqual({
+        status: 400,
+        message: 'Invalid query: column "text" cannot be filtered by the client',
+      });
     });
   });
 
@@ -194,7 +263,10 @@ describe('compileQueryRows', () => {
       ['an array argument', [[]], 'the argument must be an object { where, orderBy, limit, cursor }'],
       ['an unknown key', [{ page: 2 }], 'unknown key "page" (allowed: where, orderBy, limit, cursor)'],
     ])('400 for %s', (_, args, message) => {
-      expect(httpError(() => listRules.prepare(args, alice))).toEqual({ status: 400, message: `Invalid query: ${message}` });
+      expect(httpError(() => listRules.prepare(args, alice))).toEqual({
+        status: 400,
+        message: `Invalid query: ${message}`,
+      });
     });
   });
 
@@ -213,8 +285,16 @@ describe('compileQueryRows', () => {
     it.each([
       ['an unknown column', { column: 'color' }, `"orderBy" names unknown column "color" (columns: ${RULE_COLUMNS})`],
       ['no column', { direction: 'asc' }, `"orderBy" names unknown column undefined (columns: ${RULE_COLUMNS})`],
-      ['an optional JSON column', { column: 'tags' }, '"orderBy" column "tags" is optional or JSON and cannot order rows'],
-      ['a direction in capitals', { column: 'votes', direction: 'DESC' }, '"orderBy.direction" must be "asc" or "desc"'],
+      [
+        'an optional JSON column',
+        { column: 'tags' },
+        '"orderBy" column "tags" is optional or JSON and cannot order rows',
+      ],
+      [
+        'a direction in capitals',
+        { column: 'votes', direction: 'DESC' },
+        '"orderBy.direction" must be "asc" or "desc"',
+      ],
       ['an unknown key', { column: 'votes', nulls: 'first' }, 'unknown key "nulls" in "orderBy"'],
       ['a string', 'votes desc', '"orderBy" must be { "column": "...", "direction": "asc" | "desc" }'],
     ])('400 for %s', (_, orderBy, message) => {
@@ -222,10 +302,12 @@ describe('compileQueryRows', () => {
     });
 
     it('defaultOrder applies when the client gives none, newest first unless it says asc', () => {
-      expect(compileQueryRows(rules, { defaultOrder: { column: 'votes' } }, 'q').prepare([], alice).text).toBe(`SELECT * FROM ${RULES} ORDER BY "votes" DESC, "id" DESC LIMIT $1`);
-      expect(compileQueryRows(rules, { defaultOrder: { column: 'text', direction: 'asc' } }, 'q').prepare([], alice).text).toBe(
-        `SELECT * FROM ${RULES} ORDER BY "text" ASC, "id" ASC LIMIT $1`,
+      expect(compileQueryRows(rules, { defaultOrder: { column: 'votes' } }, 'q').prepare([], alice).text).toBe(
+        `SELECT * FROM ${RULES} ORDER BY "votes" DESC, "id" DESC LIMIT $1`,
       );
+      expect(
+        compileQueryRows(rules, { defaultOrder: { column: 'text', direction: 'asc' } }, 'q').prepare([], alice).text,
+      ).toBe(`SELECT * FROM ${RULES} ORDER BY "text" ASC, "id" ASC LIMIT $1`);
     });
   });
 
@@ -238,10 +320,16 @@ describe('compileQueryRows', () => {
       [{ maxLimit: 50 }, 50, 51],
       [{ defaultLimit: 10 }, undefined, 11],
       [{ defaultLimit: 10, maxLimit: 20 }, 20, 21],
-    ] as [QueryRowsOptions, number | undefined, number][])('options %j, limit %j binds LIMIT %j', (options, limit, bound) => {
-      const fn = compileQueryRows(rules, options, 'listRules');
-      expect(fn.prepare([limit === undefined ? {} : { limit }], alice)).toEqual({ text: `SELECT * FROM ${RULES} ${NEWEST_FIRST} LIMIT $1`, values: [bound] });
-    });
+    ] as [QueryRowsOptions, number | undefined, number][])(
+      'options %j, limit %j binds LIMIT %j',
+      (options, limit, bound) => {
+        const fn = compileQueryRows(rules, options, 'listRules');
+        expect(fn.prepare([limit === undefined ? {} : { limit }], alice)).toEqual({
+          text: `SELECT * FROM ${RULES} ${NEWEST_FIRST} LIMIT $1`,
+          values: [bound],
+        });
+      },
+    );
 
     it.each([
       [{}, 1001, 'expected an integer from 1 to 1000, got 1001'],
@@ -253,7 +341,10 @@ describe('compileQueryRows', () => {
       [{ maxLimit: 50 }, 51, 'expected an integer from 1 to 50, got 51'],
     ] as [QueryRowsOptions, unknown, string][])('options %j, limit %j is 422', (options, limit, message) => {
       const fn = compileQueryRows(rules, options, 'listRules');
-      expect(httpError(() => fn.prepare([{ limit }], alice))).toEqual({ status: 422, message: `Invalid arguments: args[0].limit: ${message}` });
+      expect(httpError(() => fn.prepare([{ limit }], alice))).toEqual({
+        status: 422,
+        message: `Invalid arguments: args[0].limit: ${message}`,
+      });
     });
   });
 
@@ -272,7 +363,10 @@ describe('compileQueryRows', () => {
 
     it('returns no cursor on the last page', () => {
       const args = [{ limit: 3 }];
-      expect(listRules.result(rows, args)).toEqual({ rows: rows.map((r) => ({ ...r, createdAt: (r.createdAt as Date).toISOString() })), nextCursor: null });
+      expect(listRules.result(rows, args)).toEqual({
+        rows: rows.map((r) => ({ ...r, createdAt: (r.createdAt as Date).toISOString() })),
+        nextCursor: null,
+      });
       expect(listRules.result([], [])).toEqual({ rows: [], nextCursor: null });
     });
 
@@ -321,8 +415,14 @@ describe('compileQueryRows', () => {
 
     it('400 for a cursor that does not fit the current order column', () => {
       const votesCursor = cursorOf(7, ID2);
-      expect(httpError(() => query({ orderBy: { column: 'text' }, cursor: votesCursor }))).toEqual({ status: 400, message: 'Invalid query: "cursor" is not a cursor this function returned' });
-      expect(httpError(() => query({ cursor: 'not-a-cursor' }))).toEqual({ status: 400, message: 'Invalid query: "cursor" is not a cursor this function returned' });
+      expect(httpError(() => query({ orderBy: { column: 'text' }, cursor: votesCursor }))).toEqual({
+        status: 400,
+        message: 'Invalid query: "cursor" is not a cursor this function returned',
+      });
+      expect(httpError(() => query({ cursor: 'not-a-cursor' }))).toEqual({
+        status: 400,
+        message: 'Invalid query: "cursor" is not a cursor this function returned',
+      });
     });
   });
 
@@ -330,23 +430,38 @@ describe('compileQueryRows', () => {
     const listNotes = compileQueryRows(notes, { scope: { ownerId: 'auth.userId' } }, 'listNotes');
 
     it('binds the scope column from ctx', () => {
-      expect(listNotes.prepare([], alice)).toEqual({ text: `SELECT * FROM ${NOTES} WHERE "ownerId" = $1 ${NEWEST_FIRST} LIMIT $2`, values: ['alice', 101] });
+      expect(listNotes.prepare([], alice)).toEqual({
+        text: `SELECT * FROM ${NOTES} WHERE "ownerId" = $1 ${NEWEST_FIRST} LIMIT $2`,
+        values: ['alice', 101],
+      });
       expect(listNotes.prepare([], makeCtx({ userId: 'bob' })).values).toEqual(['bob', 101]);
     });
 
     it('a client cannot filter on the scope column', () => {
-      expect(httpError(() => listNotes.prepare([{ where: { ownerId: { eq: 'bob' } } }], alice))).toEqual({ status: 400, message: 'Invalid query: column "ownerId" cannot be filtered by the client' });
-      expect(httpError(() => listNotes.prepare([{ where: { ownerId: { isNull: false } } }], alice))).toEqual({ status: 400, message: 'Invalid query: column "ownerId" cannot be filtered by the client' });
+      expect(httpError(() => listNotes.prepare([{ where: { ownerId: { eq: 'bob' } } }], alice))).toEqual({
+        status: 400,
+        message: 'Invalid query: column "ownerId" cannot be filtered by the client',
+      });
+      expect(httpError(() => listNotes.prepare([{ where: { ownerId: { isNull: false } } }], alice))).toEqual({
+        status: 400,
+        message: 'Invalid query: column "ownerId" cannot be filtered by the client',
+      });
     });
 
     it('401 for a caller without the identity the scope is bound to', () => {
-      expect(httpError(() => listNotes.prepare([], anonymous))).toEqual({ status: 401, message: 'Unauthorized: this function is scoped by auth.userId, which this caller does not have' });
+      expect(httpError(() => listNotes.prepare([], anonymous))).toEqual({
+        status: 401,
+        message: 'Unauthorized: this function is scoped by auth.userId, which this caller does not have',
+      });
     });
 
     it('binds a function of ctx and other context paths', () => {
       const byTenant = compileQueryRows(notes, { scope: { ownerId: (ctx) => ctx.visibility.tenantId } }, 'listNotes');
       expect(byTenant.prepare([], makeCtx({ tenantId: 't1' })).values).toEqual(['t1', 101]);
-      expect(httpError(() => byTenant.prepare([], alice))).toEqual({ status: 401, message: 'Unauthorized: this function is scoped by a context value, which this caller does not have' });
+      expect(httpError(() => byTenant.prepare([], alice))).toEqual({
+        status: 401,
+        message: 'Unauthorized: this function is scoped by a context value, which this caller does not have',
+      });
       const byFeature = compileQueryRows(notes, { scope: { ownerId: 'featureId' } }, 'listNotes');
       expect(byFeature.prepare([], anonymous).values).toEqual(['feature-rules', 101]);
       const byTenantPath = compileQueryRows(notes, { scope: { ownerId: 'visibility.tenantId' } }, 'listNotes');
@@ -369,11 +484,19 @@ describe('compileInsertRow', () => {
   });
 
   it('binds a JSON string value as a JSON string', () => {
-    expect(addRule.prepare([{ text: 'a', votes: 1, kind: 'must', tags: 'x' }], alice).values).toEqual(['a', 1, 'must', '"x"']);
+    expect(addRule.prepare([{ text: 'a', votes: 1, kind: 'must', tags: 'x' }], alice).values).toEqual([
+      'a',
+      1,
+      'must',
+      '"x"',
+    ]);
   });
 
   it('leaves out an optional column that is absent or null (stored as NULL)', () => {
-    const expected = { text: `INSERT INTO ${RULES} ("text", "votes", "kind") VALUES ($1, $2, $3) RETURNING *`, values: ['a', 1, 'must'] };
+    const expected = {
+      text: `INSERT INTO ${RULES} ("text", "votes", "kind") VALUES ($1, $2, $3) RETURNING *`,
+      values: ['a', 1, 'must'],
+    };
     expect(addRule.prepare([{ text: 'a', votes: 1, kind: 'must' }], alice)).toEqual(expected);
     expect(addRule.prepare([{ text: 'a', votes: 1, kind: 'must', tags: null }], alice)).toEqual(expected);
   });
@@ -381,18 +504,28 @@ describe('compileInsertRow', () => {
   it('reports every value issue together', () => {
     expect(httpError(() => addRule.prepare([{ text: 1, votes: '2', kind: 'could', tags: undefined }], alice))).toEqual({
       status: 422,
-      message: 'Invalid arguments: args[0].text: expected string, got number; args[0].votes: expected integer, got string; args[0].kind: expected one of "must" | "should", got string',
+      message:
+        'Invalid arguments: args[0].text: expected string, got number; args[0].votes: expected integer, got string; args[0].kind: expected one of "must" | "should", got string',
     });
     expect(httpError(() => addRule.prepare([{ text: 'a' }], alice))).toEqual({
       status: 422,
-      message: 'Invalid arguments: args[0].votes: expected integer, got undefined; args[0].kind: expected one of "must" | "should", got undefined',
+      message:
+        'Invalid arguments: args[0].votes: expected integer, got undefined; args[0].kind: expected one of "must" | "should", got undefined',
     });
   });
 
   it('reports unknown fields and server-set fields (id, createdAt) together', () => {
-    expect(httpError(() => addRule.prepare([{ text: 'a', votes: 1, kind: 'must', id: ID, createdAt: '2024-01-01T00:00:00Z', color: 'red' }], alice))).toEqual({
+    expect(
+      httpError(() =>
+        addRule.prepare(
+          [{ text: 'a', votes: 1, kind: 'must', id: ID, createdAt: '2024-01-01T00:00:00Z', color: 'red' }],
+          alice,
+        ),
+      ),
+    ).toEqual({
       status: 422,
-      message: 'Invalid arguments: args[0].id: is set by the server; args[0].createdAt: is set by the server; args[0].color: unknown field',
+      message:
+        'Invalid arguments: args[0].id: is set by the server; args[0].createdAt: is set by the server; args[0].color: unknown field',
     });
   });
 
@@ -403,12 +536,17 @@ describe('compileInsertRow', () => {
     ['an array', [[]], 'args[0]: expected an object of "rules" fields'],
     ['null', [null], 'args[0]: expected an object of "rules" fields'],
   ])('422 for %s', (_, args, message) => {
-    expect(httpError(() => addRule.prepare(args, alice))).toEqual({ status: 422, message: `Invalid arguments: ${message}` });
+    expect(httpError(() => addRule.prepare(args, alice))).toEqual({
+      status: 422,
+      message: `Invalid arguments: ${message}`,
+    });
   });
 
   it('fields limits the columns a client may set', () => {
     const fn = compileInsertRow(rules, { fields: ['text', 'votes', 'kind'] }, 'addRule');
-    expect(fn.prepare([{ text: 'a', votes: 1, kind: 'must' }], alice).text).toBe(`INSERT INTO ${RULES} ("text", "votes", "kind") VALUES ($1, $2, $3) RETURNING *`);
+    expect(fn.prepare([{ text: 'a', votes: 1, kind: 'must' }], alice).text).toBe(
+      `INSERT INTO ${RULES} ("text", "votes", "kind") VALUES ($1, $2, $3) RETURNING *`,
+    );
     expect(httpError(() => fn.prepare([{ text: 'a', votes: 1, kind: 'must', tags: [] }], alice))).toEqual({
       status: 422,
       message: 'Invalid arguments: args[0].tags: cannot be set by a client insert',
@@ -417,8 +555,14 @@ describe('compileInsertRow', () => {
 
   it('stamps the scope column from ctx; a client cannot set it; anonymous is 401', () => {
     const addNote = compileInsertRow(notes, { scope: { ownerId: 'auth.userId' } }, 'addNote');
-    expect(addNote.prepare([{ body: 'hi' }], alice)).toEqual({ text: `INSERT INTO ${NOTES} ("body", "ownerId") VALUES ($1, $2) RETURNING *`, values: ['hi', 'alice'] });
-    expect(httpError(() => addNote.prepare([{ body: 'hi', ownerId: 'bob' }], alice))).toEqual({ status: 422, message: 'Invalid arguments: args[0].ownerId: is set by the server' });
+    expect(addNote.prepare([{ body: 'hi' }], alice)).toEqual({
+      text: `INSERT INTO ${NOTES} ("body", "ownerId") VALUES ($1, $2) RETURNING *`,
+      values: ['hi', 'alice'],
+    });
+    expect(httpError(() => addNote.prepare([{ body: 'hi', ownerId: 'bob' }], alice))).toEqual({
+      status: 422,
+      message: 'Invalid arguments: args[0].ownerId: is set by the server',
+    });
     expect(httpError(() => addNote.prepare([{ body: 'hi' }], anonymous))).toEqual({
       status: 401,
       message: 'Unauthorized: this function is scoped by auth.userId, which this caller does not have',
@@ -426,17 +570,28 @@ describe('compileInsertRow', () => {
   });
 
   it('inserts DEFAULT VALUES when there is nothing to set', () => {
-    const memo = modelSchema('feature-rules', defineSchema({ memo: defineTable({ note: v.optional(v.string()) }) })).tables.get('memo')!;
-    expect(compileInsertRow(memo, {}, 'addMemo').prepare([{}], alice)).toEqual({ text: 'INSERT INTO "ext_feature_rules"."memo" DEFAULT VALUES RETURNING *', values: [] });
+    const memo = modelSchema(
+      'feature-rules',
+      defineSchema({ memo: defineTable({ note: v.optional(v.string()) }) }),
+    ).tables.get('memo')!;
+    expect(compileInsertRow(memo, {}, 'addMemo').prepare([{}], alice)).toEqual({
+      text: 'INSERT INTO "ext_feature_rules"."memo" DEFAULT VALUES RETURNING *',
+      values: [],
+    });
   });
 
   it('result is the new row with an ISO timestamp', () => {
-    expect(addRule.result([fakeRule(ID, 1)], [{}])).toEqual({ ...fakeRule(ID, 1), createdAt: '2024-01-01T12:00:00.123Z' });
+    expect(addRule.result([fakeRule(ID, 1)], [{}])).toEqual({
+      ...fakeRule(ID, 1),
+      createdAt: '2024-01-01T12:00:00.123Z',
+    });
   });
 
   it('a required JSON column given null is stored as JSON null or refused, never left out (NOT NULL)', () => {
     // v.json() accepts null, but the column is NOT NULL: leaving it out of the INSERT fails in the database.
-    const table = modelSchema('feature-rules', defineSchema({ doc: defineTable({ meta: v.json() }) })).tables.get('doc')!;
+    const table = modelSchema('feature-rules', defineSchema({ doc: defineTable({ meta: v.json() }) })).tables.get(
+      'doc',
+    )!;
     let statement: { text: string; values: unknown[] } | undefined;
     try {
       statement = compileInsertRow(table, {}, 'addDoc').prepare([{ meta: null }], alice);
@@ -446,13 +601,22 @@ describe('compileInsertRow', () => {
       expect((error as RequestError).message).toContain('args[0].meta');
       return;
     }
-    expect(statement).toEqual({ text: 'INSERT INTO "ext_feature_rules"."doc" ("meta") VALUES ($1::jsonb) RETURNING *', values: ['null'] });
+    expect(statement).toEqual({
+      text: 'INSERT INTO "ext_feature_rules"."doc" ("meta") VALUES ($1::jsonb) RETURNING *',
+      values: ['null'],
+    });
   });
 
   it('a column named like an Object.prototype member is read from the request only', () => {
     // A client that leaves out an optional column "constructor" must not have Object.prototype.constructor read instead.
-    const table = modelSchema('feature-rules', defineSchema({ odd: defineTable({ constructor: v.optional(v.string()), x: v.string() }) })).tables.get('odd')!;
-    expect(compileInsertRow(table, {}, 'addOdd').prepare([{ x: 'a' }], alice)).toEqual({ text: 'INSERT INTO "ext_feature_rules"."odd" ("x") VALUES ($1) RETURNING *', values: ['a'] });
+    const table = modelSchema(
+      'feature-rules',
+      defineSchema({ odd: defineTable({ constructor: v.optional(v.string()), x: v.string() }) }),
+    ).tables.get('odd')!;
+    expect(compileInsertRow(table, {}, 'addOdd').prepare([{ x: 'a' }], alice)).toEqual({
+      text: 'INSERT INTO "ext_feature_rules"."odd" ("x") VALUES ($1) RETURNING *',
+      values: ['a'],
+    });
   });
 });
 
@@ -469,14 +633,25 @@ describe('compilePatchRow', () => {
   });
 
   it('null for an optional column sets NULL without binding a value', () => {
-    expect(patchRule.prepare([ID, { tags: null }], alice)).toEqual({ text: `UPDATE ${RULES} SET "tags" = NULL WHERE "id" = $1 RETURNING *`, values: [ID] });
+    expect(patchRule.prepare([ID, { tags: null }], alice)).toEqual({
+      text: `UPDATE ${RULES} SET "tags" = NULL WHERE "id" = $1 RETURNING *`,
+      values: [ID],
+    });
   });
 
   it.each([
     ['no changes', [ID, {}], 'args[1]: expected at least one field to change'],
     ['null for a required column', [ID, { text: null }], 'args[1].text: expected string, got null'],
-    ['several bad values', [ID, { text: 1, votes: 'x' }], 'args[1].text: expected string, got number; args[1].votes: expected integer, got string'],
-    ['id and createdAt', [ID, { id: ID2, createdAt: 'now' }], 'args[1].id: is set by the server; args[1].createdAt: is set by the server'],
+    [
+      'several bad values',
+      [ID, { text: 1, votes: 'x' }],
+      'args[1].text: expected string, got number; args[1].votes: expected integer, got string',
+    ],
+    [
+      'id and createdAt',
+      [ID, { id: ID2, createdAt: 'now' }],
+      'args[1].id: is set by the server; args[1].createdAt: is set by the server',
+    ],
     ['an unknown field', [ID, { color: 'red' }], 'args[1].color: unknown field'],
     ['a non-UUID id', ['1', { votes: 1 }], 'args[0]: expected id of a "rules" row, got string'],
     ['a numeric id', [1, { votes: 1 }], 'args[0]: expected id of a "rules" row, got number'],
@@ -484,13 +659,22 @@ describe('compilePatchRow', () => {
     ['three arguments', [ID, {}, {}], 'args: expected [id, changes], got 3 arguments'],
     ['changes that are not an object', [ID, 'votes = 1'], 'args[1]: expected an object of "rules" fields'],
   ])('422 for %s', (_, args, message) => {
-    expect(httpError(() => patchRule.prepare(args, alice))).toEqual({ status: 422, message: `Invalid arguments: ${message}` });
+    expect(httpError(() => patchRule.prepare(args, alice))).toEqual({
+      status: 422,
+      message: `Invalid arguments: ${message}`,
+    });
   });
 
   it('fields limits the columns a client may set', () => {
     const fn = compilePatchRow(rules, { fields: ['votes'] }, 'voteRule');
-    expect(fn.prepare([ID, { votes: 2 }], alice)).toEqual({ text: `UPDATE ${RULES} SET "votes" = $1 WHERE "id" = $2 RETURNING *`, values: [2, ID] });
-    expect(httpError(() => fn.prepare([ID, { text: 'x' }], alice))).toEqual({ status: 422, message: 'Invalid arguments: args[1].text: cannot be set by a client patch' });
+    expect(fn.prepare([ID, { votes: 2 }], alice)).toEqual({
+      text: `UPDATE ${RULES} SET "votes" = $1 WHERE "id" = $2 RETURNING *`,
+      values: [2, ID],
+    });
+    expect(httpError(() => fn.prepare([ID, { text: 'x' }], alice))).toEqual({
+      status: 422,
+      message: 'Invalid arguments: args[1].text: cannot be set by a client patch',
+    });
   });
 
   it('binds the scope column in WHERE; a client cannot change it; anonymous is 401', () => {
@@ -499,17 +683,28 @@ describe('compilePatchRow', () => {
       text: `UPDATE ${NOTES} SET "body" = $1 WHERE "id" = $2 AND "ownerId" = $3 RETURNING *`,
       values: ['x', ID, 'alice'],
     });
-    expect(httpError(() => patchNote.prepare([ID, { ownerId: 'alice' }], alice))).toEqual({ status: 422, message: 'Invalid arguments: args[1].ownerId: is set by the server' });
+    expect(httpError(() => patchNote.prepare([ID, { ownerId: 'alice' }], alice))).toEqual({
+      status: 422,
+      message: 'Invalid arguments: args[1].ownerId: is set by the server',
+    });
     expect(httpError(() => patchNote.prepare([ID, { body: 'x' }], anonymous)).status).toBe(401);
   });
 
   it('result is the row, or 404 when no row matched', () => {
-    expect(patchRule.result([fakeRule(ID, 2)], [ID, { votes: 2 }])).toEqual({ ...fakeRule(ID, 2), createdAt: '2024-01-02T12:00:00.123Z' });
-    expect(httpError(() => patchRule.result([], [ID, { votes: 2 }]))).toEqual({ status: 404, message: `Row not found: no "rules" row with id "${ID}" that this caller may change` });
+    expect(patchRule.result([fakeRule(ID, 2)], [ID, { votes: 2 }])).toEqual({
+      ...fakeRule(ID, 2),
+      createdAt: '2024-01-02T12:00:00.123Z',
+    });
+    expect(httpError(() => patchRule.result([], [ID, { votes: 2 }]))).toEqual({
+      status: 404,
+      message: `Row not found: no "rules" row with id "${ID}" that this caller may change`,
+    });
   });
 
   it('a required JSON column given null is set to JSON null or refused, never to SQL NULL', () => {
-    const table = modelSchema('feature-rules', defineSchema({ doc: defineTable({ meta: v.json() }) })).tables.get('doc')!;
+    const table = modelSchema('feature-rules', defineSchema({ doc: defineTable({ meta: v.json() }) })).tables.get(
+      'doc',
+    )!;
     let statement: { text: string; values: unknown[] } | undefined;
     try {
       statement = compilePatchRow(table, {}, 'patchDoc').prepare([ID, { meta: null }], alice);
@@ -519,7 +714,10 @@ describe('compilePatchRow', () => {
       expect((error as RequestError).message).toContain('args[1].meta');
       return;
     }
-    expect(statement).toEqual({ text: 'UPDATE "ext_feature_rules"."doc" SET "meta" = $1::jsonb WHERE "id" = $2 RETURNING *', values: ['null', ID] });
+    expect(statement).toEqual({
+      text: 'UPDATE "ext_feature_rules"."doc" SET "meta" = $1::jsonb WHERE "id" = $2 RETURNING *',
+      values: ['null', ID],
+    });
   });
 });
 
@@ -527,7 +725,10 @@ describe('compileDeleteRow', () => {
   const deleteRule = compileDeleteRow(rules, {}, 'deleteRule');
 
   it('deletes by id', () => {
-    expect(deleteRule.prepare([ID], alice)).toEqual({ text: `DELETE FROM ${RULES} WHERE "id" = $1 RETURNING "id"`, values: [ID] });
+    expect(deleteRule.prepare([ID], alice)).toEqual({
+      text: `DELETE FROM ${RULES} WHERE "id" = $1 RETURNING "id"`,
+      values: [ID],
+    });
     expect(deleteRule.kind).toBe('deleteRow');
     expect(deleteRule.readOnly).toBe(false);
   });
@@ -538,23 +739,38 @@ describe('compileDeleteRow', () => {
     ['a non-UUID id', ['abc'], 'args[0]: expected id of a "rules" row, got string'],
     ['an object id', [{ id: ID }], 'args[0]: expected id of a "rules" row, got object'],
   ])('422 for %s', (_, args, message) => {
-    expect(httpError(() => deleteRule.prepare(args, alice))).toEqual({ status: 422, message: `Invalid arguments: ${message}` });
+    expect(httpError(() => deleteRule.prepare(args, alice))).toEqual({
+      status: 422,
+      message: `Invalid arguments: ${message}`,
+    });
   });
 
   it('binds the scope column in WHERE; anonymous is 401', () => {
     const deleteNote = compileDeleteRow(notes, { scope: { ownerId: 'auth.userId' } }, 'deleteNote');
-    expect(deleteNote.prepare([ID], alice)).toEqual({ text: `DELETE FROM ${NOTES} WHERE "id" = $1 AND "ownerId" = $2 RETURNING "id"`, values: [ID, 'alice'] });
-    expect(httpError(() => deleteNote.prepare([ID], anonymous))).toEqual({ status: 401, message: 'Unauthorized: this function is scoped by auth.userId, which this caller does not have' });
+    expect(deleteNote.prepare([ID], alice)).toEqual({
+      text: `DELETE FROM ${NOTES} WHERE "id" = $1 AND "ownerId" = $2 RETURNING "id"`,
+      values: [ID, 'alice'],
+    });
+    expect(httpError(() => deleteNote.prepare([ID], anonymous))).toEqual({
+      status: 401,
+      message: 'Unauthorized: this function is scoped by auth.userId, which this caller does not have',
+    });
   });
 
   it('result is { deleted: id }, or 404 when no row matched', () => {
     expect(deleteRule.result([{ id: ID }], [ID])).toEqual({ deleted: ID });
-    expect(httpError(() => deleteRule.result([], [ID]))).toEqual({ status: 404, message: `Row not found: no "rules" row with id "${ID}" that this caller may change` });
+    expect(httpError(() => deleteRule.result([], [ID]))).toEqual({
+      status: 404,
+      message: `Row not found: no "rules" row with id "${ID}" that this caller may change`,
+    });
   });
 });
 
 describe('compile-time usage errors', () => {
-  const extra = modelSchema('feature-rules', defineSchema({ extra: defineTable({ nick: v.optional(v.string()), meta: v.json() }) })).tables.get('extra')!;
+  const extra = modelSchema(
+    'feature-rules',
+    defineSchema({ extra: defineTable({ nick: v.optional(v.string()), meta: v.json() }) }),
+  ).tables.get('extra')!;
   type Compile = (table: TableModel, options: never, where: string) => unknown;
   const writers: [string, Compile][] = [
     ['insertRow', compileInsertRow as Compile],
@@ -564,25 +780,35 @@ describe('compile-time usage errors', () => {
   const all: [string, Compile][] = [['queryRows', compileQueryRows as Compile], ...writers];
 
   it.each(all)('%s: a scope column that is not a column of the table', (_, compile) => {
-    expect(usageError(() => compile(notes, { scope: { owner: 'auth.userId' } } as never, 'fn'))).toBe('fn: scope column "owner" is not a column of "notes"');
+    expect(usageError(() => compile(notes, { scope: { owner: 'auth.userId' } } as never, 'fn'))).toBe(
+      'fn: scope column "owner" is not a column of "notes"',
+    );
   });
 
   it.each(all)('%s: a scope on a system column', (_, compile) => {
-    expect(usageError(() => compile(notes, { scope: { id: 'auth.userId' } } as never, 'fn'))).toBe('fn: scope column "id" is not a column of "notes"');
+    expect(usageError(() => compile(notes, { scope: { id: 'auth.userId' } } as never, 'fn'))).toBe(
+      'fn: scope column "id" is not a column of "notes"',
+    );
   });
 
   it.each(all)('%s: a scope binding that is not a context path', (_, compile) => {
     for (const binding of ['auth..userId', 'auth.user-id', 'auth.userId; DROP', '__proto__', '']) {
-      expect(usageError(() => compile(notes, { scope: { ownerId: binding } } as never, 'fn'))).toBe('fn: scope "ownerId" must be a context path like "auth.userId" or a function of ctx');
+      expect(usageError(() => compile(notes, { scope: { ownerId: binding } } as never, 'fn'))).toBe(
+        'fn: scope "ownerId" must be a context path like "auth.userId" or a function of ctx',
+      );
     }
   });
 
   it('queryRows: a filterable column that is not a column of the table', () => {
-    expect(usageError(() => compileQueryRows(rules, { filterable: ['votes', 'color'] }, 'listRules'))).toBe('listRules: filterable column "color" is not a column of "rules"');
+    expect(usageError(() => compileQueryRows(rules, { filterable: ['votes', 'color'] }, 'listRules'))).toBe(
+      'listRules: filterable column "color" is not a column of "rules"',
+    );
   });
 
   it.each([0, 1001, 1.5, -1, Number.NaN])('queryRows: maxLimit %j', (maxLimit) => {
-    expect(usageError(() => compileQueryRows(rules, { maxLimit }, 'listRules'))).toBe('listRules: maxLimit must be an integer from 1 to 1000');
+    expect(usageError(() => compileQueryRows(rules, { maxLimit }, 'listRules'))).toBe(
+      'listRules: maxLimit must be an integer from 1 to 1000',
+    );
   });
 
   it.each([
@@ -591,7 +817,9 @@ describe('compile-time usage errors', () => {
     [{ defaultLimit: 2.5 }],
     [{ defaultLimit: 60, maxLimit: 50 }],
   ] as [QueryRowsOptions][])('queryRows: %j', (options) => {
-    expect(usageError(() => compileQueryRows(rules, options, 'listRules'))).toBe('listRules: defaultLimit must be an integer from 1 to maxLimit');
+    expect(usageError(() => compileQueryRows(rules, options, 'listRules'))).toBe(
+      'listRules: defaultLimit must be an integer from 1 to maxLimit',
+    );
   });
 
   it('queryRows: a defaultOrder column that does not exist', () => {
@@ -605,13 +833,18 @@ describe('compile-time usage errors', () => {
     ['an optional column', extra, 'nick'],
     ['a required JSON column', extra, 'meta'],
   ])('queryRows: a defaultOrder on %s', (_, table, column) => {
-    expect(usageError(() => compileQueryRows(table, { defaultOrder: { column } }, 'listRules'))).toBe(`listRules: defaultOrder column "${column}" is optional or JSON and cannot order rows`);
+    expect(usageError(() => compileQueryRows(table, { defaultOrder: { column } }, 'listRules'))).toBe(
+      `listRules: defaultOrder column "${column}" is optional or JSON and cannot order rows`,
+    );
   });
 
   it('queryRows: a client orderBy on an optional or JSON column is 400', () => {
     const fn = compileQueryRows(extra, {}, 'listExtra');
     for (const column of ['nick', 'meta']) {
-      expect(httpError(() => fn.prepare([{ orderBy: { column } }], alice))).toEqual({ status: 400, message: `Invalid query: "orderBy" column "${column}" is optional or JSON and cannot order rows` });
+      expect(httpError(() => fn.prepare([{ orderBy: { column } }], alice))).toEqual({
+        status: 400,
+        message: `Invalid query: "orderBy" column "${column}" is optional or JSON and cannot order rows`,
+      });
     }
   });
 
@@ -621,13 +854,19 @@ describe('compile-time usage errors', () => {
     ['createdAt', ['createdAt'], 'createdAt'],
   ])('insertRow and patchRow: fields naming %s', (_, fields, bad) => {
     for (const compile of [compileInsertRow, compilePatchRow]) {
-      expect(usageError(() => compile(rules, { fields } as WriteRowOptions, 'writeRule'))).toBe(`writeRule: field "${bad}" cannot be set by clients of "rules"`);
+      expect(usageError(() => compile(rules, { fields } as WriteRowOptions, 'writeRule'))).toBe(
+        `writeRule: field "${bad}" cannot be set by clients of "rules"`,
+      );
     }
   });
 
   it('insertRow and patchRow: fields naming the scope column', () => {
     for (const compile of [compileInsertRow, compilePatchRow]) {
-      expect(usageError(() => compile(notes, { scope: { ownerId: 'auth.userId' }, fields: ['body', 'ownerId'] }, 'writeNote'))).toBe('writeNote: field "ownerId" cannot be set by clients of "notes"');
+      expect(
+        usageError(() =>
+          compile(notes, { scope: { ownerId: 'auth.userId' }, fields: ['body', 'ownerId'] }, 'writeNote'),
+        ),
+      ).toBe('writeNote: field "ownerId" cannot be set by clients of "notes"');
     }
   });
 });

@@ -1,4 +1,11 @@
-import { deleteRow, insertRow, patchRow, queryRows, SERVER_FUNCTION, type DeclarativeFunction } from '../../runtime/declarative.js';
+import {
+  deleteRow,
+  insertRow,
+  patchRow,
+  queryRows,
+  SERVER_FUNCTION,
+  type DeclarativeFunction,
+} from '../../runtime/declarative.js';
 import { RequestError } from '../../runtime/request-error.js';
 import type { DbRow, FeatureDb, QueryInput, ServerContext } from '../../runtime/server.js';
 import type { QueryFn, SqlClient } from './sql-client.js';
@@ -42,7 +49,11 @@ export class FeatureData {
 
   constructor(client: SqlClient, model: SchemaModel, options: FeatureDataOptions = {}) {
     this.transactionTimeoutMs = options.transactionTimeoutMs;
-    this.client = featureClient(client, () => this.transactionTimeoutMs, (change) => this.#committed(change));
+    this.client = featureClient(
+      client,
+      () => this.transactionTimeoutMs,
+      (change) => this.#committed(change),
+    );
     this.#model = model;
   }
 
@@ -93,7 +104,10 @@ export class FeatureData {
     const { text, values } = statement;
     const rows = query
       ? await query(text, values)
-      : await this.client.transaction(this.#model.role, (q) => q(text, values), { readOnly: compiled.readOnly, signal });
+      : await this.client.transaction(this.#model.role, (q) => q(text, values), {
+          readOnly: compiled.readOnly,
+          signal,
+        });
     return compiled.result(rows, args);
   }
 
@@ -104,7 +118,10 @@ export class FeatureData {
     const table = this.#model.tables.get(fn.table);
     const kind = fn[SERVER_FUNCTION];
     const where = `${name} (${kind}("${fn.table}"))`;
-    if (!table) throw new UsageError(`${where}: there is no table "${fn.table}" in server/schema.ts (tables: ${[...this.#model.tables.keys()].join(', ') || 'none'})`);
+    if (!table)
+      throw new UsageError(
+        `${where}: there is no table "${fn.table}" in server/schema.ts (tables: ${[...this.#model.tables.keys()].join(', ') || 'none'})`,
+      );
     compiled =
       kind === 'queryRows'
         ? compileQueryRows(table, fn.options, where)
@@ -140,10 +157,13 @@ export class FeatureData {
     const ops = (query?: QueryFn) => ({
       get: async (table: string, id: string) => {
         if (typeof id !== 'string' || !/^[0-9a-f-]{36}$/i.test(id)) return null;
-        const result = (await run('query', table, 'get', [{ where: { id: { eq: id } }, limit: 1 }], query)) as { rows: DbRow[] };
+        const result = (await run('query', table, 'get', [{ where: { id: { eq: id } }, limit: 1 }], query)) as {
+          rows: DbRow[];
+        };
         return result.rows[0] ?? null;
       },
-      query: (table: string, input: QueryInput = {}) => run('query', table, 'query', [input], query) as ReturnType<FeatureDb['query']>,
+      query: (table: string, input: QueryInput = {}) =>
+        run('query', table, 'query', [input], query) as ReturnType<FeatureDb['query']>,
       insert: (table: string, values: Record<string, unknown>) =>
         write('insert', table, [values], query) as ReturnType<FeatureDb['insert']>,
       patch: (table: string, id: string, changes: Record<string, unknown>) =>

@@ -12,7 +12,12 @@ import { modelSchema } from './table-model.js';
 
 const schemaA = defineSchema({ secrets: defineTable({ value: v.string() }) });
 const schemaB = defineSchema({ notes: defineTable({ body: v.string() }) });
-const ctx = { requestId: 'r', featureId: 'x', auth: { userId: null }, signal: new AbortController().signal } as unknown as ServerContext;
+const ctx = {
+  requestId: 'r',
+  featureId: 'x',
+  auth: { userId: null },
+  signal: new AbortController().signal,
+} as unknown as ServerContext;
 
 let postgres: TestPostgres | undefined;
 beforeAll(async () => {
@@ -43,7 +48,15 @@ describe.each(['pglite', 'postgres'] as const)('feature isolation on %s', (engin
 
   it("feature B's ctx.db cannot name feature A's table, however the name is crafted", async () => {
     const db = b.db(ctx);
-    for (const table of ['secrets', 'ext_feature_a.secrets', '"ext_feature_a"."secrets"', '../secrets', 'secrets; --', '__proto__', 'constructor']) {
+    for (const table of [
+      'secrets',
+      'ext_feature_a.secrets',
+      '"ext_feature_a"."secrets"',
+      '../secrets',
+      'secrets; --',
+      '__proto__',
+      'constructor',
+    ]) {
       await expect(db.query(table)).rejects.toThrow(/there is no table/);
       await expect(db.insert(table, { value: 'x' })).rejects.toThrow(/there is no table/);
     }
@@ -51,16 +64,26 @@ describe.each(['pglite', 'postgres'] as const)('feature isolation on %s', (engin
   });
 
   it("feature B's role is refused by the database itself on A's schema (read and write)", async () => {
-    await expect(client.transaction(b.model.role, (q) => q('SELECT * FROM "ext_feature_a"."secrets"'))).rejects.toThrow(/permission denied/);
-    await expect(client.transaction(b.model.role, (q) => q(`INSERT INTO "ext_feature_a"."secrets" ("value") VALUES ('x')`))).rejects.toThrow(/permission denied/);
-    await expect(client.transaction(b.model.role, (q) => q('CREATE TABLE "ext_feature_a"."intruder" (x int)'))).rejects.toThrow(/permission denied/);
+    await expect(client.transaction(b.model.role, (q) => q('SELECT * FROM "ext_feature_a"."secrets"'))).rejects.toThrow(
+      /permission denied/,
+    );
+    await expect(
+      client.transaction(b.model.role, (q) => q(`INSERT INTO "ext_feature_a"."secrets" ("value") VALUES ('x')`)),
+    ).rejects.toThrow(/permission denied/);
+    await expect(
+      client.transaction(b.model.role, (q) => q('CREATE TABLE "ext_feature_a"."intruder" (x int)')),
+    ).rejects.toThrow(/permission denied/);
     // Its own tables work under the same mechanism.
-    expect(await client.transaction(b.model.role, (q) => q('SELECT count(*)::int AS n FROM "ext_feature_b"."notes"'))).toEqual([{ n: 0 }]);
+    expect(
+      await client.transaction(b.model.role, (q) => q('SELECT count(*)::int AS n FROM "ext_feature_b"."notes"')),
+    ).toEqual([{ n: 0 }]);
   });
 
   it('a read-only transaction refuses writes', async () => {
     await expect(
-      client.transaction(a.model.role, (q) => q(`INSERT INTO "ext_feature_a"."secrets" ("value") VALUES ('x')`), { readOnly: true }),
+      client.transaction(a.model.role, (q) => q(`INSERT INTO "ext_feature_a"."secrets" ("value") VALUES ('x')`), {
+        readOnly: true,
+      }),
     ).rejects.toThrow(/read-only transaction/);
   });
 });

@@ -26,7 +26,11 @@ const DATA_TYPE: Record<string, string> = { timestamptz: 'timestamp with time zo
  * @example
  * await migrate(db, modelSchema('feature-x', schema))
  */
-export async function migrate(db: SqlClient, model: SchemaModel, options: MigrateOptions = {}): Promise<MigrationResult> {
+export async function migrate(
+  db: SqlClient,
+  model: SchemaModel,
+  options: MigrateOptions = {},
+): Promise<MigrationResult> {
   return db.adminTransaction(async (query) => {
     const applied: string[] = [];
     const run = async (sql: string) => {
@@ -35,7 +39,8 @@ export async function migrate(db: SqlClient, model: SchemaModel, options: Migrat
     };
     const schema = quoteIdent(model.schema);
     const role = quoteIdent(model.role);
-    if ((await query('SELECT 1 FROM pg_roles WHERE rolname = $1', [model.role])).length === 0) await run(`CREATE ROLE ${role} NOLOGIN`);
+    if ((await query('SELECT 1 FROM pg_roles WHERE rolname = $1', [model.role])).length === 0)
+      await run(`CREATE ROLE ${role} NOLOGIN`);
     if ((await query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [model.schema])).length === 0) {
       await run(`CREATE SCHEMA ${schema}`);
       // The feature's role may use its own schema and nothing else.
@@ -63,10 +68,16 @@ export async function migrate(db: SqlClient, model: SchemaModel, options: Migrat
           later.push(`ALTER TABLE ${table.sql} ADD COLUMN ${columnDefinition(column)}`);
         } else if (found.dataType !== (DATA_TYPE[column.sqlType] ?? column.sqlType)) {
           destructive.push(`retype "${table.name}.${column.name}" from ${found.dataType} to ${column.sqlType}`);
-          later.push(`ALTER TABLE ${table.sql} DROP COLUMN ${column.sql}`, `ALTER TABLE ${table.sql} ADD COLUMN ${columnDefinition(column)}`);
+          later.push(
+            `ALTER TABLE ${table.sql} DROP COLUMN ${column.sql}`,
+            `ALTER TABLE ${table.sql} ADD COLUMN ${columnDefinition(column)}`,
+          );
         } else if (found.nullable && !column.nullable) {
           destructive.push(`make "${table.name}.${column.name}" required (rows may hold null)`);
-          later.push(`DELETE FROM ${table.sql} WHERE ${column.sql} IS NULL`, `ALTER TABLE ${table.sql} ALTER COLUMN ${column.sql} SET NOT NULL`);
+          later.push(
+            `DELETE FROM ${table.sql} WHERE ${column.sql} IS NULL`,
+            `ALTER TABLE ${table.sql} ALTER COLUMN ${column.sql} SET NOT NULL`,
+          );
         } else if (!found.nullable && column.nullable) {
           later.push(`ALTER TABLE ${table.sql} ALTER COLUMN ${column.sql} DROP NOT NULL`);
         }
@@ -79,7 +90,9 @@ export async function migrate(db: SqlClient, model: SchemaModel, options: Migrat
       }
     }
     if (model.storage && !existing.has(STORAGE_TABLE)) {
-      await run(`CREATE TABLE ${schema}.${quoteIdent(STORAGE_TABLE)} ("key" text PRIMARY KEY, "doc" jsonb NOT NULL, "updatedAt" timestamptz(3) NOT NULL DEFAULT now())`);
+      await run(
+        `CREATE TABLE ${schema}.${quoteIdent(STORAGE_TABLE)} ("key" text PRIMARY KEY, "doc" jsonb NOT NULL, "updatedAt" timestamptz(3) NOT NULL DEFAULT now())`,
+      );
     }
     for (const name of existing.keys()) {
       if (name === STORAGE_TABLE) continue;
@@ -118,7 +131,10 @@ function columnDefinition(column: TableModel['columns'] extends ReadonlyMap<stri
   return `${column.sql} ${column.sqlType}${column.nullable ? '' : ' NOT NULL'}`;
 }
 
-async function describeSchema(query: QueryFn, schema: string): Promise<Map<string, Map<string, { dataType: string; nullable: boolean }>>> {
+async function describeSchema(
+  query: QueryFn,
+  schema: string,
+): Promise<Map<string, Map<string, { dataType: string; nullable: boolean }>>> {
   const rows = await query(
     'SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position',
     [schema],
@@ -133,7 +149,9 @@ async function describeSchema(query: QueryFn, schema: string): Promise<Map<strin
 }
 
 async function syncIndexes(query: QueryFn, model: SchemaModel, run: (sql: string) => Promise<void>): Promise<void> {
-  const rows = await query("SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname NOT LIKE '%_pkey'", [model.schema]);
+  const rows = await query("SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname NOT LIKE '%_pkey'", [
+    model.schema,
+  ]);
   const existing = new Set(rows.map((r) => r.indexname as string));
   const wanted = new Set<string>();
   for (const table of model.tables.values()) {
@@ -142,9 +160,12 @@ async function syncIndexes(query: QueryFn, model: SchemaModel, run: (sql: string
       const name = `${table.name}_${index.name}`;
       wanted.add(name);
       if (!existing.has(name)) {
-        await run(`CREATE INDEX ${quoteIdent(name)} ON ${table.sql} (${index.columns.map((c) => quoteIdent(c)).join(', ')})`);
+        await run(
+          `CREATE INDEX ${quoteIdent(name)} ON ${table.sql} (${index.columns.map((c) => quoteIdent(c)).join(', ')})`,
+        );
       }
     }
   }
-  for (const name of existing) if (!wanted.has(name)) await run(`DROP INDEX ${quoteIdent(model.schema)}.${quoteIdent(name)}`);
+  for (const name of existing)
+    if (!wanted.has(name)) await run(`DROP INDEX ${quoteIdent(model.schema)}.${quoteIdent(name)}`);
 }

@@ -10,7 +10,10 @@ import type { SqlClient } from './sql-client.js';
  * @example
  * const db = await openDatabase('/repo', { DATABASE_URL: process.env.DATABASE_URL })
  */
-export async function openDatabase(root: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<SqlClient> {
+export async function openDatabase(
+  root: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<SqlClient> {
   const url = env.DATABASE_URL;
   return url ? openPostgres(url) : openPglite(path.join(root, '.favn', 'db'));
 }

@@ -19,7 +19,10 @@ export async function openPostgres(
   const pool = new pg.Pool({
     connectionString,
     max: options.max ?? 10,
-    types: { getTypeParser: (oid: number, format?: string) => (oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text')) } as pg.CustomTypesConfig,
+    types: {
+      getTypeParser: (oid: number, format?: string) =>
+        oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'),
+    } as pg.CustomTypesConfig,
   });
   // An idle pooled connection that the server ends (restart, shutdown) is dropped by the pool and
   // replaced on next use; without a listener its 'error' event would end the host process.
@@ -28,7 +31,11 @@ export async function openPostgres(
   const probe = await pool.connect();
   probe.release();
 
-  async function inTransaction<T>(begin: string, fn: (q: QueryFn) => Promise<T>, budget?: TransactionBudget): Promise<T> {
+  async function inTransaction<T>(
+    begin: string,
+    fn: (q: QueryFn) => Promise<T>,
+    budget?: TransactionBudget,
+  ): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
     try {

@@ -42,22 +42,36 @@ export function invalidArguments(issues: readonly Issue[]): RequestError {
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.getPrototypeOf(value) === Object.prototype
+  );
 }
 
 /** Checks server-fixed scope columns at compile time. */
-export function checkScope(table: TableModel, scope: Scope | undefined, where: string): [ColumnModel, ContextBinding][] {
+export function checkScope(
+  table: TableModel,
+  scope: Scope | undefined,
+  where: string,
+): [ColumnModel, ContextBinding][] {
   return Object.entries(scope ?? {}).map(([name, binding]) => {
     const column = table.columns.get(name);
-    if (!column || column.system) throw new UsageError(`${where}: scope column "${name}" is not a column of "${table.name}"`);
-    if (typeof binding !== 'function' && !/^[A-Za-z]+(\.[A-Za-z]+)*$/.test(binding)) throw new UsageError(`${where}: scope "${name}" must be a context path like "auth.userId" or a function of ctx`);
+    if (!column || column.system)
+      throw new UsageError(`${where}: scope column "${name}" is not a column of "${table.name}"`);
+    if (typeof binding !== 'function' && !/^[A-Za-z]+(\.[A-Za-z]+)*$/.test(binding))
+      throw new UsageError(`${where}: scope "${name}" must be a context path like "auth.userId" or a function of ctx`);
     return [column, binding];
   });
 }
 
 /** The value a scope binding takes for this call; a missing identity is 401. */
 export function bindScope(column: ColumnModel, binding: ContextBinding, ctx: ServerContext): unknown {
-  const value = typeof binding === 'function' ? binding(ctx) : binding.split('.').reduce<unknown>((obj, key) => (isRecordLike(obj) ? obj[key] : undefined), ctx);
+  const value =
+    typeof binding === 'function'
+      ? binding(ctx)
+      : binding.split('.').reduce<unknown>((obj, key) => (isRecordLike(obj) ? obj[key] : undefined), ctx);
   if (value === undefined || value === null) {
     const what = typeof binding === 'string' ? binding : 'a context value';
     throw RequestError.of('unauthorized', `this function is scoped by ${what}, which this caller does not have`);

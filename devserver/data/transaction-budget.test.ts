@@ -26,7 +26,12 @@ const since = (start: number) => performance.now() - start;
 /** A call's context with its own `ctx.db`, as the host builds one per call. */
 function callOf(data: FeatureData): ServerContext {
   const signal = new AbortController().signal;
-  const ctx = { requestId: 'r', featureId: 'feature-budget', auth: { userId: null }, signal } as unknown as ServerContext;
+  const ctx = {
+    requestId: 'r',
+    featureId: 'feature-budget',
+    auth: { userId: null },
+    signal,
+  } as unknown as ServerContext;
   return Object.assign(ctx, { db: data.db(ctx) });
 }
 
@@ -41,7 +46,8 @@ afterAll(async () => {
 describe.each(['pglite', 'postgres'] as const)('transaction budget on %s', (engine) => {
   let client: SqlClient;
   let data: FeatureData;
-  const bodies = async () => ((await callOf(data).db.query('notes', { limit: 1000 })).rows).map((r) => String(r.body)).sort();
+  const bodies = async () =>
+    (await callOf(data).db.query('notes', { limit: 1000 })).rows.map((r) => String(r.body)).sort();
 
   beforeAll(async () => {
     client = engine === 'pglite' ? await openPglite(null) : await openPostgres(await postgres!.createDatabase());
@@ -88,7 +94,9 @@ describe.each(['pglite', 'postgres'] as const)('transaction budget on %s', (engi
     expect(result?.error).toBeInstanceOf(TransactionTimeoutError);
     expect(result?.error).toMatchObject({ status: 503 });
     expect((result!.error as Error).message).toMatch(
-      new RegExp(`^RPC execution timed out: the database transaction was held over ${BUDGET_MS} ms and was rolled back`),
+      new RegExp(
+        `^RPC execution timed out: the database transaction was held over ${BUDGET_MS} ms and was rolled back`,
+      ),
     );
     expect(result!.ms).toBeGreaterThanOrEqual(BUDGET_MS - 5);
     expect(result!.ms).toBeLessThan(BOUNDED_MS);
@@ -160,7 +168,9 @@ describe.each(['pglite', 'postgres'] as const)('transaction budget on %s', (engi
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransactionTimeoutError);
-    expect((error as Error).message).toMatch(/inside ctx\.db\.transaction\(async \(tx\) => \.\.\.\) use tx, not ctx\.db/);
+    expect((error as Error).message).toMatch(
+      /inside ctx\.db\.transaction\(async \(tx\) => \.\.\.\) use tx, not ctx\.db/,
+    );
     expect(since(started)).toBeLessThan(BOUNDED_MS);
     // Neither the transaction nor the call waiting inside it committed, not even later.
     await sleep(500);
@@ -191,17 +201,22 @@ describe.each(['pglite', 'postgres'] as const)('transaction budget on %s', (engi
       await q(`INSERT INTO ${model.tables.get('notes')!.sql} ("body") VALUES ('kept')`);
     });
     expect(await bodies()).toEqual(['kept']);
-    await expect(leaked!(`INSERT INTO ${model.tables.get('notes')!.sql} ("body") VALUES ('leaked')`)).rejects.toThrow(/already ended/);
+    await expect(leaked!(`INSERT INTO ${model.tables.get('notes')!.sql} ("body") VALUES ('leaked')`)).rejects.toThrow(
+      /already ended/,
+    );
     expect(await bodies()).toEqual(['kept']);
   });
 });
 
 describe('feature.json "db.transactionTimeoutMs"', () => {
-  const parse = (db: unknown, warn?: (m: string) => void) => parseManifest(JSON.stringify({ id: 'feature-x', db }), 'feature.json', { warn });
+  const parse = (db: unknown, warn?: (m: string) => void) =>
+    parseManifest(JSON.stringify({ id: 'feature-x', db }), 'feature.json', { warn });
 
   it('takes a whole number of milliseconds and warns about unknown fields', () => {
     const warnings: string[] = [];
-    expect(parse({ transactionTimeoutMs: 250, pool: 3 }, (m) => warnings.push(m)).db).toEqual({ transactionTimeoutMs: 250 });
+    expect(parse({ transactionTimeoutMs: 250, pool: 3 }, (m) => warnings.push(m)).db).toEqual({
+      transactionTimeoutMs: 250,
+    });
     expect(warnings).toEqual(['feature.json: unknown field "db.pool" is ignored']);
     expect(parse({}).db).toEqual({});
   });

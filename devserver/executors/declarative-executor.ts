@@ -26,7 +26,9 @@ export class DeclarativeExecutor implements Executor {
     if (!isDeclarative(value)) return undefined;
     const data = this.#data();
     if (!data) {
-      throw new UsageError(`${name} reads or writes table "${value.table}", but feature "${this.#featureId}" has no server/schema.ts defining it`);
+      throw new UsageError(
+        `${name} reads or writes table "${value.table}", but feature "${this.#featureId}" has no server/schema.ts defining it`,
+      );
     }
     // Compiled now: an unknown table or column is the module's mistake, shown when it loads.
     data.compile(value, name);

@@ -382,10 +382,13 @@ describe('EndpointExecutor', () => {
       expect(elapsed).toBeLessThan(5 * TIMEOUT_MS);
     });
 
-    it("stops waiting and frees the connection when the call ends first (ctx.signal: deadline, client gone)", async () => {
+    it('stops waiting and frees the connection when the call ends first (ctx.signal: deadline, client gone)', async () => {
       const open = upstream.connections.open;
       const controller = new AbortController();
-      const pending = executor({ timeoutMs: 60_000 }).invocation('silent')(contextOf({ signal: controller.signal }), []);
+      const pending = executor({ timeoutMs: 60_000 }).invocation('silent')(
+        contextOf({ signal: controller.signal }),
+        [],
+      );
       await expect.poll(() => upstream.seen.some((s) => s.path.endsWith('/silent')), { timeout: 2000 }).toBe(true);
       controller.abort(new Error('RPC execution timed out after 300 ms'));
       await expect(within(pending as Promise<unknown>, 1000)).rejects.toThrow('RPC execution timed out after 300 ms');

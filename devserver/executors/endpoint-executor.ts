@@ -47,7 +47,9 @@ export class EndpointExecutor implements Executor {
     this.#forwardAuth = options.forwardAuthHeaders ?? true;
     const secure = this.#base.protocol === 'https:';
     // One keep-alive pool per upstream: a TCP handshake per call would dominate the hop.
-    this.#agent = secure ? new https.Agent({ keepAlive: true, maxSockets: 64 }) : new http.Agent({ keepAlive: true, maxSockets: 64 });
+    this.#agent = secure
+      ? new https.Agent({ keepAlive: true, maxSockets: 64 })
+      : new http.Agent({ keepAlive: true, maxSockets: 64 });
     this.#request = secure ? https.request : http.request;
     // Parsed once: a URL string per call would be parsed again by http.request.
     const basePath = this.#base.pathname.replace(/\/+$/, '');
@@ -72,7 +74,14 @@ export class EndpointExecutor implements Executor {
   }
 
   #forward(fnName: string, ctx: ServerContext, args: unknown[], incoming: CallRequest | undefined): Promise<RawJson> {
-    const context = { requestId: ctx.requestId, featureId: ctx.featureId, userRoles: ctx.userRoles, claims: ctx.claims, visibility: ctx.visibility, auth: ctx.auth };
+    const context = {
+      requestId: ctx.requestId,
+      featureId: ctx.featureId,
+      userRoles: ctx.userRoles,
+      claims: ctx.claims,
+      visibility: ctx.visibility,
+      auth: ctx.auth,
+    };
     const contextJson = JSON.stringify(context);
     const body = `{"args":${JSON.stringify(args)},"context":${contextJson}}`;
     const headers: Record<string, string> = {
@@ -101,14 +110,16 @@ export class EndpointExecutor implements Executor {
         req.destroy();
         reject(error);
       };
-      const timeoutError = () => new RequestError(503, `${contractText('upstreamTimedOut')} after ${this.#timeoutMs} ms`);
+      const timeoutError = () =>
+        new RequestError(503, `${contractText('upstreamTimedOut')} after ${this.#timeoutMs} ms`);
       const options = { protocol, hostname, port, path, method: 'POST', headers, agent: this.#agent };
       const req = this.#request(options, (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_UPSTREAM_BODY) fail(upstreamError(`the response of ${fnName} is over ${MAX_UPSTREAM_BODY} bytes`));
+          if (size > MAX_UPSTREAM_BODY)
+            fail(upstreamError(`the response of ${fnName} is over ${MAX_UPSTREAM_BODY} bytes`));
           else chunks.push(chunk);
         });
         res.on('error', (error) => fail(timedOut ? timeoutError() : upstreamError(error.message)));
@@ -143,12 +154,18 @@ export class EndpointExecutor implements Executor {
       });
       req.on('error', (error) => {
         if (timedOut) fail(timeoutError());
-        else fail(upstreamError(`${this.#where}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`));
+        else
+          fail(
+            upstreamError(
+              `${this.#where}/${encodeURIComponent(fnName)} is unreachable (${(error as NodeJS.ErrnoException).code ?? error.message})`,
+            ),
+          );
       });
       // Closed with no answer read to its end (a reset, a 1xx it cannot go on from): never left pending.
       req.on('close', () => fail(upstreamError(`${fnName}: the connection closed before the answer was complete`)));
       // The call ended (its deadline, or the client went away): stop waiting for the upstream.
-      const onAbort = () => fail(ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('The call was aborted'));
+      const onAbort = () =>
+        fail(ctx.signal.reason instanceof Error ? ctx.signal.reason : new Error('The call was aborted'));
       if (ctx.signal.aborted) onAbort();
       else ctx.signal.addEventListener('abort', onAbort, { once: true });
       req.end(body);

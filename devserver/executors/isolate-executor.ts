@@ -48,6 +48,11 @@ export class IsolateExecutor implements Executor {
  */
 export function nodeSnapshotWarning(): string | null {
   const major = Number(process.versions.node.split('.')[0]);
-  if (major < 20 || process.execArgv.includes('--no-node-snapshot') || /--no-node-snapshot\b/.test(process.env.NODE_OPTIONS ?? '')) return null;
+  if (
+    major < 20 ||
+    process.execArgv.includes('--no-node-snapshot') ||
+    /--no-node-snapshot\b/.test(process.env.NODE_OPTIONS ?? '')
+  )
+    return null;
   return 'Handler functions run in isolated-vm, which needs Node started with --no-node-snapshot. Run e.g. NODE_OPTIONS=--no-node-snapshot vite (the favn CLI sets it itself).';
 }

@@ -159,7 +159,11 @@ export class FeatureRuntime {
         timeoutMs: manifest.timeoutMs,
       });
       const names = Object.fromEntries(sf.exports.map((name) => [name, undefined]));
-      const table = new FunctionTable('endpoint', () => [{ file: sf.endpoint as string, exportNames: sf.exports, load: () => names }], [endpoint]);
+      const table = new FunctionTable(
+        'endpoint',
+        () => [{ file: sf.endpoint as string, exportNames: sf.exports, load: () => names }],
+        [endpoint],
+      );
       void table.reload();
       this.#endpoint = { key, table };
     }

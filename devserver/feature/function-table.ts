@@ -129,7 +129,11 @@ export class FunctionTable {
         const namespace = await entry.load();
         loaded = this.#collect(namespace, entry.exportNames);
       } catch (error) {
-        loaded = { invocations: previous?.invocations ?? new Map(), exportNames: entry.exportNames, error: asError(error) };
+        loaded = {
+          invocations: previous?.invocations ?? new Map(),
+          exportNames: entry.exportNames,
+          error: asError(error),
+        };
       }
       if (loaded.error) this.#onError(entry.file, loaded.error);
       next.set(entry.file, loaded);

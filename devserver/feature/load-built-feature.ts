@@ -33,7 +33,8 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
   let namespace: Promise<Record<string, unknown>> | null = null;
   let handlers: { code: string; kinds: Readonly<Record<string, HandlerKind>> } | null = null;
   const moduleFile = sf?.module ? path.resolve(dir, sf.module) : null;
-  const bundle = () => (namespace ??= import(pathToFileURL(moduleFile as string).href) as Promise<Record<string, unknown>>);
+  const bundle = () =>
+    (namespace ??= import(pathToFileURL(moduleFile as string).href) as Promise<Record<string, unknown>>);
   const runtime = new FeatureRuntime(
     manifest,
     {
@@ -51,7 +52,9 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
 
   const digest = sha256(await readFile(moduleFile));
   if (sf.serverFunctionsSha256 && sf.serverFunctionsSha256 !== digest) {
-    runtime.markUnavailable(`${sf.module} does not match serverFunctionsSha256 of ${manifestFile} (expected ${sf.serverFunctionsSha256}, got ${digest})`);
+    runtime.markUnavailable(
+      `${sf.module} does not match serverFunctionsSha256 of ${manifestFile} (expected ${sf.serverFunctionsSha256}, got ${digest})`,
+    );
     return runtime.feature;
   }
   if (sf.handlers) {

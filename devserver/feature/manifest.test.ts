@@ -448,6 +448,8 @@ describe('feature.json: limits that would silently not apply are refused', () =>
   it('refuses a timeoutMs longer than a timer can wait, which would fire at once', () => {
     expect(parse({ id: 'feature-x', timeoutMs: 2 ** 31 - 1 }).timeoutMs).toBe(2 ** 31 - 1);
     const error = refusal({ id: 'feature-x', timeoutMs: 3_000_000_000 });
-    expect(error.message).toBe(`${FILE}: "timeoutMs" must be at most 2147483647 milliseconds (about 24 days; got 3000000000)`);
+    expect(error.message).toBe(
+      `${FILE}: "timeoutMs" must be at most 2147483647 milliseconds (about 24 days; got 3000000000)`,
+    );
   });
 });

@@ -45,8 +45,29 @@ export interface ParseManifestOptions {
   warn?: (message: string) => void;
 }
 
-const KNOWN_FIELDS = new Set(['id', 'version', 'serverFunctions', 'timeoutMs', 'forwardAuthHeaders', 'isolate', 'rateLimits', 'db', 'auth', 'name', 'description', '$schema']);
-const KNOWN_SERVER_FIELDS = new Set(['module', 'endpoint', 'exports', 'serverFunctionsSha256', 'handlers', 'timeoutMs', 'forwardAuthHeaders']);
+const KNOWN_FIELDS = new Set([
+  'id',
+  'version',
+  'serverFunctions',
+  'timeoutMs',
+  'forwardAuthHeaders',
+  'isolate',
+  'rateLimits',
+  'db',
+  'auth',
+  'name',
+  'description',
+  '$schema',
+]);
+const KNOWN_SERVER_FIELDS = new Set([
+  'module',
+  'endpoint',
+  'exports',
+  'serverFunctionsSha256',
+  'handlers',
+  'timeoutMs',
+  'forwardAuthHeaders',
+]);
 /** The longest `timeoutMs` a timer can wait (2^31 - 1 ms, about 24.8 days); longer ones fire at once. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -122,14 +143,24 @@ export function parseManifest(text: string, file: string, options: ParseManifest
   return manifest;
 }
 
-function parseTimeoutMs(t: unknown, field: string, fail: (field: string, problem: string) => never): number | undefined {
+function parseTimeoutMs(
+  t: unknown,
+  field: string,
+  fail: (field: string, problem: string) => never,
+): number | undefined {
   if (t === undefined) return undefined;
-  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0) fail(field, `must be a positive number of milliseconds (got ${JSON.stringify(t)})`);
-  if ((t as number) > MAX_TIMEOUT_MS) fail(field, `must be at most ${MAX_TIMEOUT_MS} milliseconds (about 24 days; got ${t})`);
+  if (typeof t !== 'number' || !Number.isFinite(t) || t <= 0)
+    fail(field, `must be a positive number of milliseconds (got ${JSON.stringify(t)})`);
+  if ((t as number) > MAX_TIMEOUT_MS)
+    fail(field, `must be at most ${MAX_TIMEOUT_MS} milliseconds (about 24 days; got ${t})`);
   return t as number;
 }
 
-function parseForwardAuthHeaders(value: unknown, field: string, fail: (field: string, problem: string) => never): boolean | undefined {
+function parseForwardAuthHeaders(
+  value: unknown,
+  field: string,
+  fail: (field: string, problem: string) => never,
+): boolean | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'boolean') fail(field, 'must be true or false');
   return value as boolean;
@@ -146,19 +177,28 @@ function parseServerFunctions(
   const hasModule = sf.module !== undefined;
   const hasEndpoint = sf.endpoint !== undefined;
   if (hasModule && hasEndpoint) fail('serverFunctions', 'has both "module" and "endpoint": keep exactly one');
-  if (!hasModule && !hasEndpoint) fail('serverFunctions', 'needs "module" (e.g. "server-functions.js") or "endpoint" (a URL)');
-  if (hasModule && (typeof sf.module !== 'string' || sf.module === '')) fail('serverFunctions.module', 'must be a non-empty string');
+  if (!hasModule && !hasEndpoint)
+    fail('serverFunctions', 'needs "module" (e.g. "server-functions.js") or "endpoint" (a URL)');
+  if (hasModule && (typeof sf.module !== 'string' || sf.module === ''))
+    fail('serverFunctions.module', 'must be a non-empty string');
   if (hasEndpoint) {
-    if (typeof sf.endpoint !== 'string' || !/^https?:\/\//.test(sf.endpoint)) fail('serverFunctions.endpoint', `must be an http(s) URL (got ${JSON.stringify(sf.endpoint)})`);
+    if (typeof sf.endpoint !== 'string' || !/^https?:\/\//.test(sf.endpoint))
+      fail('serverFunctions.endpoint', `must be an http(s) URL (got ${JSON.stringify(sf.endpoint)})`);
   }
   const exports = sf.exports ?? [];
-  if (!Array.isArray(exports)) fail('serverFunctions.exports', `must be an array of function names (got ${JSON.stringify(exports)})`);
+  if (!Array.isArray(exports))
+    fail('serverFunctions.exports', `must be an array of function names (got ${JSON.stringify(exports)})`);
   const names = exports as unknown[];
   names.forEach((name, i) => {
-    if (typeof name !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(name)) fail(`serverFunctions.exports[${i}]`, `must be a function name (got ${JSON.stringify(name)})`);
+    if (typeof name !== 'string' || !/^[A-Za-z_$][\w$]*$/.test(name))
+      fail(`serverFunctions.exports[${i}]`, `must be a function name (got ${JSON.stringify(name)})`);
   });
-  if (options.runtime && names.length === 0) fail('serverFunctions.exports', 'must not be empty in the runtime manifest');
-  if (sf.serverFunctionsSha256 !== undefined && (typeof sf.serverFunctionsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sf.serverFunctionsSha256))) {
+  if (options.runtime && names.length === 0)
+    fail('serverFunctions.exports', 'must not be empty in the runtime manifest');
+  if (
+    sf.serverFunctionsSha256 !== undefined &&
+    (typeof sf.serverFunctionsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(sf.serverFunctionsSha256))
+  ) {
     fail('serverFunctions.serverFunctionsSha256', 'must be 64 lower-case hex digits');
   }
   for (const key of Object.keys(sf)) {
@@ -172,16 +212,28 @@ function parseServerFunctions(
   return result;
 }
 
-function parseHandlers(value: unknown, fail: (field: string, problem: string) => never): NonNullable<ServerFunctionsManifest['handlers']> {
+function parseHandlers(
+  value: unknown,
+  fail: (field: string, problem: string) => never,
+): NonNullable<ServerFunctionsManifest['handlers']> {
   const h = (isRecord(value) ? value : {}) as Record<string, unknown>;
-  if (typeof h.bundle !== 'string' || !/^[\w.-]+\.m?js$/.test(h.bundle)) fail('serverFunctions.handlers.bundle', 'must be a file name such as "handlers.js"');
-  if (typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256)) fail('serverFunctions.handlers.sha256', 'must be 64 lower-case hex digits');
+  if (typeof h.bundle !== 'string' || !/^[\w.-]+\.m?js$/.test(h.bundle))
+    fail('serverFunctions.handlers.bundle', 'must be a file name such as "handlers.js"');
+  if (typeof h.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(h.sha256))
+    fail('serverFunctions.handlers.sha256', 'must be 64 lower-case hex digits');
   const kinds = h.kinds;
   if (!isRecord(kinds) || !Object.values(kinds).every(isHandlerKind)) {
     const names = HANDLER_KINDS.map((k) => `"${k}"`);
-    fail('serverFunctions.handlers.kinds', `must map each handler name to ${names.slice(0, -1).join(', ')} or ${names.at(-1)}`);
+    fail(
+      'serverFunctions.handlers.kinds',
+      `must map each handler name to ${names.slice(0, -1).join(', ')} or ${names.at(-1)}`,
+    );
   }
-  return { bundle: h.bundle as string, sha256: h.sha256 as string, kinds: { ...(kinds as Record<string, HandlerKind>) } };
+  return {
+    bundle: h.bundle as string,
+    sha256: h.sha256 as string,
+    kinds: { ...(kinds as Record<string, HandlerKind>) },
+  };
 }
 
 /** Past a minute a transaction is no longer a request's work; PGlite would stall for all of it. */

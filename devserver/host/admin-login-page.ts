@@ -17,14 +17,39 @@ export const ADMIN_PAGE_HEADERS = {
  */
 export function renderAdminLogin(problem: string | null): HtmlEscapedString | Promise<HtmlEscapedString> {
   return html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>favn admin: log in</title>
-<style>body{font:14px system-ui,sans-serif;margin:2rem;color:#222}.bad{color:#b00020}input{width:24rem}</style></head>
-<body><h1>Server functions admin</h1>
-<p>Enter the admin token of this host (<code>--admin-token</code>, <code>FAVN_ADMIN_TOKEN</code> or
-<code>adminToken</code> of <code>favn.config.json</code>).</p>
-${problem ? html`<p class="bad" role="alert">${problem}</p>` : ''}
-<form method="post" action="/_admin/login">
-<label>Admin token <input type="password" name="token" autocomplete="current-password" required autofocus></label>
-<button type="submit">Log in</button></form>
-</body></html>`;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <title>favn admin: log in</title>
+        <style>
+          body {
+            font:
+              14px system-ui,
+              sans-serif;
+            margin: 2rem;
+            color: #222;
+          }
+          .bad {
+            color: #b00020;
+          }
+          input {
+            width: 24rem;
+          }
+        </style>
+      </head>
+      <body>
+        <h1>Server functions admin</h1>
+        <p>
+          Enter the admin token of this host (<code>--admin-token</code>, <code>FAVN_ADMIN_TOKEN</code> or
+          <code>adminToken</code> of <code>favn.config.json</code>).
+        </p>
+        ${problem ? html`<p class="bad" role="alert">${problem}</p>` : ''}
+        <form method="post" action="/_admin/login">
+          <label
+            >Admin token <input type="password" name="token" autocomplete="current-password" required autofocus
+          /></label>
+          <button type="submit">Log in</button>
+        </form>
+      </body>
+    </html>`;
 }

@@ -27,7 +27,10 @@ describe('/_admin on favn serve: token login for browsers', () => {
     expect(text).not.toContain(TOKEN);
     expect([page.headers.get('cache-control'), page.headers.get('x-frame-options')]).toEqual(['no-store', 'DENY']);
     const api = await app.request('/_admin', { headers: { accept: 'application/json' } });
-    expect([api.status, ((await api.json()) as { error: string }).error]).toEqual([401, expect.stringMatching(/^Unauthorized: /)]);
+    expect([api.status, ((await api.json()) as { error: string }).error]).toEqual([
+      401,
+      expect.stringMatching(/^Unauthorized: /),
+    ]);
     expect((await app.request('/_admin')).status).toBe(401);
   });
 
@@ -51,7 +54,9 @@ describe('/_admin on favn serve: token login for browsers', () => {
     const text = await page.text();
     expect(text).toContain('<h1>Server functions</h1>');
     expect(text).toContain('action="/_admin/logout"');
-    const json = await app.request('/_admin', { headers: { accept: 'application/json', cookie: `favn_admin=${value}` } });
+    const json = await app.request('/_admin', {
+      headers: { accept: 'application/json', cookie: `favn_admin=${value}` },
+    });
     expect([json.status, Object.keys((await json.json()) as object)]).toEqual([200, ['features', 'calls']]);
   });
 
@@ -84,7 +89,11 @@ describe('/_admin on favn serve: token login for browsers', () => {
     // An older browser without Sec-Fetch-Site: its Origin must be this host.
     const oldBrowser = await app.request('http://localhost/_admin/login', {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', host: 'localhost', origin: 'http://evil.example' },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        host: 'localhost',
+        origin: 'http://evil.example',
+      },
       body: `token=${TOKEN}`,
     });
     expect([oldBrowser.status, oldBrowser.headers.get('set-cookie')]).toEqual([403, null]);
@@ -105,26 +114,43 @@ describe('/_admin on favn serve: token login for browsers', () => {
   it('logout ends the session on the server, not only in the browser', async () => {
     const app = hostWith();
     const value = cookieOf(await login(app, TOKEN))!;
-    const out = await app.request('/_admin/logout', { method: 'POST', headers: { 'sec-fetch-site': 'same-origin', cookie: `favn_admin=${value}` } });
+    const out = await app.request('/_admin/logout', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'same-origin', cookie: `favn_admin=${value}` },
+    });
     expect([out.status, out.headers.get('location')]).toEqual([303, '/_admin']);
     expect(out.headers.get('set-cookie')).toMatch(/^favn_admin=; Max-Age=0; Path=\/_admin; HttpOnly; SameSite=Strict/);
     expect((await app.request('/_admin', { headers: { ...html, cookie: `favn_admin=${value}` } })).status).toBe(401);
-    const crossSite = await app.request('/_admin/logout', { method: 'POST', headers: { 'sec-fetch-site': 'cross-site' } });
+    const crossSite = await app.request('/_admin/logout', {
+      method: 'POST',
+      headers: { 'sec-fetch-site': 'cross-site' },
+    });
     expect(crossSite.status).toBe(403);
   });
 
   it('the cookie is Secure when the browser came over HTTPS (directly or through a trusted proxy)', async () => {
-    expect((await login(hostWith(), TOKEN, {}, 'https://admin.example.com/_admin/login')).headers.get('set-cookie')).toMatch(/; Secure/);
+    expect(
+      (await login(hostWith(), TOKEN, {}, 'https://admin.example.com/_admin/login')).headers.get('set-cookie'),
+    ).toMatch(/; Secure/);
     const proxied = hostWith({ adminToken: TOKEN, crossSite: { trustProxy: true } });
-    expect((await login(proxied, TOKEN, { 'x-forwarded-proto': 'https' })).headers.get('set-cookie')).toMatch(/; Secure/);
-    expect((await login(hostWith(), TOKEN, { 'x-forwarded-proto': 'https' })).headers.get('set-cookie')).not.toMatch(/Secure/);
+    expect((await login(proxied, TOKEN, { 'x-forwarded-proto': 'https' })).headers.get('set-cookie')).toMatch(
+      /; Secure/,
+    );
+    expect((await login(hostWith(), TOKEN, { 'x-forwarded-proto': 'https' })).headers.get('set-cookie')).not.toMatch(
+      /Secure/,
+    );
   });
 
   it('Bearer keeps working, and a wrong Bearer token is 401 even with a session', async () => {
     const app = hostWith();
-    expect((await app.request('/_admin', { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json' } })).status).toBe(200);
+    expect(
+      (await app.request('/_admin', { headers: { authorization: `Bearer ${TOKEN}`, accept: 'application/json' } }))
+        .status,
+    ).toBe(200);
     const value = cookieOf(await login(app, TOKEN))!;
-    const wrong = await app.request('/_admin', { headers: { authorization: 'Bearer nope', cookie: `favn_admin=${value}` } });
+    const wrong = await app.request('/_admin', {
+      headers: { authorization: 'Bearer nope', cookie: `favn_admin=${value}` },
+    });
     expect(wrong.status).toBe(401);
   });
 

@@ -132,36 +132,111 @@ function adminReport(state: HostState): AdminReport {
 
 function renderAdmin(report: AdminReport, devIdentity: string | null, loggedIn: boolean) {
   return html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>favn admin</title>
-<style>body{font:14px system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:.5rem 0 1.5rem}
-td,th{border:1px solid #ccc;padding:.25rem .6rem;text-align:left}.bad{color:#b00020}code{font-size:13px}</style></head>
-<body><h1>Server functions</h1>
-${loggedIn ? html`<form method="post" action="/_admin/logout"><button type="submit">Log out</button></form>` : ''}
-<h2>Features</h2>
-<table><tr><th>Feature</th><th>Mode</th><th>Declared</th><th>Exported</th><th>Loaded</th><th>Isolates</th><th>Problems</th></tr>
-${report.features.map(
-  (f) => html`<tr><td><code>${f.featureId}</code>${f.version ? ` ${f.version}` : ''}</td><td>${f.mode}</td>
-<td>${f.declared.join(', ')}</td><td>${f.exports.join(', ')}</td><td>${f.loadedAt ?? 'never'}</td>
-<td>${f.isolates ? `${f.isolates.isolates} of ${f.isolates.max} (${f.isolates.idle} idle, peak ${f.isolates.peak}, ${f.isolates.waiting} waiting)` : ''}</td>
-<td class="bad">${[
-    f.declaredOnly.length ? `declared, not exported: ${f.declaredOnly.join(', ')}` : '',
-    f.exportedOnly.length ? `exported, not declared: ${f.exportedOnly.join(', ')}` : '',
-    f.error ?? '',
-  ]
-    .filter(Boolean)
-    .join('; ')}</td></tr>`,
-)}</table>
-${devIdentity === null
-  ? ''
-  : html`<h2>Dev identity</h2>
-<p>Calls from this browser run as: <code>${devIdentity || 'anonymous'}</code></p>
-<form method="post" action="/_admin/identity"><textarea name="claims" rows="3" cols="70" placeholder='{"sub":"alice","roles":["admin"],"tenant_id":"t1"}'>${devIdentity}</textarea><br>
-<button type="submit">Use these claims</button> <button type="submit" name="claims" value="">Anonymous</button></form>`}
-<h2>Recent calls</h2>
-<table><tr><th>At</th><th>Function</th><th>Status</th><th>ms</th><th>Request id</th></tr>
-${report.calls.map(
-  (call) => html`<tr><td>${call.at}</td><td><code>${call.featureId}/${call.fnName}</code></td>
-<td class="${call.status >= 400 ? 'bad' : ''}">${call.status}</td><td>${call.ms.toFixed(1)}</td><td><code>${call.requestId}</code></td></tr>`,
-)}</table>
-</body></html>`;
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <title>favn admin</title>
+        <style>
+          body {
+            font:
+              14px system-ui,
+              sans-serif;
+            margin: 2rem;
+            color: #222;
+          }
+          table {
+            border-collapse: collapse;
+            margin: 0.5rem 0 1.5rem;
+          }
+          td,
+          th {
+            border: 1px solid #ccc;
+            padding: 0.25rem 0.6rem;
+            text-align: left;
+          }
+          .bad {
+            color: #b00020;
+          }
+          code {
+            font-size: 13px;
+          }
+        </style>
+      </head>
+      <body>
+        <h1>Server functions</h1>
+        ${loggedIn ? html`<form method="post" action="/_admin/logout"><button type="submit">Log out</button></form>` : ''}
+        <h2>Features</h2>
+        <table>
+          <tr>
+            <th>Feature</th>
+            <th>Mode</th>
+            <th>Declared</th>
+            <th>Exported</th>
+            <th>Loaded</th>
+            <th>Isolates</th>
+            <th>Problems</th>
+          </tr>
+          ${report.features.map(
+            (f) =>
+              html`<tr>
+                <td><code>${f.featureId}</code>${f.version ? ` ${f.version}` : ''}</td>
+                <td>${f.mode}</td>
+                <td>${f.declared.join(', ')}</td>
+                <td>${f.exports.join(', ')}</td>
+                <td>${f.loadedAt ?? 'never'}</td>
+                <td>
+                  ${f.isolates ? `${f.isolates.isolates} of ${f.isolates.max} (${f.isolates.idle} idle, peak ${f.isolates.peak}, ${f.isolates.waiting} waiting)` : ''}
+                </td>
+                <td class="bad">
+                  ${[
+                    f.declaredOnly.length ? `declared, not exported: ${f.declaredOnly.join(', ')}` : '',
+                    f.exportedOnly.length ? `exported, not declared: ${f.exportedOnly.join(', ')}` : '',
+                    f.error ?? '',
+                  ]
+                    .filter(Boolean)
+                    .join('; ')}
+                </td>
+              </tr>`,
+          )}
+        </table>
+        ${
+          devIdentity === null
+            ? ''
+            : html`<h2>Dev identity</h2>
+                <p>Calls from this browser run as: <code>${devIdentity || 'anonymous'}</code></p>
+                <form method="post" action="/_admin/identity">
+                  <textarea
+                    name="claims"
+                    rows="3"
+                    cols="70"
+                    placeholder='{"sub":"alice","roles":["admin"],"tenant_id":"t1"}'
+                  >
+${devIdentity}</textarea
+                  ><br />
+                  <button type="submit">Use these claims</button>
+                  <button type="submit" name="claims" value="">Anonymous</button>
+                </form>`
+        }
+        <h2>Recent calls</h2>
+        <table>
+          <tr>
+            <th>At</th>
+            <th>Function</th>
+            <th>Status</th>
+            <th>ms</th>
+            <th>Request id</th>
+          </tr>
+          ${report.calls.map(
+            (call) =>
+              html`<tr>
+                <td>${call.at}</td>
+                <td><code>${call.featureId}/${call.fnName}</code></td>
+                <td class="${call.status >= 400 ? 'bad' : ''}">${call.status}</td>
+                <td>${call.ms.toFixed(1)}</td>
+                <td><code>${call.requestId}</code></td>
+              </tr>`,
+          )}
+        </table>
+      </body>
+    </html>`;
 }

@@ -8,7 +8,12 @@ import type { HostedFeature } from '../feature/hosted-feature.js';
  * @example
  * buildServerContext(feature, requestId, ANONYMOUS, controller.signal)
  */
-export function buildServerContext(feature: HostedFeature, requestId: string, identity: Identity, abort: CallAbort | AbortSignal): ServerContext {
+export function buildServerContext(
+  feature: HostedFeature,
+  requestId: string,
+  identity: Identity,
+  abort: CallAbort | AbortSignal,
+): ServerContext {
   const sub = identity.claims?.sub;
   const ctx: ServerContext = {
     requestId,
@@ -59,6 +64,11 @@ export class CallAbort {
 }
 
 function noDatabase(featureId: string): FeatureDb {
-  const fail = () => Promise.reject(new Error(`ctx.db: feature "${featureId}" has no server/schema.ts, so it has no tables. Define them with defineSchema().`));
+  const fail = () =>
+    Promise.reject(
+      new Error(
+        `ctx.db: feature "${featureId}" has no server/schema.ts, so it has no tables. Define them with defineSchema().`,
+      ),
+    );
   return { get: fail, query: fail, insert: fail, patch: fail, delete: fail, transaction: fail };
 }

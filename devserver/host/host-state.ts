@@ -51,4 +51,3 @@ export interface HostEnv {
     call: { featureId: string; fnName: string; started: number };
   };
 }
-

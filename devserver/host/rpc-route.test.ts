@@ -24,12 +24,18 @@ const functions: Record<string, unknown> = {
 function testHost(dev = false) {
   const names = Object.keys(functions);
   const manifest = { id: 'feature-a', raw: {}, serverFunctions: { module: 'fns.server.ts', exports: names } };
-  const runtime = new FeatureRuntime(manifest, { modules: () => [{ file: 'fns.server.ts', exportNames: names, load: () => functions }] });
+  const runtime = new FeatureRuntime(manifest, {
+    modules: () => [{ file: 'fns.server.ts', exportNames: names, load: () => functions }],
+  });
   const host = createHost([runtime.feature], { dev, logCall: null, logError: () => {} });
   const ready = runtime.load();
   const post = async (path: string, body: string, headers: Record<string, string> = {}) => {
     await ready;
-    return host.app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+    return host.app.request(path, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
   };
   return { host, post, call: (fn: string, args: unknown[]) => post(`/rpc/feature-a/${fn}`, JSON.stringify({ args })) };
 }
@@ -46,16 +52,26 @@ async function contractError(res: Response): Promise<{ status: number; error: st
 const nested = (depth: number) => `${'['.repeat(depth)}0${']'.repeat(depth)}`;
 
 describe('the RPC route through app.request', () => {
-  it.each(['/rpc', '/rpc/', '/rpc/feature-a', '/rpc/feature-a/', '/rpc/feature-a/echo/', '/rpc/feature-a//echo', '/rpc//echo', '/rpc/feature-a/echo/extra', '/rpc/a/b/c/d'])(
-    '%s answers 404 in the contract shape',
-    async (path) => {
-      const { post } = testHost();
-      for (const method of ['POST', 'GET']) {
-        const res = method === 'POST' ? await post(path, '{"args":[]}') : await testHost().host.app.request(path);
-        expect(await contractError(res)).toEqual({ status: 404, error: 'Not found: RPC calls go to POST /rpc/{featureId}/{fnName}' });
-      }
-    },
-  );
+  it.each([
+    '/rpc',
+    '/rpc/',
+    '/rpc/feature-a',
+    '/rpc/feature-a/',
+    '/rpc/feature-a/echo/',
+    '/rpc/feature-a//echo',
+    '/rpc//echo',
+    '/rpc/feature-a/echo/extra',
+    '/rpc/a/b/c/d',
+  ])('%s answers 404 in the contract shape', async (path) => {
+    const { post } = testHost();
+    for (const method of ['POST', 'GET']) {
+      const res = method === 'POST' ? await post(path, '{"args":[]}') : await testHost().host.app.request(path);
+      expect(await contractError(res)).toEqual({
+        status: 404,
+        error: 'Not found: RPC calls go to POST /rpc/{featureId}/{fnName}',
+      });
+    }
+  });
 
   it('arguments may nest 64 levels; 65 and 100,000 are 400 before any function runs', async () => {
     const { post } = testHost();
@@ -63,7 +79,10 @@ describe('the RPC route through app.request', () => {
     expect([ok.status, await ok.text()]).toEqual([200, nested(64)]);
     for (const depth of [65, 100_000]) {
       const res = await post('/rpc/feature-a/echo', `{"args":[${nested(depth)}]}`);
-      expect(await contractError(res)).toEqual({ status: 400, error: 'Malformed RPC request: arguments are nested deeper than 64 levels' });
+      expect(await contractError(res)).toEqual({
+        status: 400,
+        error: 'Malformed RPC request: arguments are nested deeper than 64 levels',
+      });
     }
     // Brackets inside strings are not nesting.
     const text = await post('/rpc/feature-a/echo', JSON.stringify({ args: ['['.repeat(10_000)] }));
@@ -74,7 +93,10 @@ describe('the RPC route through app.request', () => {
     const { call } = testHost(true);
     expect((await call('deep', [64])).status).toBe(200);
     for (const depth of [65, 5000]) {
-      expect(await contractError(await call('deep', [depth]))).toEqual({ status: 500, error: 'deep returned a value nested deeper than 64 levels, which is not sent' });
+      expect(await contractError(await call('deep', [depth]))).toEqual({
+        status: 500,
+        error: 'deep returned a value nested deeper than 64 levels, which is not sent',
+      });
     }
   });
 
@@ -104,6 +126,9 @@ describe('the RPC route through app.request', () => {
 
   it('5xx messages stay on the server outside dev', async () => {
     const { call } = testHost(false);
-    expect(await contractError(await call('throws', [500, 'secret detail']))).toEqual({ status: 500, error: 'Internal error' });
+    expect(await contractError(await call('throws', [500, 'secret detail']))).toEqual({
+      status: 500,
+      error: 'Internal error',
+    });
   });
 });

@@ -39,9 +39,15 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     const found = findFunction(feature, fnName);
     const invocation = found instanceof Promise ? await found : found;
     const { rateLimiter } = state.options;
-    const limits = rateLimiter && (feature.manifest.rateLimits ?? (state.options.defaultRateLimits ? DEFAULT_RATE_LIMITS : null));
+    const limits =
+      rateLimiter && (feature.manifest.rateLimits ?? (state.options.defaultRateLimits ? DEFAULT_RATE_LIMITS : null));
     if (limits) {
-      const limited = checkRateLimit(rateLimiter, { featureId, tenantId: identity.tenantId, kind: invocation.kind ?? 'plain', limits });
+      const limited = checkRateLimit(rateLimiter, {
+        featureId,
+        tenantId: identity.tenantId,
+        kind: invocation.kind ?? 'plain',
+        limits,
+      });
       if (limited) await limited;
     }
     const abort = new CallAbort();
@@ -51,7 +57,10 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     const status = result instanceof RawJson ? result.status : 200;
     state.calls.record({ featureId, fnName, status, ms: performance.now() - started, requestId });
     // A plain headers object keeps @hono/node-server on its fast path.
-    return new Response(body, { status, headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId } });
+    return new Response(body, {
+      status,
+      headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId },
+    });
   });
   app.all(route, (c) => {
     assignRequestId(c);
@@ -72,7 +81,10 @@ function findFeature(state: HostState, featureId: string): HostedFeature {
   if (!feature) throw RequestError.of('featureNotFound', undefined, featureId);
   if (feature.unavailableReason) throw RequestError.of('unavailable', feature.unavailableReason);
   if (!feature.functions) {
-    throw RequestError.of('unavailable', `feature "${featureId}" has no serverFunctions (no module loaded and no endpoint configured)`);
+    throw RequestError.of(
+      'unavailable',
+      `feature "${featureId}" has no serverFunctions (no module loaded and no endpoint configured)`,
+    );
   }
   return feature;
 }
@@ -121,7 +133,14 @@ function exported(invocation: Invocation | undefined, fnName: string): Invocatio
  * Runs the invocation; after `timeoutMs` the call fails with 503 and `ctx.signal` aborts. A client
  * that disconnects aborts `ctx.signal` too.
  */
-function runWithDeadline(invocation: Invocation, ctx: ServerContext, args: unknown[], feature: HostedFeature, abort: CallAbort, c: Context<HostEnv>): Promise<unknown> {
+function runWithDeadline(
+  invocation: Invocation,
+  ctx: ServerContext,
+  args: unknown[],
+  feature: HostedFeature,
+  abort: CallAbort,
+  c: Context<HostEnv>,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const stopWatching = watchDisconnect(c, abort);
     const timer = setTimeout(() => {
@@ -163,14 +182,22 @@ function watchDisconnect(c: Context<HostEnv>, abort: CallAbort): () => void {
   return () => signal.removeEventListener('abort', onGone);
 }
 
-async function invokeSafely(invocation: Invocation, ctx: ServerContext, args: unknown[], request: CallRequest): Promise<unknown> {
+async function invokeSafely(
+  invocation: Invocation,
+  ctx: ServerContext,
+  args: unknown[],
+  request: CallRequest,
+): Promise<unknown> {
   try {
     return await invocation(ctx, args, request);
   } catch (thrown) {
     if (thrown instanceof Error) throw thrown;
     // Functions may throw anything; the error handler only sees Errors. Keep a status if given.
     const message = typeof thrown === 'string' ? thrown : `Non-error thrown: ${describeValue(thrown)}`;
-    const { statusCode, status } = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as { statusCode?: unknown; status?: unknown };
+    const { statusCode, status } = (typeof thrown === 'object' && thrown !== null ? thrown : {}) as {
+      statusCode?: unknown;
+      status?: unknown;
+    };
     throw Object.assign(new Error(message), { statusCode: statusCode ?? status });
   }
 }

@@ -15,16 +15,25 @@ let host: Host;
 
 beforeAll(async () => {
   client = await openPglite(null);
-  const model = modelSchema('feature-x', defineSchema({}, { storage: { theme: v.optional(v.string()), extra: v.optional(v.json()) } }));
+  const model = modelSchema(
+    'feature-x',
+    defineSchema({}, { storage: { theme: v.optional(v.string()), extra: v.optional(v.json()) } }),
+  );
   await migrate(client, model);
-  const feature = hostedFeature({ id: 'feature-x', raw: { id: 'feature-x' } }, null, {}, new FeatureData(client, model));
+  const feature = hostedFeature(
+    { id: 'feature-x', raw: { id: 'feature-x' } },
+    null,
+    {},
+    new FeatureData(client, model),
+  );
   host = createHost([feature], { logCall: null });
 });
 afterAll(async () => {
   await client?.close();
 });
 
-const put = (body: string, headers: Record<string, string>) => host.app.request('/_storage/feature-x', { method: 'PUT', headers, body });
+const put = (body: string, headers: Record<string, string>) =>
+  host.app.request('/_storage/feature-x', { method: 'PUT', headers, body });
 
 describe('PUT /_storage/{featureId}: the settings document', () => {
   it('takes JSON only: a text/plain body (what a cross-site form or no-cors fetch sends) is 400', async () => {
@@ -51,7 +60,9 @@ describe('PUT /_storage/{featureId}: the settings document', () => {
     const deep = (n: number) => `{"extra":${'['.repeat(n)}${']'.repeat(n)}}`;
     const refused = await put(deep(64), { 'content-type': 'application/json' });
     expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { error: string }).error).toBe('Malformed RPC request: the settings document nests deeper than 64 levels');
+    expect(((await refused.json()) as { error: string }).error).toBe(
+      'Malformed RPC request: the settings document nests deeper than 64 levels',
+    );
     const hostile = await put(deep(100_000), { 'content-type': 'application/json' });
     expect(hostile.status).toBe(400);
     // 63 array levels inside the object: 64 in all, the most allowed.

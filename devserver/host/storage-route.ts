@@ -20,7 +20,11 @@ const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\b/i;
 export function registerStorageRoutes(app: Hono<HostEnv>, state: HostState): void {
   app.get(`${STORAGE_PREFIX}/:featureId`, async (c) => {
     const { feature, key, table } = await storageOf(c, state);
-    const rows = await feature.data!.client.transaction(feature.data!.model.role, (q) => q(`SELECT "doc" FROM ${table} WHERE "key" = $1`, [key]), { readOnly: true });
+    const rows = await feature.data!.client.transaction(
+      feature.data!.model.role,
+      (q) => q(`SELECT "doc" FROM ${table} WHERE "key" = $1`, [key]),
+      { readOnly: true },
+    );
     return c.json(rows[0]?.doc ?? {});
   });
   const checkOrigin = createCrossSiteCheck(state.options.crossSite);
@@ -33,13 +37,19 @@ export function registerStorageRoutes(app: Hono<HostEnv>, state: HostState): voi
     const issues = check.length ? check : storableIssues(doc, ['storage']);
     if (issues.length) throw RequestError.of('invalidArguments', formatIssues(issues));
     await feature.data!.client.transaction(feature.data!.model.role, (q) =>
-      q(`INSERT INTO ${table} ("key", "doc") VALUES ($1, $2::jsonb) ON CONFLICT ("key") DO UPDATE SET "doc" = EXCLUDED."doc", "updatedAt" = now()`, [key, JSON.stringify(doc)]),
+      q(
+        `INSERT INTO ${table} ("key", "doc") VALUES ($1, $2::jsonb) ON CONFLICT ("key") DO UPDATE SET "doc" = EXCLUDED."doc", "updatedAt" = now()`,
+        [key, JSON.stringify(doc)],
+      ),
     );
     return c.json(doc);
   });
 }
 
-async function storageOf(c: Context<HostEnv>, state: HostState): Promise<{ feature: HostedFeature; key: string; table: string }> {
+async function storageOf(
+  c: Context<HostEnv>,
+  state: HostState,
+): Promise<{ feature: HostedFeature; key: string; table: string }> {
   refuseCallsFromActions(c);
   const featureId = c.req.param('featureId') ?? '';
   const feature = state.features.get(featureId);
@@ -49,7 +59,11 @@ async function storageOf(c: Context<HostEnv>, state: HostState): Promise<{ featu
     throw new RequestError(404, `Feature "${featureId}" has no settings document: ${fix}`);
   }
   const identity = await state.options.identify(c, feature);
-  return { feature, key: identity.tenantId ?? '', table: `${quoteIdent(feature.data.model.schema)}.${quoteIdent(STORAGE_TABLE)}` };
+  return {
+    feature,
+    key: identity.tenantId ?? '',
+    table: `${quoteIdent(feature.data.model.schema)}.${quoteIdent(STORAGE_TABLE)}`,
+  };
 }
 
 /** The body of a PUT: JSON only (like RPC, so a form cannot post it), at most 64 levels deep. */

@@ -37,7 +37,11 @@ const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:
  * @example
  * const { code } = await bundleHandlers('/repo', [{ absolute: '/repo/src/a.server.ts', handlers: [{ name: 'top', kind: 'query' }] }])
  */
-export async function bundleHandlers(root: string, modules: readonly HandlerModule[], options: { alias?: readonly BundleAlias[] } = {}): Promise<HandlerBundle> {
+export async function bundleHandlers(
+  root: string,
+  modules: readonly HandlerModule[],
+  options: { alias?: readonly BundleAlias[] } = {},
+): Promise<HandlerBundle> {
   const kinds: Record<string, HandlerKind> = {};
   const lines = [`export { runHandler as __favn_run } from ${JSON.stringify(runtimeFile('handlers'))};`];
   for (const mod of modules) {
@@ -51,7 +55,11 @@ export async function bundleHandlers(root: string, modules: readonly HandlerModu
     cwd: root,
     platform: 'neutral',
     logLevel: 'silent',
-    resolve: { conditionNames: ['import', 'module', 'default'], mainFields: ['module', 'main'], extensions: ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'] },
+    resolve: {
+      conditionNames: ['import', 'module', 'default'],
+      mainFields: ['module', 'main'],
+      extensions: ['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs', '.json'],
+    },
     // Imports that are never used (e.g. `node:fs` for a plain function beside a handler) vanish.
     treeshake: { moduleSideEffects: (_id, external) => !external },
     transform: { define: { 'process.env.NODE_ENV': JSON.stringify(process.env.NODE_ENV ?? 'production') } },
@@ -63,8 +71,14 @@ export async function bundleHandlers(root: string, modules: readonly HandlerModu
     const imported = [...esm.code.matchAll(/^import\s[^'"]*?['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
     const forbidden = imported.filter(isBuiltin);
     if (forbidden.length) throw builtinError(root, forbidden, chains);
-    if (imported.length) throw new UsageError(`Handler code imports ${imported.join(', ')}, which could not be bundled for the isolate.`);
-    const { output } = await bundle.generate({ format: 'iife', name: '__favn_handlers', exports: 'named', codeSplitting: false });
+    if (imported.length)
+      throw new UsageError(`Handler code imports ${imported.join(', ')}, which could not be bundled for the isolate.`);
+    const { output } = await bundle.generate({
+      format: 'iife',
+      name: '__favn_handlers',
+      exports: 'named',
+      codeSplitting: false,
+    });
     // A property rather than a `var`, so the prelude can remove it once it took the exports.
     const code = output[0].code.replace(/^var __favn_handlers = /m, 'globalThis.__favn_handlers = ');
     if (code === output[0].code) throw new Error('The handler bundle has an unexpected shape: this is a bug');
@@ -82,9 +96,13 @@ function entryPlugin(entry: string, alias: readonly BundleAlias[], chains: Map<s
       if (source === SDK_SPECIFIER || source.startsWith(`${SDK_SPECIFIER}/`)) return runtimeFile('server');
       if (isBuiltin(source)) return { id: source, external: true };
       for (const a of alias) {
-        const matches = typeof a.find === 'string' ? source === a.find || source.startsWith(`${a.find}/`) : a.find.test(source);
+        const matches =
+          typeof a.find === 'string' ? source === a.find || source.startsWith(`${a.find}/`) : a.find.test(source);
         if (!matches) continue;
-        const replaced = typeof a.find === 'string' ? a.replacement + source.slice(a.find.length) : source.replace(a.find, a.replacement);
+        const replaced =
+          typeof a.find === 'string'
+            ? a.replacement + source.slice(a.find.length)
+            : source.replace(a.find, a.replacement);
         return this.resolve(replaced, importer, { skipSelf: true });
       }
       return null;
@@ -125,7 +143,9 @@ function runtimeFile(name: string): string {
 }
 
 function builtinError(root: string, forbidden: string[], chains: Map<string, string[]>): UsageError {
-  const lines = forbidden.map((builtin) => `  ${[...(chains.get(builtin) ?? []).map((id) => relative(root, id)), builtin].join(' -> ')}`);
+  const lines = forbidden.map(
+    (builtin) => `  ${[...(chains.get(builtin) ?? []).map((id) => relative(root, id)), builtin].join(' -> ')}`,
+  );
   return new UsageError(
     `Handler code imports Node's "${forbidden[0]}", which does not exist in the isolate where query/mutation/action run:\n${lines.join('\n')}\n` +
       'Use Node APIs from a plain server function (export async function f(ctx) {...}), which runs in the host process, or call out with ctx.fetch from an action.',

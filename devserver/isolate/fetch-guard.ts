@@ -59,7 +59,11 @@ export async function checkFetchTarget(
   return addresses;
 }
 
-async function resolve(hostname: string, signal: AbortSignal, resolveName: (hostname: string) => Promise<LookupAddress[]>): Promise<LookupAddress[]> {
+async function resolve(
+  hostname: string,
+  signal: AbortSignal,
+  resolveName: (hostname: string) => Promise<LookupAddress[]>,
+): Promise<LookupAddress[]> {
   signal.throwIfAborted();
   let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {

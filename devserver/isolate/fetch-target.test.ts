@@ -75,21 +75,54 @@ describe('classifyAddress', () => {
   });
 
   it.each([
-    '8.8.8.8', '1.1.1.1', '93.184.215.14', '100.63.255.255', '100.128.0.0', '172.15.255.255', '172.32.0.0',
-    '169.253.255.255', '192.167.255.255', '198.17.255.255', '198.20.0.0', '223.255.255.255', '9.255.255.255', '11.0.0.0',
-    '2606:4700:4700::1111', '2a00:1450:4001::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1',
-    '2001:200::1', '2c0f:f248::1',
+    '8.8.8.8',
+    '1.1.1.1',
+    '93.184.215.14',
+    '100.63.255.255',
+    '100.128.0.0',
+    '172.15.255.255',
+    '172.32.0.0',
+    '169.253.255.255',
+    '192.167.255.255',
+    '198.17.255.255',
+    '198.20.0.0',
+    '223.255.255.255',
+    '9.255.255.255',
+    '11.0.0.0',
+    '2606:4700:4700::1111',
+    '2a00:1450:4001::200e',
+    '::ffff:8.8.8.8',
+    '64:ff9b::808:808',
+    '2002:808:808::1',
+    '2001:200::1',
+    '2c0f:f248::1',
   ])('%s is public', (address) => {
     expect(classifyAddress(address)).toBeNull();
   });
 
   it('classifies what the URL parser makes of decimal, hex, octal, short and odd IPv4 and IPv6 spellings', () => {
     const loopback = [
-      'http://127.0.0.1/', 'http://2130706433/', 'http://0x7f000001/', 'http://0x7F.0.0.1/', 'http://0177.0.0.1/',
-      'http://017700000001/', 'http://127.1/', 'http://127.0.1/', 'http://0x7f.1/', 'http://127.000.000.001/',
-      'http://%31%32%37.0.0.1/', 'http://１２７.０.０.１/', 'http://127.0.0.1./', 'http://user:pw@127.0.0.1:8080/x',
-      'http://[::1]/', 'http://[0:0:0:0:0:0:0:1]/', 'http://[::ffff:127.0.0.1]/', 'http://[::ffff:7f00:1]/',
-      'http://[0:0:0:0:0:ffff:7f00:1]/', 'http://[64:ff9b::7f00:1]/', 'http://[64:ff9b::127.0.0.1]/',
+      'http://127.0.0.1/',
+      'http://2130706433/',
+      'http://0x7f000001/',
+      'http://0x7F.0.0.1/',
+      'http://0177.0.0.1/',
+      'http://017700000001/',
+      'http://127.1/',
+      'http://127.0.1/',
+      'http://0x7f.1/',
+      'http://127.000.000.001/',
+      'http://%31%32%37.0.0.1/',
+      'http://１２７.０.０.１/',
+      'http://127.0.0.1./',
+      'http://user:pw@127.0.0.1:8080/x',
+      'http://[::1]/',
+      'http://[0:0:0:0:0:0:0:1]/',
+      'http://[::ffff:127.0.0.1]/',
+      'http://[::ffff:7f00:1]/',
+      'http://[0:0:0:0:0:ffff:7f00:1]/',
+      'http://[64:ff9b::7f00:1]/',
+      'http://[64:ff9b::127.0.0.1]/',
     ];
     for (const url of loopback) expect(kindOf(url), url).toBe('loopback');
     expect(kindOf('http://0/')).toBe('unspecified');
@@ -115,10 +148,13 @@ describe('classifyAddress', () => {
 });
 
 describe('isLoopbackName', () => {
-  it.each(['localhost', 'LOCALHOST', 'localhost.', 'a.localhost', 'api.LocalHost.'])('%s means this machine', (name) => {
-    expect(isLoopbackName(name)).toBe(true);
-    expect(isLoopbackName(new URL(`http://${name}/`).hostname)).toBe(true);
-  });
+  it.each(['localhost', 'LOCALHOST', 'localhost.', 'a.localhost', 'api.LocalHost.'])(
+    '%s means this machine',
+    (name) => {
+      expect(isLoopbackName(name)).toBe(true);
+      expect(isLoopbackName(new URL(`http://${name}/`).hostname)).toBe(true);
+    },
+  );
   it('reads unicode look-alikes as the URL parser maps them', () => {
     expect(isLoopbackName(new URL('http://ⓛocalhost/').hostname)).toBe(true);
     expect(isLoopbackName(new URL('http://LOCALHOST%2E/').hostname)).toBe(true);

@@ -18,8 +18,17 @@ const REDIRECT = new Set([301, 302, 303, 307, 308]);
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT']);
 // Headers that decide where and how the request is framed: the host sets them, never the action.
 const HOST_HEADERS = new Set([
-  'host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect',
-  'proxy-connection', 'http2-settings',
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-connection',
+  'http2-settings',
 ]);
 // Credentials the action set for one origin do not follow a redirect to another (as in fetch).
 const ORIGIN_BOUND_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];

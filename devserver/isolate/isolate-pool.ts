@@ -116,7 +116,9 @@ export class IsolateSlot {
     const context = await this.#isolate.createContext();
     try {
       const host = new ivm.Reference(this.#options.onHostCall);
-      const prelude = (await context.evalClosure(PRELUDE, [host], { result: { reference: true } })) as ivm.Reference<PreludeExports>;
+      const prelude = (await context.evalClosure(PRELUDE, [host], {
+        result: { reference: true },
+      })) as ivm.Reference<PreludeExports>;
       const [install, dispatch, resume] = await Promise.all([
         prelude.get('install', { reference: true }),
         prelude.get('dispatch', { reference: true }),
@@ -174,7 +176,13 @@ export class IsolatePool {
 
   /** Isolates now (busy and idle), the most there ever were at once, and callers waiting. */
   stats(): IsolatePoolStats {
-    return { isolates: this.#live, idle: this.#idle.length, peak: this.#peak, waiting: this.#waiting.length, max: this.#options.maxIsolates };
+    return {
+      isolates: this.#live,
+      idle: this.#idle.length,
+      peak: this.#peak,
+      waiting: this.#waiting.length,
+      max: this.#options.maxIsolates,
+    };
   }
 
   get loaded(): boolean {
@@ -254,7 +262,8 @@ export class IsolatePool {
     this.#code = null;
     this.#version = -1;
     this.#closed = true;
-    for (const waiter of this.#waiting.splice(0)) waiter.reject(RequestError.of('unavailable', 'the host is shutting down'));
+    for (const waiter of this.#waiting.splice(0))
+      waiter.reject(RequestError.of('unavailable', 'the host is shutting down'));
   }
 
   /**
@@ -267,7 +276,9 @@ export class IsolatePool {
       this.#sweep = null;
       const now = performance.now();
       // The idle list is in release order: the oldest first, the warm one last.
-      const keep = this.#idle.filter((slot, i) => i === this.#idle.length - 1 || now - (this.#idleSince.get(slot) ?? now) < IDLE_ISOLATE_MS);
+      const keep = this.#idle.filter(
+        (slot, i) => i === this.#idle.length - 1 || now - (this.#idleSince.get(slot) ?? now) < IDLE_ISOLATE_MS,
+      );
       for (const slot of this.#idle) if (!keep.includes(slot)) this.#drop(slot);
       this.#idle = keep;
       this.#scheduleSweep();

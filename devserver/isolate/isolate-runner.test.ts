@@ -311,7 +311,9 @@ describe('IsolateRunner', () => {
       expect(await run(runner, 'bump', [41])).toEqual(new RawJson('42'));
       const failed = await seen(run(runner, 'addNote', ['no tables']), true);
       expect(failed.status).toBe(500);
-      expect(failed.message).toMatch(/addNote uses ctx\.db, but feature ".*" has no server\/schema\.ts defining tables/);
+      expect(failed.message).toMatch(
+        /addNote uses ctx\.db, but feature ".*" has no server\/schema\.ts defining tables/,
+      );
     });
   });
 

@@ -142,7 +142,14 @@ export class IsolateRunner {
     return acquired.then((slot) => this.#runOn(pool, slot, kind, name, ctx, argsJson));
   }
 
-  #runOn(pool: IsolatePool, slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, argsJson: string): Promise<RawJson> {
+  #runOn(
+    pool: IsolatePool,
+    slot: IsolateSlot,
+    kind: HandlerKind,
+    name: string,
+    ctx: ServerContext,
+    argsJson: string,
+  ): Promise<RawJson> {
     let running: Promise<RawJson>;
     try {
       running = this.#start(slot, kind, name, ctx, argsJson, null);
@@ -179,25 +186,37 @@ export class IsolateRunner {
   }
 
   /** Starts a call on `slot`: a mutation inside its transaction (rolled back if it fails). */
-  #start(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, argsJson: string, parent: Call | null): Promise<RawJson> {
+  #start(
+    slot: IsolateSlot,
+    kind: HandlerKind,
+    name: string,
+    ctx: ServerContext,
+    argsJson: string,
+    parent: Call | null,
+  ): Promise<RawJson> {
     const data = this.#options.data();
     // Without tables a mutation has nothing to commit: it runs like an action, and its ctx.db says why.
     if (kind !== 'mutation' || !data) return this.#execute(slot, kind, name, ctx, argsJson, null, parent);
     return data.client.transaction(data.model.role, (query) => {
       // Waiting for the transaction took time: the action that runs this may have ended meanwhile.
-      if (parent && (parent.settled || slot.disposed)) return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));
+      if (parent && (parent.settled || slot.disposed))
+        return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));
       return this.#execute(slot, kind, name, ctx, argsJson, query, parent);
     });
   }
 
   #argsJson(kind: HandlerKind, name: string, args: unknown, maxBytes: number): string {
-    if (this.#kinds.get(name) !== kind) throw new Error(`"${name}" is not a ${kind} handler of feature "${this.#options.featureId}"`);
+    if (this.#kinds.get(name) !== kind)
+      throw new Error(`"${name}" is not a ${kind} handler of feature "${this.#options.featureId}"`);
     if (!Array.isArray(args)) throw RequestError.of('malformed', `the arguments of ${name} must be an array`);
     let json: string | undefined;
     try {
       json = JSON.stringify(args);
     } catch (error) {
-      throw RequestError.of('malformed', `the arguments of ${name} cannot be sent as JSON (${(error as Error).message})`);
+      throw RequestError.of(
+        'malformed',
+        `the arguments of ${name} cannot be sent as JSON (${(error as Error).message})`,
+      );
     }
     if (json === undefined || jsonDepthExceeds(json, MAX_JSON_DEPTH + 1)) {
       throw RequestError.of('malformed', `the arguments of ${name} are nested deeper than ${MAX_JSON_DEPTH} levels`);
@@ -228,11 +247,20 @@ export class IsolateRunner {
   }
 
   close(): void {
-    for (const call of this.#calls.values()) this.#fail(call, RequestError.of('unavailable', `the host is shutting down`));
+    for (const call of this.#calls.values())
+      this.#fail(call, RequestError.of('unavailable', `the host is shutting down`));
     this.#pool.close();
   }
 
-  #execute(slot: IsolateSlot, kind: HandlerKind, name: string, ctx: ServerContext, argsJson: string, query: QueryFn | null, parent: Call | null): Promise<RawJson> {
+  #execute(
+    slot: IsolateSlot,
+    kind: HandlerKind,
+    name: string,
+    ctx: ServerContext,
+    argsJson: string,
+    query: QueryFn | null,
+    parent: Call | null,
+  ): Promise<RawJson> {
     return new Promise<RawJson>((resolve, reject) => {
       const budget = kind === 'action' ? this.limits.actionTimeoutMs : this.limits.timeoutMs;
       const root = parent?.root;
@@ -260,15 +288,30 @@ export class IsolateRunner {
       this.#calls.set(call.id, call);
       call.timer = setTimeout(() => {
         const byRoot = root !== undefined && root.deadline === deadline;
-        const within = byRoot ? `the ${this.limits.actionTimeoutMs} ms of the action ${root.name} that ran it` : `${budget} ms`;
+        const within = byRoot
+          ? `the ${this.limits.actionTimeoutMs} ms of the action ${root.name} that ran it`
+          : `${budget} ms`;
         this.#fault(call, RequestError.of('timedOut', `${name} did not finish within ${within}`));
       }, deadline - performance.now());
       const dispatch = (context: IsolateContext) => {
         if (call.settled) return;
         call.context = context;
         const ctxJson = contextJson(ctx, kind === 'action' ? this.#options.secrets() : undefined);
-        const args: [number, string, string, string, string, string, number, number] = [call.id, kind, name, argsJson, ctx.requestId, ctxJson, Date.now(), this.#messageLimit()];
-        this.#enter(call, (timeout) => context.dispatch.apply(undefined, args, { timeout }), (answer) => this.#answered(call, answer));
+        const args: [number, string, string, string, string, string, number, number] = [
+          call.id,
+          kind,
+          name,
+          argsJson,
+          ctx.requestId,
+          ctxJson,
+          Date.now(),
+          this.#messageLimit(),
+        ];
+        this.#enter(
+          call,
+          (timeout) => context.dispatch.apply(undefined, args, { timeout }),
+          (answer) => this.#answered(call, answer),
+        );
       };
       let context: IsolateContext | Promise<IsolateContext>;
       try {
@@ -311,13 +354,15 @@ export class IsolateRunner {
     call.slot.track(running).then(
       (value) => {
         if (call.settled) return;
-        if (call.slot.cpuTimeMs() - root.cpuStart > this.limits.cpuLimitMs) return void this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
+        if (call.slot.cpuTimeMs() - root.cpuStart > this.limits.cpuLimitMs)
+          return void this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
         then(value);
       },
       (error: unknown) => {
         if (call.settled) return;
         const message = error instanceof Error ? error.message : String(error);
-        if (isMemoryFault(call.slot, error)) return void this.#fault(call, outOfMemory(root, this.limits.memoryLimitMb));
+        if (isMemoryFault(call.slot, error))
+          return void this.#fault(call, outOfMemory(root, this.limits.memoryLimitMb));
         if (/timed out/i.test(message)) return void this.#fault(call, cpuExceeded(root, this.limits.cpuLimitMs));
         this.#fault(call, internal(`${call.name} failed in its isolate: ${message}`));
       },
@@ -326,7 +371,13 @@ export class IsolateRunner {
 
   /** A message from isolate code (a task on the host's event loop). Malformed ones are ignored. */
   #onHostCall(callId: unknown, op: unknown, payload: unknown, ticket: unknown): void {
-    if (typeof callId !== 'number' || typeof op !== 'string' || typeof payload !== 'string' || typeof ticket !== 'number') return;
+    if (
+      typeof callId !== 'number' ||
+      typeof op !== 'string' ||
+      typeof payload !== 'string' ||
+      typeof ticket !== 'number'
+    )
+      return;
     const call = this.#calls.get(callId);
     // The prelude holds messages to this size; a larger one is not read at all.
     if (payload.length > this.#messageLimit() + 1024) return void (call && this.#fault(call, untrustedAnswer(call)));
@@ -360,13 +411,17 @@ export class IsolateRunner {
       call.root.logs++;
     }
     const { level, text } = parseLog(payload);
-    this.#options.log?.(`${this.#options.featureId} ${call?.name ?? ''}: ${text.length > 2000 ? `${text.slice(0, 2000)}…` : text}`, level);
+    this.#options.log?.(
+      `${this.#options.featureId} ${call?.name ?? ''}: ${text.length > 2000 ? `${text.slice(0, 2000)}…` : text}`,
+      level,
+    );
   }
 
   /** `ctx.runQuery`/`ctx.runMutation`: in the action's isolate, on its budget. */
   #runNested(parent: Call, payload: string): Promise<string> {
     const { kind, name, args } = JSON.parse(payload) as { kind: unknown; name: unknown; args: unknown };
-    if (kind !== 'query' && kind !== 'mutation') throw new Error('Only queries and mutations can be run from an action');
+    if (kind !== 'query' && kind !== 'mutation')
+      throw new Error('Only queries and mutations can be run from an action');
     if (typeof name !== 'string') throw new Error('ctx.runQuery and ctx.runMutation need a handler name');
     const argsJson = this.#argsJson(kind, name, args, DEFAULT_BODY_LIMIT);
     if (parent.slot.disposed || parent.settled) throw new Error('The action has ended');
@@ -376,7 +431,8 @@ export class IsolateRunner {
   /** Host work for the isolate; its answer goes back as `resume(ticket, ...)`. */
   #async(call: Call, ticket: number, work: () => Promise<string | undefined>): void {
     const root = call.root;
-    if (root.ops >= MAX_OPS) return void this.#fault(call, internal(`${call.name} started more than ${MAX_OPS} ctx operations at once`));
+    if (root.ops >= MAX_OPS)
+      return void this.#fault(call, internal(`${call.name} started more than ${MAX_OPS} ctx operations at once`));
     root.ops++;
     const answer = (ok: boolean, json: string | undefined) => {
       root.ops--;
@@ -384,10 +440,16 @@ export class IsolateRunner {
       // What goes into the isolate is bounded too: a copy larger than its heap's slack is fatal.
       if (ok && json !== undefined && json.length > this.#messageLimit()) {
         ok = false;
-        json = JSON.stringify({ message: `The answer to ${call.name}'s ctx operation has ${json.length} characters, over the limit of ${this.#messageLimit()}` });
+        json = JSON.stringify({
+          message: `The answer to ${call.name}'s ctx operation has ${json.length} characters, over the limit of ${this.#messageLimit()}`,
+        });
       }
       const context = call.context;
-      this.#enter(call, (timeout) => context.resume.apply(undefined, [ticket, ok, json], { timeout }), () => {});
+      this.#enter(
+        call,
+        (timeout) => context.resume.apply(undefined, [ticket, ok, json], { timeout }),
+        () => {},
+      );
     };
     Promise.resolve()
       .then(work)
@@ -400,8 +462,10 @@ export class IsolateRunner {
   async #db(call: Call, payload: string): Promise<string> {
     const { method, args } = JSON.parse(payload) as { method: string; args: unknown[] };
     if (!DB_METHODS.has(method) || !Array.isArray(args)) throw new Error(`ctx.db has no method "${method}"`);
-    if (call.kind === 'query' && method !== 'get' && method !== 'query') throw new Error(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`);
-    if (call.kind === 'action') throw new Error('ctx.db is not available in actions: use ctx.runQuery or ctx.runMutation');
+    if (call.kind === 'query' && method !== 'get' && method !== 'query')
+      throw new Error(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`);
+    if (call.kind === 'action')
+      throw new Error('ctx.db is not available in actions: use ctx.runQuery or ctx.runMutation');
     call.db ??= this.#data(call.name).db(call.ctx, { readOnly: call.kind === 'query', query: call.query ?? undefined });
     const fn = call.db[method as 'get'] as (...a: unknown[]) => Promise<unknown>;
     const result = await fn(...args);
@@ -410,7 +474,10 @@ export class IsolateRunner {
 
   #data(name: string): FeatureData {
     const data = this.#options.data();
-    if (!data) throw new Error(`${name} uses ctx.db, but feature "${this.#options.featureId}" has no server/schema.ts defining tables`);
+    if (!data)
+      throw new Error(
+        `${name} uses ctx.db, but feature "${this.#options.featureId}" has no server/schema.ts defining tables`,
+      );
     return data;
   }
 
@@ -446,7 +513,8 @@ export class IsolateRunner {
     if (call.root === call) {
       // Nested calls end with the action that ran them (their transactions roll back).
       for (const other of Array.from(this.#calls.values())) {
-        if (other.root === call) this.#fail(other, new Error(`${other.name} was stopped: the action ${call.name} that ran it has ended`));
+        if (other.root === call)
+          this.#fail(other, new Error(`${other.name} was stopped: the action ${call.name} that ran it has ended`));
       }
     }
     return undefined;
@@ -476,7 +544,11 @@ function identityOf(ctx: ServerContext): string {
 /** The caller part of `ctx` (the same for a caller's calls, so the isolate can reuse its copy). */
 function contextJson(ctx: ServerContext, secrets: Readonly<Record<string, string>> | undefined): string {
   const { featureId, userRoles, claims, visibility, auth } = ctx;
-  return JSON.stringify(secrets ? { featureId, userRoles, claims, visibility, auth, secrets } : { featureId, userRoles, claims, visibility, auth });
+  return JSON.stringify(
+    secrets
+      ? { featureId, userRoles, claims, visibility, auth, secrets }
+      : { featureId, userRoles, claims, visibility, auth },
+  );
 }
 
 function untrustedAnswer(call: Call): Error {
@@ -529,7 +601,8 @@ function reviveError(json: string): Error {
   const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
   const error = new Error(typeof described.message === 'string' ? cut(described.message, 16384) : 'Handler failed');
   const status = described.status;
-  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) Object.assign(error, { statusCode: status });
+  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599)
+    Object.assign(error, { statusCode: status });
   if (typeof described.name === 'string') error.name = cut(described.name, 256);
   error.stack = typeof described.stack === 'string' ? cut(described.stack, 16384) : `${error.name}: ${error.message}`;
   return error;

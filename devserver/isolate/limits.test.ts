@@ -7,7 +7,11 @@ const manifest = (isolate: unknown) => parseManifest(JSON.stringify({ id: 'featu
 describe('feature.json "isolate"', () => {
   it('fills the defaults around what is set', () => {
     const limits = manifest({ memoryLimitMb: 64, fetch: { allowHosts: ['API.example.com'] } }).isolate!;
-    expect(limits).toEqual({ ...DEFAULT_LIMITS, memoryLimitMb: 64, fetch: { ...DEFAULT_LIMITS.fetch, allowHosts: ['api.example.com'] } });
+    expect(limits).toEqual({
+      ...DEFAULT_LIMITS,
+      memoryLimitMb: 64,
+      fetch: { ...DEFAULT_LIMITS.fetch, allowHosts: ['api.example.com'] },
+    });
   });
 
   it.each([
@@ -15,8 +19,14 @@ describe('feature.json "isolate"', () => {
     [{ memoryLimitMb: 4 }, 'feature.json: "isolate.memoryLimitMb" must be at least 8'],
     [{ cpuLimitMs: 0 }, 'feature.json: "isolate.cpuLimitMs" must be a positive integer (got 0)'],
     [{ timeoutMs: '1s' }, 'feature.json: "isolate.timeoutMs" must be a positive integer (got "1s")'],
-    [{ fetch: { allowHosts: ['https://api.example.com'] } }, 'feature.json: "isolate.fetch.allowHosts" must be an array of host names such as "api.example.com" or "*.example.com"'],
-    [{ fetch: { maxResponseBytes: 1.5 } }, 'feature.json: "isolate.fetch.maxResponseBytes" must be a positive integer (got 1.5)'],
+    [
+      { fetch: { allowHosts: ['https://api.example.com'] } },
+      'feature.json: "isolate.fetch.allowHosts" must be an array of host names such as "api.example.com" or "*.example.com"',
+    ],
+    [
+      { fetch: { maxResponseBytes: 1.5 } },
+      'feature.json: "isolate.fetch.maxResponseBytes" must be a positive integer (got 1.5)',
+    ],
   ])('refuses %j naming the field', (isolate, message) => {
     expect(() => manifest(isolate)).toThrowError(message);
   });

@@ -39,7 +39,14 @@ export const DEFAULT_LIMITS: IsolateLimits = Object.freeze({
   fetch: Object.freeze({ allowHosts: null, timeoutMs: 5000, maxResponseBytes: 1024 * 1024 }),
 });
 
-const NUMBER_FIELDS = ['memoryLimitMb', 'cpuLimitMs', 'timeoutMs', 'actionTimeoutMs', 'maxIsolates', 'maxResultBytes'] as const;
+const NUMBER_FIELDS = [
+  'memoryLimitMb',
+  'cpuLimitMs',
+  'timeoutMs',
+  'actionTimeoutMs',
+  'maxIsolates',
+  'maxResultBytes',
+] as const;
 
 /**
  * Reads the `isolate` field of `feature.json`; `fail(field, problem)` throws the usage error.
@@ -48,7 +55,8 @@ const NUMBER_FIELDS = ['memoryLimitMb', 'cpuLimitMs', 'timeoutMs', 'actionTimeou
  * parseIsolateLimits({ memoryLimitMb: 64, fetch: { allowHosts: ['api.example.com'] } }, fail)
  */
 export function parseIsolateLimits(value: unknown, fail: (field: string, problem: string) => never): IsolateLimits {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('isolate', 'must be an object like {"memoryLimitMb": 128}');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail('isolate', 'must be an object like {"memoryLimitMb": 128}');
   const input = value as Record<string, unknown>;
   // A misspelt limit would silently not apply: refuse it, like "rateLimits" does.
   refuseUnknown(input, [...NUMBER_FIELDS, 'fetch'], 'isolate', fail);
@@ -59,26 +67,35 @@ export function parseIsolateLimits(value: unknown, fail: (field: string, problem
   if (limits.memoryLimitMb < 8) fail('isolate.memoryLimitMb', 'must be at least 8');
   const fetch = input.fetch;
   if (fetch !== undefined) {
-    if (typeof fetch !== 'object' || fetch === null || Array.isArray(fetch)) fail('isolate.fetch', 'must be an object like {"allowHosts": ["api.example.com"]}');
+    if (typeof fetch !== 'object' || fetch === null || Array.isArray(fetch))
+      fail('isolate.fetch', 'must be an object like {"allowHosts": ["api.example.com"]}');
     const f = fetch as Record<string, unknown>;
     refuseUnknown(f, ['allowHosts', 'timeoutMs', 'maxResponseBytes'], 'isolate.fetch', fail);
     if (f.allowHosts !== undefined) {
       limits.fetch.allowHosts = parseAllowHosts(f.allowHosts, fail);
     }
-    if (f.timeoutMs !== undefined) limits.fetch.timeoutMs = positiveInteger(f.timeoutMs, 'isolate.fetch.timeoutMs', fail);
-    if (f.maxResponseBytes !== undefined) limits.fetch.maxResponseBytes = positiveInteger(f.maxResponseBytes, 'isolate.fetch.maxResponseBytes', fail);
+    if (f.timeoutMs !== undefined)
+      limits.fetch.timeoutMs = positiveInteger(f.timeoutMs, 'isolate.fetch.timeoutMs', fail);
+    if (f.maxResponseBytes !== undefined)
+      limits.fetch.maxResponseBytes = positiveInteger(f.maxResponseBytes, 'isolate.fetch.maxResponseBytes', fail);
   }
   return limits;
 }
 
-function refuseUnknown(input: Record<string, unknown>, known: readonly string[], field: string, fail: (field: string, problem: string) => never): void {
+function refuseUnknown(
+  input: Record<string, unknown>,
+  known: readonly string[],
+  field: string,
+  fail: (field: string, problem: string) => never,
+): void {
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) fail(`${field}.${key}`, `is not a limit: use one of ${known.join(', ')}`);
   }
 }
 
 function positiveInteger(value: unknown, field: string, fail: (field: string, problem: string) => never): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) fail(field, `must be a positive integer (got ${JSON.stringify(value)})`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)
+    fail(field, `must be a positive integer (got ${JSON.stringify(value)})`);
   return value as number;
 }
 

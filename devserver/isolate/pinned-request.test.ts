@@ -25,7 +25,12 @@ describe('pinnedRequest', () => {
     // `.invalid` never resolves (RFC 6761): reaching the server proves the address was pinned.
     const url = new URL(`http://rebind.invalid:${port}/x`);
     const init = { method: 'GET', headers: { accept: '*/*' }, body: undefined };
-    const response = await pinnedRequest(url, [{ address: '127.0.0.1', family: 4 }], init, new AbortController().signal);
+    const response = await pinnedRequest(
+      url,
+      [{ address: '127.0.0.1', family: 4 }],
+      init,
+      new AbortController().signal,
+    );
     let text = '';
     for await (const chunk of response) text += String(chunk);
     expect([response.statusCode, text]).toEqual([200, 'pinned']);
@@ -37,7 +42,12 @@ describe('pinnedRequest', () => {
   it('a server of this process can tell a connection from ctx.fetch from any other', async () => {
     const init = { method: 'GET', headers: {}, body: undefined };
     const loopback = [{ address: '127.0.0.1', family: 4 }];
-    const response = await pinnedRequest(new URL(`http://127.0.0.1:${port}/`), loopback, init, new AbortController().signal);
+    const response = await pinnedRequest(
+      new URL(`http://127.0.0.1:${port}/`),
+      loopback,
+      init,
+      new AbortController().signal,
+    );
     response.resume();
     await fetch(`http://127.0.0.1:${port}/`).then((r) => r.text());
     expect(fromCtxFetch.slice(-2)).toEqual([true, false]);
@@ -48,6 +58,8 @@ describe('pinnedRequest', () => {
     controller.abort(new Error('stop'));
     const init = { method: 'GET', headers: {}, body: undefined };
     const loopback = [{ address: '127.0.0.1', family: 4 }];
-    await expect(pinnedRequest(new URL(`http://127.0.0.1:${port}/`), loopback, init, controller.signal)).rejects.toThrow('The operation was aborted');
+    await expect(
+      pinnedRequest(new URL(`http://127.0.0.1:${port}/`), loopback, init, controller.signal),
+    ).rejects.toThrow('The operation was aborted');
   });
 });

@@ -32,7 +32,16 @@ export interface PreludeExports {
    * reuses the parsed copy. Several calls may be under way in one context at once (an action and
    * the queries it runs), each with its own `callId`.
    */
-  dispatch(callId: number, kind: string, name: string, argsJson: string, requestId: string, ctxJson: string, now: number, maxResultChars: number): string | undefined;
+  dispatch(
+    callId: number,
+    kind: string,
+    name: string,
+    argsJson: string,
+    requestId: string,
+    ctxJson: string,
+    now: number,
+    maxResultChars: number,
+  ): string | undefined;
   /** Settles a pending host operation. */
   resume(ticket: number, ok: boolean, json: string | undefined): void;
 }
@@ -92,12 +101,19 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
         const options = args[1];
         // Read once and never passed on: a getter cannot answer differently the second time.
         if (options !== null && typeof options === 'object' && options.maxByteLength !== undefined) {
-          throw new TypeErrorCtor(`${name} with maxByteLength is not available in handlers: its memory is not counted against the isolate's limit`);
+          throw new TypeErrorCtor(
+            `${name} with maxByteLength is not available in handlers: its memory is not counted against the isolate's limit`,
+          );
         }
         return construct(target, [args[0]], newTarget === Wrapped ? target : newTarget);
       },
     });
-    defineProperty(Real.prototype, 'constructor', { value: Wrapped, writable: true, configurable: true, enumerable: false });
+    defineProperty(Real.prototype, 'constructor', {
+      value: Wrapped,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
     defineProperty(g, name, { value: Wrapped, writable: true, configurable: true, enumerable: false });
   };
   fixedLengthOnly(ArrayBuffer, 'ArrayBuffer');
@@ -108,15 +124,57 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   // No array that fits in an isolate's memory is longer than this, so longer ones are refused.
   const MAX_ARRAY_WALK = 2 ** 25;
   const arrayProto: any = Array.prototype;
-  const walkers = ['join', 'toString', 'toLocaleString', 'indexOf', 'lastIndexOf', 'includes', 'sort', 'reverse', 'fill',
-    'copyWithin', 'flat', 'flatMap', 'slice', 'splice', 'concat', 'toSorted', 'toReversed', 'toSpliced', 'with', 'find',
-    'findIndex', 'findLast', 'findLastIndex', 'every', 'some', 'forEach', 'map', 'filter', 'reduce', 'reduceRight',
-    'shift', 'unshift', 'entries', 'keys', 'values'];
+  const walkers = [
+    'join',
+    'toString',
+    'toLocaleString',
+    'indexOf',
+    'lastIndexOf',
+    'includes',
+    'sort',
+    'reverse',
+    'fill',
+    'copyWithin',
+    'flat',
+    'flatMap',
+    'slice',
+    'splice',
+    'concat',
+    'toSorted',
+    'toReversed',
+    'toSpliced',
+    'with',
+    'find',
+    'findIndex',
+    'findLast',
+    'findLastIndex',
+    'every',
+    'some',
+    'forEach',
+    'map',
+    'filter',
+    'reduce',
+    'reduceRight',
+    'shift',
+    'unshift',
+    'entries',
+    'keys',
+    'values',
+  ];
   const NumberCtor = Number;
   const MUTATING: Record<string, boolean> = createObject(null);
-  MUTATING.sort = MUTATING.reverse = MUTATING.fill = MUTATING.copyWithin = MUTATING.splice = MUTATING.shift = MUTATING.unshift = true;
+  MUTATING.sort =
+    MUTATING.reverse =
+    MUTATING.fill =
+    MUTATING.copyWithin =
+    MUTATING.splice =
+    MUTATING.shift =
+    MUTATING.unshift =
+      true;
   const refuse = (name: string, length: number) => {
-    throw new RangeErrorCtor(`Array.prototype.${name} over ${length} elements is not available in handlers (at most ${MAX_ARRAY_WALK})`);
+    throw new RangeErrorCtor(
+      `Array.prototype.${name} over ${length} elements is not available in handlers (at most ${MAX_ARRAY_WALK})`,
+    );
   };
   /** `length` as the engine will see it: read and converted once here, refused if too long. */
   const lengthOf = (name: string, value: any): number => {
@@ -131,10 +189,12 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
    * is the value checked here (and a mutating built-in is refused on it).
    */
   const checked = (name: string, value: unknown): unknown => {
-    if (value === null || value === undefined || (typeof value !== 'object' && typeof value !== 'function')) return value;
+    if (value === null || value === undefined || (typeof value !== 'object' && typeof value !== 'function'))
+      return value;
     const length = lengthOf(name, value);
     if (isArray(value)) return value;
-    if (MUTATING[name] === true) throw new TypeErrorCtor(`Array.prototype.${name} on an object that is not an array is not available in handlers`);
+    if (MUTATING[name] === true)
+      throw new TypeErrorCtor(`Array.prototype.${name} on an object that is not an array is not available in handlers`);
     return createObject(value, { length: { value: length } });
   };
   for (let i = 0; i < walkers.length; i++) {
@@ -168,7 +228,13 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   };
   guardFrom(Array, 'Array');
   guardFrom(Object.getPrototypeOf(Uint8Array), 'TypedArray');
-  if (arrayProto[Symbol.iterator] !== undefined) defineProperty(arrayProto, Symbol.iterator, { value: arrayProto.values, writable: true, configurable: true, enumerable: false });
+  if (arrayProto[Symbol.iterator] !== undefined)
+    defineProperty(arrayProto, Symbol.iterator, {
+      value: arrayProto.values,
+      writable: true,
+      configurable: true,
+      enumerable: false,
+    });
 
   /** What differs per call: the current one is restored whenever its code runs again. */
   interface CallState {
@@ -206,13 +272,17 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   let messageLimit = 1024 * 1024;
   const host = (callId: number, op: string, payload: string, ticket = 0): void => {
     if (typeof payload !== 'string' || payload.length > messageLimit) {
-      throw new RangeErrorCtor(`A ctx operation of ${typeof payload === 'string' ? payload.length : 'unknown'} characters is over the limit of ${messageLimit}`);
+      throw new RangeErrorCtor(
+        `A ctx operation of ${typeof payload === 'string' ? payload.length : 'unknown'} characters is over the limit of ${messageLimit}`,
+      );
     }
     hostSend(undefined, [callId, op, payload, ticket]);
   };
   const hostAsync = (call: CallState, op: string, payload: string): Promise<unknown> => {
     if (call.pending >= MAX_PENDING) {
-      return apply(promiseReject, PromiseCtor, [new ErrorCtor(`More than ${MAX_PENDING} ctx operations of one call are under way at once`)]);
+      return apply(promiseReject, PromiseCtor, [
+        new ErrorCtor(`More than ${MAX_PENDING} ctx operations of one call are under way at once`),
+      ]);
     }
     const ticket = ++nextTicket;
     try {
@@ -259,38 +329,58 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
         : `fetch is not available in ${KIND_LABEL[current.kind] ?? 'a handler'}: queries and mutations must be deterministic; call external APIs from an action with ctx.fetch`,
     );
   };
-  const log = (level: string) => (...values: unknown[]) => {
-    const call = current;
-    if (call.logs > MAX_LOG_LINES) return;
-    call.logs++;
-    if (call.logs > MAX_LOG_LINES) {
-      host(call.id, 'log', stringify(record({ level: 'warn', text: `(more than ${MAX_LOG_LINES} log lines in one call: the rest are dropped)` })));
-      return;
-    }
-    let text = '';
-    for (let i = 0; i < values.length; i++) {
-      const value = values[i];
-      let part: string;
-      try {
-        part = typeof value === 'string' ? value : (stringify(value) ?? StringCtor(value));
-      } catch {
-        part = StringCtor(value);
+  const log =
+    (level: string) =>
+    (...values: unknown[]) => {
+      const call = current;
+      if (call.logs > MAX_LOG_LINES) return;
+      call.logs++;
+      if (call.logs > MAX_LOG_LINES) {
+        host(
+          call.id,
+          'log',
+          stringify(
+            record({ level: 'warn', text: `(more than ${MAX_LOG_LINES} log lines in one call: the rest are dropped)` }),
+          ),
+        );
+        return;
       }
-      text += (i ? ' ' : '') + part;
-      if (text.length > MAX_LOG_CHARS) break;
-    }
-    if (text.length > MAX_LOG_CHARS) text = `${apply(stringSlice, text, [0, MAX_LOG_CHARS])}…`;
-    host(call.id, 'log', stringify(record({ level, text })));
-  };
-  g.console = freeze({ log: log('log'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') });
+      let text = '';
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i];
+        let part: string;
+        try {
+          part = typeof value === 'string' ? value : (stringify(value) ?? StringCtor(value));
+        } catch {
+          part = StringCtor(value);
+        }
+        text += (i ? ' ' : '') + part;
+        if (text.length > MAX_LOG_CHARS) break;
+      }
+      if (text.length > MAX_LOG_CHARS) text = `${apply(stringSlice, text, [0, MAX_LOG_CHARS])}…`;
+      host(call.id, 'log', stringify(record({ level, text })));
+    };
+  g.console = freeze({
+    log: log('log'),
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    debug: log('debug'),
+  });
 
   function describeError(error: unknown): string {
-    const out = record({ message: 'Non-error thrown' }) as { message: string; status?: unknown; name?: string; stack?: string };
+    const out = record({ message: 'Non-error thrown' }) as {
+      message: string;
+      status?: unknown;
+      name?: string;
+      stack?: string;
+    };
     try {
       if (typeof error === 'string') out.message = error;
       else if (error !== null && typeof error === 'object') {
         const e = error as Record<string, unknown>;
-        out.message = typeof e.message === 'string' ? e.message : `Non-error thrown: ${stringify(error) ?? StringCtor(error)}`;
+        out.message =
+          typeof e.message === 'string' ? e.message : `Non-error thrown: ${stringify(error) ?? StringCtor(error)}`;
         out.status = typeof e.statusCode === 'number' ? e.statusCode : e.status;
         if (typeof e.name === 'string') out.name = e.name;
         if (typeof e.stack === 'string') out.stack = e.stack;
@@ -299,8 +389,10 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       out.message = 'Non-error thrown (it could not be described)';
     }
     try {
-      if (typeof out.message === 'string' && out.message.length > 16384) out.message = `${apply(stringSlice, out.message, [0, 16384])}…`;
-      if (typeof out.stack === 'string' && out.stack.length > 16384) out.stack = `${apply(stringSlice, out.stack, [0, 16384])}…`;
+      if (typeof out.message === 'string' && out.message.length > 16384)
+        out.message = `${apply(stringSlice, out.message, [0, 16384])}…`;
+      if (typeof out.stack === 'string' && out.stack.length > 16384)
+        out.stack = `${apply(stringSlice, out.stack, [0, 16384])}…`;
       if (typeof out.name === 'string' && out.name.length > 256) out.name = 'Error';
       if (typeof out.status !== 'number') delete out.status;
       return stringify(out);
@@ -311,9 +403,14 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
 
   /** `ctx.db` of one query (writes refused) or mutation, bound to its call. */
   function makeDb(call: CallState, readOnly: boolean): Record<string, unknown> {
-    const op = (method: string) => (...args: unknown[]) => apply(then, hostAsync(call, 'db', stringify(record({ method, args }))), [parseJson]);
+    const op =
+      (method: string) =>
+      (...args: unknown[]) =>
+        apply(then, hostAsync(call, 'db', stringify(record({ method, args }))), [parseJson]);
     const refuse = (method: string) => () =>
-      apply(promiseReject, PromiseCtor, [new ErrorCtor(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`)]);
+      apply(promiseReject, PromiseCtor, [
+        new ErrorCtor(`ctx.db.${method} is not allowed in a query: queries only read; write from a mutation`),
+      ]);
     const db: Record<string, unknown> = { get: op('get'), query: op('query') };
     db.insert = readOnly ? refuse('insert') : op('insert');
     db.patch = readOnly ? refuse('patch') : op('patch');
@@ -323,20 +420,41 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
 
   /** `ctx.fetch`, `ctx.runQuery` and `ctx.runMutation` of one action, bound to its call. */
   function makeActionTools(call: CallState): Record<string, unknown> {
-    const run = (kind: string) => (fn: unknown, ...args: unknown[]) => {
-      const name = typeof fn === 'string' ? fn : apply(mapGet, names, [fn]);
-      if (typeof name !== 'string') {
-        return apply(promiseReject, PromiseCtor, [new ErrorCtor(`ctx.run${kind === 'query' ? 'Query' : 'Mutation'} needs a ${kind} exported by a server module, or its name`)]);
-      }
-      return apply(then, hostAsync(call, 'run', stringify(record({ kind, name, args }))), [parseJson]);
-    };
+    const run =
+      (kind: string) =>
+      (fn: unknown, ...args: unknown[]) => {
+        const name = typeof fn === 'string' ? fn : apply(mapGet, names, [fn]);
+        if (typeof name !== 'string') {
+          return apply(promiseReject, PromiseCtor, [
+            new ErrorCtor(
+              `ctx.run${kind === 'query' ? 'Query' : 'Mutation'} needs a ${kind} exported by a server module, or its name`,
+            ),
+          ]);
+        }
+        return apply(then, hostAsync(call, 'run', stringify(record({ kind, name, args }))), [parseJson]);
+      };
     const fetch = (url: unknown, init: Record<string, unknown> = {}) => {
       const headers = init.headers ?? {};
-      const payload = stringify(record({ url: StringCtor(url), method: init.method, headers: isArray(headers) ? headers : entries(headers as object), body: init.body }));
+      const payload = stringify(
+        record({
+          url: StringCtor(url),
+          method: init.method,
+          headers: isArray(headers) ? headers : entries(headers as object),
+          body: init.body,
+        }),
+      );
       return apply(then, hostAsync(call, 'fetch', payload), [
         (json: unknown) => {
-          const r = parse(json as string) as { status: number; statusText: string; url: string; headers: [string, string][]; body: string };
-          const lookup = new MapCtor<string, string>(apply(arrayMap, r.headers, [([k, v]: [string, string]) => [apply(toLowerCase, k, []), v]]));
+          const r = parse(json as string) as {
+            status: number;
+            statusText: string;
+            url: string;
+            headers: [string, string][];
+            body: string;
+          };
+          const lookup = new MapCtor<string, string>(
+            apply(arrayMap, r.headers, [([k, v]: [string, string]) => [apply(toLowerCase, k, []), v]]),
+          );
           return freeze({
             ok: r.status >= 200 && r.status < 300,
             status: r.status,
@@ -364,7 +482,10 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
       let problem = 'that cannot be sent as JSON';
       try {
         // Only nesting too deep for the engine's stack makes stringify throw a RangeError.
-        problem = error instanceof RangeErrorCtor ? 'nested deeper than 64 levels, which is not sent' : `${problem}: ${(error as Error).message}`;
+        problem =
+          error instanceof RangeErrorCtor
+            ? 'nested deeper than 64 levels, which is not sent'
+            : `${problem}: ${(error as Error).message}`;
       } catch {
         // A patched Symbol.hasInstance or message getter: the plain description will do.
       }
@@ -372,7 +493,9 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     }
     if (typeof json !== 'string') json = 'null';
     if (json.length > maxResultChars) {
-      const error = new ErrorCtor(`${name} returned ${json.length} characters of JSON, over the limit of ${maxResultChars}`);
+      const error = new ErrorCtor(
+        `${name} returned ${json.length} characters of JSON, over the limit of ${maxResultChars}`,
+      );
       return { ok: false, text: describeError(assign(error, { statusCode: 500 })) };
     }
     return { ok: true, text: json };
@@ -382,7 +505,8 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     install() {
       const bundle = g.__favn_handlers as Record<string, any> | undefined;
       delete g.__favn_handlers;
-      if (!bundle || typeof bundle.__favn_run !== 'function') throw new ErrorCtor('The handler bundle did not define its exports');
+      if (!bundle || typeof bundle.__favn_run !== 'function')
+        throw new ErrorCtor('The handler bundle did not define its exports');
       runHandler = bundle.__favn_run;
       const kinds: Record<string, string> = {};
       handlers = createObject(null);
@@ -420,13 +544,31 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
   };
 
   /** One call, as `dispatch` describes it. */
-  function run(callId: number, kind: string, name: string, argsJson: string, requestId: string, ctxJson: string, startedAt: number, maxResultChars: number): string | undefined {
+  function run(
+    callId: number,
+    kind: string,
+    name: string,
+    argsJson: string,
+    requestId: string,
+    ctxJson: string,
+    startedAt: number,
+    maxResultChars: number,
+  ): string | undefined {
     messageLimit = maxResultChars + 1024;
     const deterministic = kind !== 'action';
-    const call: CallState = { id: callId, kind, now: deterministic ? startedAt : null, seed: deterministic ? `${name}\n${argsJson}` : null, rng: null, logs: 0, pending: 0 };
+    const call: CallState = {
+      id: callId,
+      kind,
+      now: deterministic ? startedAt : null,
+      seed: deterministic ? `${name}\n${argsJson}` : null,
+      rng: null,
+      logs: 0,
+      pending: 0,
+    };
     current = call;
     const fn = apply(hasOwn, handlers, [name]) ? handlers[name] : undefined;
-    if (!fn || fn[BRAND] !== kind) return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
+    if (!fn || fn[BRAND] !== kind)
+      return `E${describeError(new ErrorCtor(`"${name}" is not ${KIND_LABEL[kind] ?? 'a handler'} in the handler bundle`))}`;
     let ctx: Record<string, unknown>;
     let args: unknown[];
     try {
@@ -438,7 +580,8 @@ export function isolatePrelude(hostRef: HostReference): PreludeExports {
     } catch (error) {
       return `E${describeError(error)}`;
     }
-    if (kind === 'action') ctx = { ...lastCtx, requestId, ...makeActionTools(call), secrets: freeze(lastCtx.secrets ?? {}) };
+    if (kind === 'action')
+      ctx = { ...lastCtx, requestId, ...makeActionTools(call), secrets: freeze(lastCtx.secrets ?? {}) };
     else ctx = { ...lastCtx, requestId, db: makeDb(call, kind === 'query') };
     let out: unknown;
     try {

@@ -45,10 +45,15 @@ export type FailField = (field: string, problem: string) => never;
  */
 export function parseRateLimits(value: unknown, fail: FailField = failInManifest): RateLimits {
   if (value === undefined) return DEFAULT_RATE_LIMITS;
-  if (!isRecord(value)) fail('rateLimits', `must be an object like {"query": 300, "action": {"limit": 5, "windowSec": 10}} (got ${JSON.stringify(value)})`);
+  if (!isRecord(value))
+    fail(
+      'rateLimits',
+      `must be an object like {"query": 300, "action": {"limit": 5, "windowSec": 10}} (got ${JSON.stringify(value)})`,
+    );
   const limits: Record<FunctionKind, RateLimit> = { ...DEFAULT_RATE_LIMITS };
   for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
-    if (!isFunctionKind(key)) fail(`rateLimits.${key}`, `is not a kind of server function: use one of ${FUNCTION_KINDS.join(', ')}`);
+    if (!isFunctionKind(key))
+      fail(`rateLimits.${key}`, `is not a kind of server function: use one of ${FUNCTION_KINDS.join(', ')}`);
     limits[key as FunctionKind] = parseEntry(entry, `rateLimits.${key}`, fail);
   }
   return Object.freeze(limits);
@@ -56,16 +61,21 @@ export function parseRateLimits(value: unknown, fail: FailField = failInManifest
 
 function parseEntry(entry: unknown, field: string, fail: FailField): RateLimit {
   if (typeof entry === 'number') return Object.freeze({ limit: limitOf(entry, field, fail), windowMs: MINUTE_MS });
-  if (!isRecord(entry)) fail(field, `must be calls per minute (a number) or {"limit": 5, "windowSec": 10} (got ${JSON.stringify(entry)})`);
+  if (!isRecord(entry))
+    fail(field, `must be calls per minute (a number) or {"limit": 5, "windowSec": 10} (got ${JSON.stringify(entry)})`);
   const record = entry as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (key !== 'limit' && key !== 'windowSec') fail(`${field}.${key}`, 'is not a setting: use "limit" and "windowSec"');
+    if (key !== 'limit' && key !== 'windowSec')
+      fail(`${field}.${key}`, 'is not a setting: use "limit" and "windowSec"');
   }
   if (record.limit === undefined) fail(`${field}.limit`, 'is missing: add the number of calls allowed per window');
   const limit = limitOf(record.limit, `${field}.limit`, fail);
   const windowSec = record.windowSec ?? 60;
   if (typeof windowSec !== 'number' || !Number.isInteger(windowSec) || windowSec < 1 || windowSec > MAX_WINDOW_SEC) {
-    fail(`${field}.windowSec`, `must be a whole number of seconds from 1 to ${MAX_WINDOW_SEC} (got ${JSON.stringify(record.windowSec)})`);
+    fail(
+      `${field}.windowSec`,
+      `must be a whole number of seconds from 1 to ${MAX_WINDOW_SEC} (got ${JSON.stringify(record.windowSec)})`,
+    );
   }
   return Object.freeze({ limit, windowMs: (windowSec as number) * 1000 });
 }

@@ -4,7 +4,14 @@ import { MemoryRateLimiter } from './memory-limiter.js';
 const MINUTE = 60_000;
 
 /** Takes `n` calls at `now` and counts the allowed ones. */
-function takeMany(limiter: MemoryRateLimiter, key: string, n: number, limit: number, windowMs: number, now: number): number {
+function takeMany(
+  limiter: MemoryRateLimiter,
+  key: string,
+  n: number,
+  limit: number,
+  windowMs: number,
+  now: number,
+): number {
   let allowed = 0;
   for (let i = 0; i < n; i++) if (limiter.take(key, limit, windowMs, now).allowed) allowed++;
   return allowed;

@@ -24,7 +24,14 @@ function limiter(source: pg.Pool | string): PostgresRateLimiter {
   return l;
 }
 
-async function countAllowed(l: PostgresRateLimiter, key: string, n: number, limit: number, windowMs: number, now?: number): Promise<number> {
+async function countAllowed(
+  l: PostgresRateLimiter,
+  key: string,
+  n: number,
+  limit: number,
+  windowMs: number,
+  now?: number,
+): Promise<number> {
   let allowed = 0;
   for (let i = 0; i < n; i++) if ((await l.take(key, limit, windowMs, now)).allowed) allowed++;
   return allowed;
@@ -45,7 +52,10 @@ function endPool(p: pg.Pool): Promise<void> {
   let open = p.totalCount;
   return new Promise((resolve) => {
     p.on('remove', () => --open <= 0 && resolve());
-    p.end().then(() => open <= 0 && resolve(), () => resolve());
+    p.end().then(
+      () => open <= 0 && resolve(),
+      () => resolve(),
+    );
   });
 }
 
@@ -70,7 +80,7 @@ describe('PostgresRateLimiter', () => {
     const memory = new MemoryRateLimiter();
     // A deterministic mix of keys, limits and times, in the same order for both.
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     let now = 1_700_000_000_000;
     let refused = 0;
     for (let i = 0; i < 300; i++) {
@@ -110,14 +120,20 @@ describe('PostgresRateLimiter', () => {
     };
     expect(await race('concurrent-fixed', 1_000_000)).toBe(50);
     // With the server's clock the refill during the race is far below one token (50 per hour).
-    const takes = [...Array(100)].flatMap(() => [a.take('concurrent-clock', 50, HOUR), b.take('concurrent-clock', 50, HOUR)]);
+    const takes = [...Array(100)].flatMap(() => [
+      a.take('concurrent-clock', 50, HOUR),
+      b.take('concurrent-clock', 50, HOUR),
+    ]);
     expect((await Promise.all(takes)).filter((d) => d.allowed).length).toBe(50);
   });
 
   it('deletes buckets once they are full again, which changes no decision', async () => {
     await countAllowed(shared, 'prune-idle', 1, 10, 10_000, 5_000); // full again at 6 s
     await countAllowed(shared, 'prune-busy', 10, 10, 10_000, 5_000); // full again at 15 s
-    const keys = async () => (await pools[0]!.query<{ key: string }>("SELECT key FROM favn.rate_limits WHERE key LIKE 'prune-%' ORDER BY key")).rows.map((r) => r.key);
+    const keys = async () =>
+      (
+        await pools[0]!.query<{ key: string }>("SELECT key FROM favn.rate_limits WHERE key LIKE 'prune-%' ORDER BY key")
+      ).rows.map((r) => r.key);
     await shared.prune(5_999);
     expect(await keys()).toEqual(['prune-busy', 'prune-idle']);
     await shared.prune(6_000);
@@ -167,7 +183,9 @@ describe('PostgresRateLimiter set-up', () => {
       const asRole = new URL(url);
       asRole.username = role;
       // The DDL the limiter would run on an empty database is refused to this role.
-      await expect(pool(asRole.toString()).query('CREATE SCHEMA IF NOT EXISTS favn')).rejects.toThrow(/permission denied/);
+      await expect(pool(asRole.toString()).query('CREATE SCHEMA IF NOT EXISTS favn')).rejects.toThrow(
+        /permission denied/,
+      );
       const host = limiter(asRole.toString());
       expect(await host.take('k', 2, MINUTE, 0)).toMatchObject({ allowed: true, remaining: 0 });
       expect((await host.take('k', 2, MINUTE, 0)).allowed).toBe(false);

@@ -110,7 +110,9 @@ export class PostgresRateLimiter implements RateLimiter {
   /** Creates the table unless it exists (then no DDL runs, so no CREATE privilege is needed). */
   async #setUp(): Promise<void> {
     try {
-      const { rows } = await this.#pool.query<{ found: boolean }>(`SELECT to_regclass('${RATE_LIMIT_TABLE}') IS NOT NULL AS found`);
+      const { rows } = await this.#pool.query<{ found: boolean }>(
+        `SELECT to_regclass('${RATE_LIMIT_TABLE}') IS NOT NULL AS found`,
+      );
       // Without parameters this is one simple-protocol message: one implicit transaction.
       if (!rows[0]?.found) await this.#pool.query(SETUP_SQL);
     } catch (error) {
@@ -124,9 +126,11 @@ export class PostgresRateLimiter implements RateLimiter {
     const now = Date.now();
     if (this.#pruning || now < this.#nextPrune) return;
     this.#nextPrune = now + this.#pruneIntervalMs;
-    this.#pruning = this.prune().then(
-      () => {},
-      () => {},
-    ).finally(() => (this.#pruning = null));
+    this.#pruning = this.prune()
+      .then(
+        () => {},
+        () => {},
+      )
+      .finally(() => (this.#pruning = null));
   }
 }

@@ -32,13 +32,16 @@ describe('checkRateLimit', () => {
     expect(checkRateLimit(limiter, check, 0)).toBeUndefined();
     const error = thrown(() => checkRateLimit(limiter, check, 0));
     expect(error.status).toBe(429);
-    expect(error.message).toBe(`${ErrorText.rateLimited}: at most 2 action() calls per 10 s for this installation; retry in 5 s`);
+    expect(error.message).toBe(
+      `${ErrorText.rateLimited}: at most 2 action() calls per 10 s for this installation; retry in 5 s`,
+    );
     expect(error.headers).toEqual({ 'Retry-After': '5' });
   });
 
   it('gives each installation and each kind its own budget', () => {
     const limiter = new MemoryRateLimiter();
-    const take = (featureId: string, tenantId: string | null, kind: 'action' | 'query') => () => checkRateLimit(limiter, { featureId, tenantId, kind, limits }, 0);
+    const take = (featureId: string, tenantId: string | null, kind: 'action' | 'query') => () =>
+      checkRateLimit(limiter, { featureId, tenantId, kind, limits }, 0);
     take('feature-x', 'acme', 'action')();
     take('feature-x', 'acme', 'action')();
     expect(thrown(take('feature-x', 'acme', 'action')).status).toBe(429);
@@ -53,9 +56,17 @@ describe('checkRateLimit', () => {
       take: async (): Promise<RateDecision> => ({ allowed: false, retryAfterSec: 42, remaining: 0 }),
       close: async () => {},
     };
-    const pending = checkRateLimit(refusing, { featureId: 'feature-x', tenantId: null, kind: 'plain', limits: DEFAULT_RATE_LIMITS });
+    const pending = checkRateLimit(refusing, {
+      featureId: 'feature-x',
+      tenantId: null,
+      kind: 'plain',
+      limits: DEFAULT_RATE_LIMITS,
+    });
     expect(pending).toBeInstanceOf(Promise);
-    await expect(pending).rejects.toMatchObject({ status: 429, message: expect.stringMatching(/^Rate limit exceeded: at most 100 plain function calls per 60 s/) });
+    await expect(pending).rejects.toMatchObject({
+      status: 429,
+      message: expect.stringMatching(/^Rate limit exceeded: at most 100 plain function calls per 60 s/),
+    });
   });
 
   it("becomes the contract's 429 response with Retry-After through the host's error handler", async () => {

@@ -61,13 +61,19 @@ export function isClean(report: ExportReport): boolean {
 export function describeReport(report: ExportReport, manifestFile: string): string[] {
   const lines: string[] = [];
   for (const dup of report.duplicates) {
-    lines.push(`"${dup.name}" is exported by more than one server module (${dup.places.join(' and ')}): server functions share one namespace per feature, rename one.`);
+    lines.push(
+      `"${dup.name}" is exported by more than one server module (${dup.places.join(' and ')}): server functions share one namespace per feature, rename one.`,
+    );
   }
   if (report.declaredOnly.length > 0) {
-    lines.push(`${manifestFile} declares ${quoteList(report.declaredOnly)} in serverFunctions.exports, but no server module exports ${report.declaredOnly.length > 1 ? 'them' : 'it'}: calls fail with 403 "not exported".`);
+    lines.push(
+      `${manifestFile} declares ${quoteList(report.declaredOnly)} in serverFunctions.exports, but no server module exports ${report.declaredOnly.length > 1 ? 'them' : 'it'}: calls fail with 403 "not exported".`,
+    );
   }
   if (report.exportedOnly.length > 0) {
-    lines.push(`Server modules export ${quoteList(report.exportedOnly)}, missing from serverFunctions.exports in ${manifestFile}: calls fail with 403 "not declared". Run "favn check --fix" to update the manifest.`);
+    lines.push(
+      `Server modules export ${quoteList(report.exportedOnly)}, missing from serverFunctions.exports in ${manifestFile}: calls fail with 403 "not declared". Run "favn check --fix" to update the manifest.`,
+    );
   }
   return lines;
 }

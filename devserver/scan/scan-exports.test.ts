@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { scanExports } from './scan-exports.js';
 
-const names = (code: string, file = 'a.server.ts', classify = false) => scanExports(code, file, { classify }).exports.map((e) => e.name);
+const names = (code: string, file = 'a.server.ts', classify = false) =>
+  scanExports(code, file, { classify }).exports.map((e) => e.name);
 
 describe('scanExports', () => {
   it('finds function, const and renamed exports in JS (lexer path) and TS (Babel path)', () => {
@@ -30,7 +31,10 @@ describe('scanExports', () => {
 
   it('reports export * and export default with file and line', () => {
     for (const file of ['a.server.js', 'a.server.ts']) {
-      const result = scanExports(`export async function ok() {}\nexport * from './x.js';\nexport default function () {}\n`, file);
+      const result = scanExports(
+        `export async function ok() {}\nexport * from './x.js';\nexport default function () {}\n`,
+        file,
+      );
       expect(result.exports.map((e) => e.name)).toEqual(['ok']);
       expect(result.errors.map((e) => [e.file, e.line])).toEqual([
         [file, 2],
@@ -61,11 +65,24 @@ describe('scanExports', () => {
       const i = () => 0; export { i };
       export const j = (async () => 1) as unknown as () => Promise<number>;
     `;
-    const kinds = Object.fromEntries(scanExports(code, 'a.server.ts', { classify: true }).exports.map((e) => [e.name, e.kind]));
-    expect(kinds).toEqual({ a: 'function', b: 'function', c: 'function', d: 'call', e: 'value', f: 'value', G: 'value', h: 'unknown', i: 'function', j: 'function' });
+    const kinds = Object.fromEntries(
+      scanExports(code, 'a.server.ts', { classify: true }).exports.map((e) => [e.name, e.kind]),
+    );
+    expect(kinds).toEqual({
+      a: 'function',
+      b: 'function',
+      c: 'function',
+      d: 'call',
+      e: 'value',
+      f: 'value',
+      G: 'value',
+      h: 'unknown',
+      i: 'function',
+      j: 'function',
+    });
   });
 
-  it('recognises handlers declared with the SDK\'s query, mutation and action, so they can be bundled for the isolate', () => {
+  it("recognises handlers declared with the SDK's query, mutation and action, so they can be bundled for the isolate", () => {
     const code = `
       import { query, mutation as m, action, v } from '@favn/vite-plugin-server-fns/server';
       import * as sdk from '@favn/vite-plugin-server-fns/server';
@@ -78,8 +95,19 @@ describe('scanExports', () => {
       export async function g() {}
       export const h = sdk.queryRows('rules');
     `;
-    const handlers = Object.fromEntries(scanExports(code, 'a.server.ts', { classify: true }).exports.map((e) => [e.name, e.handler ?? null]));
-    expect(handlers).toEqual({ a: 'query', b: 'mutation', c: 'action', d: null, e: 'action', f: 'action', g: null, h: null });
+    const handlers = Object.fromEntries(
+      scanExports(code, 'a.server.ts', { classify: true }).exports.map((e) => [e.name, e.handler ?? null]),
+    );
+    expect(handlers).toEqual({
+      a: 'query',
+      b: 'mutation',
+      c: 'action',
+      d: null,
+      e: 'action',
+      f: 'action',
+      g: null,
+      h: null,
+    });
   });
 
   it('gives line and column of each exported name', () => {
@@ -90,7 +118,12 @@ describe('scanExports', () => {
   it('throws a usage error with file and line on a syntax error', () => {
     for (const file of ['broken.server.js', 'broken.server.ts']) {
       expect(() => scanExports(`export async function ok() {}\nexport const x = (1;\n`, file)).toThrowError(
-        expect.objectContaining({ name: 'UsageError', file, line: 2, message: expect.stringContaining(`Syntax error in ${file}`) }),
+        expect.objectContaining({
+          name: 'UsageError',
+          file,
+          line: 2,
+          message: expect.stringContaining(`Syntax error in ${file}`),
+        }),
       );
     }
   });

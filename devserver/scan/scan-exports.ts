@@ -99,7 +99,11 @@ function scanWithBabel(code: string, file: string): ScanResult {
     });
   } catch (error) {
     const e = error as { message: string; loc?: { line: number; column: number } };
-    throw new UsageError(`Syntax error in ${file}: ${e.message}`, { file, line: e.loc?.line, column: e.loc ? e.loc.column + 1 : undefined });
+    throw new UsageError(`Syntax error in ${file}: ${e.message}`, {
+      file,
+      line: e.loc?.line,
+      column: e.loc ? e.loc.column + 1 : undefined,
+    });
   }
   const body: Node[] = ast.program.body;
   const sdk = sdkBindings(body);
@@ -107,7 +111,14 @@ function scanWithBabel(code: string, file: string): ScanResult {
   const result: ScanResult = { exports: [], errors: [] };
   const add = (idNode: Node, [kind, handler]: Classified) => {
     const name = idNode.type === 'StringLiteral' ? idNode.value : idNode.name;
-    const info: ExportInfo = { name, kind, start: idNode.start, end: idNode.end, line: idNode.loc.start.line, column: idNode.loc.start.column + 1 };
+    const info: ExportInfo = {
+      name,
+      kind,
+      start: idNode.start,
+      end: idNode.end,
+      line: idNode.loc.start.line,
+      column: idNode.loc.start.column + 1,
+    };
     if (handler) info.handler = handler;
     result.exports.push(info);
   };
@@ -171,7 +182,9 @@ function declarationExports(decl: Node, sdk: SdkBindings): [Node, ...Classified]
       return [[decl.id, 'value']];
     case 'VariableDeclaration':
       return decl.declarations.flatMap((d: Node): [Node, ...Classified][] =>
-        d.id.type === 'Identifier' ? [[d.id, ...initKind(d.init, sdk)]] : patternIdentifiers(d.id).map((id) => [id, 'unknown']),
+        d.id.type === 'Identifier'
+          ? [[d.id, ...initKind(d.init, sdk)]]
+          : patternIdentifiers(d.id).map((id) => [id, 'unknown']),
       );
     default:
       // `declare function`, interfaces, type aliases, namespaces: types only, nothing to call.
@@ -206,7 +219,12 @@ function initKind(init: Node, sdk: SdkBindings): Classified {
 
 function handlerKindOf(callee: Node, sdk: SdkBindings): HandlerKind | undefined {
   if (callee.type === 'Identifier') return sdk.handlers.get(callee.name);
-  if (callee.type === 'MemberExpression' && !callee.computed && callee.object.type === 'Identifier' && sdk.namespaces.has(callee.object.name)) {
+  if (
+    callee.type === 'MemberExpression' &&
+    !callee.computed &&
+    callee.object.type === 'Identifier' &&
+    sdk.namespaces.has(callee.object.name)
+  ) {
     const name = callee.property.name;
     return isHandlerKind(name) ? name : undefined;
   }
@@ -228,9 +246,13 @@ function patternIdentifiers(pattern: Node): Node[] {
     case 'Identifier':
       return [pattern];
     case 'ObjectPattern':
-      return pattern.properties.flatMap((p: Node) => patternIdentifiers(p.type === 'RestElement' ? p.argument : p.value));
+      return pattern.properties.flatMap((p: Node) =>
+        patternIdentifiers(p.type === 'RestElement' ? p.argument : p.value),
+      );
     case 'ArrayPattern':
-      return pattern.elements.filter(Boolean).flatMap((e: Node) => patternIdentifiers(e.type === 'RestElement' ? e.argument : e));
+      return pattern.elements
+        .filter(Boolean)
+        .flatMap((e: Node) => patternIdentifiers(e.type === 'RestElement' ? e.argument : e));
     case 'AssignmentPattern':
       return patternIdentifiers(pattern.left);
     default:

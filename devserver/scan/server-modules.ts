@@ -51,7 +51,10 @@ export interface ProjectScan {
  * @example
  * const { modules, errors } = await scanProject('/repo')
  */
-export async function scanProject(root: string, options: ScanOptions & { ignore?: readonly string[] } = {}): Promise<ProjectScan> {
+export async function scanProject(
+  root: string,
+  options: ScanOptions & { ignore?: readonly string[] } = {},
+): Promise<ProjectScan> {
   const files = await findServerModules(root, options.ignore);
   const scan: ProjectScan = { modules: [], errors: [] };
   await Promise.all(
@@ -63,7 +66,9 @@ export async function scanProject(root: string, options: ScanOptions & { ignore?
         scan.errors.push(...result.errors);
       } catch (error) {
         scan.modules[i] = { file, absolute, exports: [], parsed: false };
-        scan.errors.push(error instanceof UsageError ? error : new UsageError(`${file}: ${(error as Error).message}`, { file }));
+        scan.errors.push(
+          error instanceof UsageError ? error : new UsageError(`${file}: ${(error as Error).message}`, { file }),
+        );
       }
     }),
   );

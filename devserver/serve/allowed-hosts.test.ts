@@ -71,12 +71,24 @@ describe('the Host allow-list of favn serve', () => {
   });
 
   it('checks config entries and says how to write them', () => {
-    expect(parseAllowedHosts(['App.Example.com.', '.example.org', '10.0.0.1'], 'allowedHosts')).toEqual(['app.example.com', '.example.org', '10.0.0.1']);
+    expect(parseAllowedHosts(['App.Example.com.', '.example.org', '10.0.0.1'], 'allowedHosts')).toEqual([
+      'app.example.com',
+      '.example.org',
+      '10.0.0.1',
+    ]);
     expect(parseAllowedHosts(true, 'allowedHosts')).toBe(true);
-    expect(() => parseAllowedHosts('app.example.com', 'allowedHosts')).toThrowError(/allowedHosts must be true or a list of host names/);
-    expect(() => parseAllowedHosts(['*'], 'allowedHosts')).toThrowError(/allowedHosts\[0\] is "\*": write true to allow any host, or "\.example\.com"/);
-    expect(() => parseAllowedHosts(['https://app.example.com'], 'allowedHosts')).toThrowError(/without scheme, port or path/);
-    expect(() => parseAllowedHosts(['app.example.com:8080'], 'allowedHosts')).toThrowError(/without scheme, port or path/);
+    expect(() => parseAllowedHosts('app.example.com', 'allowedHosts')).toThrowError(
+      /allowedHosts must be true or a list of host names/,
+    );
+    expect(() => parseAllowedHosts(['*'], 'allowedHosts')).toThrowError(
+      /allowedHosts\[0\] is "\*": write true to allow any host, or "\.example\.com"/,
+    );
+    expect(() => parseAllowedHosts(['https://app.example.com'], 'allowedHosts')).toThrowError(
+      /without scheme, port or path/,
+    );
+    expect(() => parseAllowedHosts(['app.example.com:8080'], 'allowedHosts')).toThrowError(
+      /without scheme, port or path/,
+    );
     expect(() => parseAllowedHosts([42], 'allowedHosts')).toThrowError(/allowedHosts\[0\] must be a host name/);
   });
 });

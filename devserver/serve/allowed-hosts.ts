@@ -112,7 +112,9 @@ function normalizeEntry(entry: unknown, where: string): string {
   const ip = net.isIP(bare.replace(/^\[(.*)\]$/, '$1')) !== 0;
   if (!ip && !NAME.test(bare)) {
     const like = 'like "app.example.com" or ".example.com"';
-    throw new UsageError(`${where} must be a host name without scheme, port or path, ${like} (got ${JSON.stringify(entry)})`);
+    throw new UsageError(
+      `${where} must be a host name without scheme, port or path, ${like} (got ${JSON.stringify(entry)})`,
+    );
   }
   return host;
 }

@@ -24,7 +24,10 @@ const envFile = async (name: string, text: string, mode = 0o600) => {
 describe('the secret store of favn serve', () => {
   it('reads a .env file per feature, and FAVN_SECRET_<FEATURE_ID>__<NAME> variables on top', async () => {
     const file = await envFile('x.env', `# comment\nAPI_KEY=${VALUE}\nQUOTED="two words"\nSHARED=from-file\n`);
-    const secrets = readFeatureSecrets({ 'feature-x': file }, { FAVN_SECRET_FEATURE_X__SHARED: 'from-env', FAVN_SECRET_FEATURE_X__TOKEN: 't', PATH: '/bin' });
+    const secrets = readFeatureSecrets(
+      { 'feature-x': file },
+      { FAVN_SECRET_FEATURE_X__SHARED: 'from-env', FAVN_SECRET_FEATURE_X__TOKEN: 't', PATH: '/bin' },
+    );
     expect(secrets.of('feature-x')).toEqual({ API_KEY: VALUE, QUOTED: 'two words', SHARED: 'from-env', TOKEN: 't' });
     expect(secrets.of('feature-y')).toEqual({});
     expect(secretEnvName('feature-x', 'API_KEY')).toBe('FAVN_SECRET_FEATURE_X__API_KEY');
@@ -40,23 +43,34 @@ describe('the secret store of favn serve', () => {
   it('reports sources that match no served feature by name, never by value', async () => {
     const file = await envFile('typo.env', `API_KEY=${VALUE}\n`);
     const warnings: string[] = [];
-    const secrets = readFeatureSecrets({ 'feature-typo': file }, { FAVN_SECRET_FEATURE_Z__API_KEY: VALUE, FAVN_SECRET_NONAME: VALUE }, (m) => warnings.push(m));
+    const secrets = readFeatureSecrets(
+      { 'feature-typo': file },
+      { FAVN_SECRET_FEATURE_Z__API_KEY: VALUE, FAVN_SECRET_NONAME: VALUE },
+      (m) => warnings.push(m),
+    );
     expect(secrets.unused(['feature-x'])).toEqual(['"secrets" entry "feature-typo"', 'FAVN_SECRET_FEATURE_Z__*']);
-    expect(warnings).toEqual([expect.stringMatching(/^favn serve: ignored FAVN_SECRET_NONAME: name secrets FAVN_SECRET_<FEATURE_ID>__<NAME>/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^favn serve: ignored FAVN_SECRET_NONAME: name secrets FAVN_SECRET_<FEATURE_ID>__<NAME>/),
+    ]);
     expect(JSON.stringify([warnings, secrets.unused([])])).not.toContain(VALUE);
   });
 
   it('a missing file stops the start with a usage error naming the file, not its content', () => {
     const missing = path.join(dir, 'missing.env');
-    expect(() => readFeatureSecrets({ 'feature-x': missing }, {})).toThrowError(`Cannot read the secrets file ${missing}: ENOENT`);
+    expect(() => readFeatureSecrets({ 'feature-x': missing }, {})).toThrowError(
+      `Cannot read the secrets file ${missing}: ENOENT`,
+    );
   });
 
-  it.skipIf(process.platform === 'win32')('warns when every user of the machine can read the file, and about malformed lines without showing them', async () => {
-    const file = await envFile('open.env', `API_KEY=${VALUE}\nno equals sign ${VALUE}\n=${VALUE}\n`, 0o644);
-    const warnings: string[] = [];
-    const secrets = readFeatureSecrets({ 'feature-x': file }, {}, (m) => warnings.push(m));
-    expect(secrets.of('feature-x')).toEqual({ API_KEY: VALUE });
-    expect(warnings.join('\n')).toMatch(/can be read by every user of this machine; restrict it \(chmod 600\)/);
-    expect(warnings.join('\n')).not.toContain(VALUE);
-  });
+  it.skipIf(process.platform === 'win32')(
+    'warns when every user of the machine can read the file, and about malformed lines without showing them',
+    async () => {
+      const file = await envFile('open.env', `API_KEY=${VALUE}\nno equals sign ${VALUE}\n=${VALUE}\n`, 0o644);
+      const warnings: string[] = [];
+      const secrets = readFeatureSecrets({ 'feature-x': file }, {}, (m) => warnings.push(m));
+      expect(secrets.of('feature-x')).toEqual({ API_KEY: VALUE });
+      expect(warnings.join('\n')).toMatch(/can be read by every user of this machine; restrict it \(chmod 600\)/);
+      expect(warnings.join('\n')).not.toContain(VALUE);
+    },
+  );
 });

@@ -36,7 +36,8 @@ export async function loadFeatures(sources: readonly FeatureSource[], options: L
   const served: ServedFeature[] = [];
   for (const source of sources) {
     const one = await loadSource(source, options);
-    if (served.some((s) => s.feature.id === one.feature.id)) throw new UsageError(`Feature "${one.feature.id}" is listed twice`);
+    if (served.some((s) => s.feature.id === one.feature.id))
+      throw new UsageError(`Feature "${one.feature.id}" is listed twice`);
     served.push(one);
   }
   return served;
@@ -50,7 +51,9 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
     warn: options.warn,
   });
   if (source.kind === 'built') {
-    const serverDir = existsSync(path.join(source.dir, 'dist-server', 'feature.json')) ? path.join(source.dir, 'dist-server') : source.dir;
+    const serverDir = existsSync(path.join(source.dir, 'dist-server', 'feature.json'))
+      ? path.join(source.dir, 'dist-server')
+      : source.dir;
     if (!existsSync(path.join(serverDir, 'feature.json'))) {
       throw new UsageError(`${source.dir} has no dist-server/feature.json: run "vite build" in the feature repo first`);
     }
@@ -66,7 +69,10 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
     }
     // Endpoint mode: no code of its own; the runtime forwards every declared function.
     const secrets = secretsOf(manifest.id);
-    return { feature: new FeatureRuntime(manifest, { modules: () => [] }, { secrets: () => secrets }).feature, staticDir: null };
+    return {
+      feature: new FeatureRuntime(manifest, { modules: () => [] }, { secrets: () => secrets }).feature,
+      staticDir: null,
+    };
   }
   const fetched = await fetchRelease(source.location, options.cacheDir);
   if ('dir' in fetched) {

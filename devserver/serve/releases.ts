@@ -21,7 +21,8 @@ export interface ReleasesFile {
 }
 
 /** A release fetched into a local folder, or why it could not be. */
-export type FetchedRelease = { dir: string; release: Release } | { unavailable: string; id: string | null; release: Release | null };
+export type FetchedRelease =
+  { dir: string; release: Release } | { unavailable: string; id: string | null; release: Release | null };
 
 /**
  * Remote module mode: reads `releases.json` (a URL or a path), fetches the active release's
@@ -36,18 +37,31 @@ export async function fetchRelease(location: string, cacheDir: string): Promise<
   const base = toUrl(location);
   const file = JSON.parse(await readText(base)) as ReleasesFile;
   if (typeof file !== 'object' || file === null || typeof file.active !== 'string' || !Array.isArray(file.releases)) {
-    throw new UsageError(`${location}: releases.json must be {"active": "<version>", "releases": [{"version", "manifest", "serverFunctionsSha256"}]}`);
+    throw new UsageError(
+      `${location}: releases.json must be {"active": "<version>", "releases": [{"version", "manifest", "serverFunctionsSha256"}]}`,
+    );
   }
   const release = file.releases.find((r) => r?.version === file.active);
   if (!release) throw new UsageError(`${location}: the active release "${file.active}" is not in "releases"`);
-  if (typeof release.manifest !== 'string' || typeof release.serverFunctionsSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(release.serverFunctionsSha256)) {
-    throw new UsageError(`${location}: release "${release.version}" needs "manifest" and "serverFunctionsSha256" (64 hex digits)`);
+  if (
+    typeof release.manifest !== 'string' ||
+    typeof release.serverFunctionsSha256 !== 'string' ||
+    !/^[0-9a-f]{64}$/.test(release.serverFunctionsSha256)
+  ) {
+    throw new UsageError(
+      `${location}: release "${release.version}" needs "manifest" and "serverFunctionsSha256" (64 hex digits)`,
+    );
   }
   const manifestUrl = new URL(release.manifest, base);
   const manifestText = await readText(manifestUrl);
   const manifest = parseManifest(manifestText, manifestUrl.href, { runtime: true });
   const sf = manifest.serverFunctions;
-  if (!sf?.module) return { unavailable: `release ${release.version} of ${location} has no serverFunctions.module`, id: manifest.id, release };
+  if (!sf?.module)
+    return {
+      unavailable: `release ${release.version} of ${location} has no serverFunctions.module`,
+      id: manifest.id,
+      release,
+    };
   const moduleUrl = new URL(sf.module, manifestUrl);
   const moduleBytes = await readBytes(moduleUrl);
   const digest = createHash('sha256').update(moduleBytes).digest('hex');
@@ -62,15 +76,21 @@ export async function fetchRelease(location: string, cacheDir: string): Promise<
   await mkdir(dir, { recursive: true });
   const moduleName = path.basename(moduleUrl.pathname);
   await writeFile(path.join(dir, moduleName), moduleBytes);
-  if (sf.handlers) await writeFile(path.join(dir, sf.handlers.bundle), await readBytes(new URL(sf.handlers.bundle, manifestUrl)));
+  if (sf.handlers)
+    await writeFile(path.join(dir, sf.handlers.bundle), await readBytes(new URL(sf.handlers.bundle, manifestUrl)));
   // The release's digest is the one that counts: the local manifest carries it.
-  const raw = { ...manifest.raw, serverFunctions: { ...(manifest.raw.serverFunctions as object), module: moduleName, serverFunctionsSha256: digest } };
+  const raw = {
+    ...manifest.raw,
+    serverFunctions: { ...(manifest.raw.serverFunctions as object), module: moduleName, serverFunctionsSha256: digest },
+  };
   await writeFile(path.join(dir, 'feature.json'), JSON.stringify(raw, null, 2));
   return { dir, release };
 }
 
 function toUrl(location: string): URL {
-  return /^https?:\/\//.test(location) || location.startsWith('file:') ? new URL(location) : pathToFileURL(path.resolve(location));
+  return /^https?:\/\//.test(location) || location.startsWith('file:')
+    ? new URL(location)
+    : pathToFileURL(path.resolve(location));
 }
 
 async function readBytes(url: URL): Promise<Buffer> {

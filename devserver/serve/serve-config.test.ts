@@ -21,7 +21,11 @@ const configWith = async (content: unknown) => {
 
 describe('favn serve config', () => {
   it('resolves paths against the config file and reads auth and cross-site settings', async () => {
-    const file = await configWith({ features: ['./a', { manifest: 'ep/feature.json' }, { releases: 'https://cdn.example.com/x/releases.json' }], allowedOrigins: ['https://portal.example.com'], trustProxy: true });
+    const file = await configWith({
+      features: ['./a', { manifest: 'ep/feature.json' }, { releases: 'https://cdn.example.com/x/releases.json' }],
+      allowedOrigins: ['https://portal.example.com'],
+      trustProxy: true,
+    });
     const config = readServeConfig(file, []);
     expect(config.features).toEqual([
       { kind: 'built', dir: path.join(dir, 'a') },
@@ -35,12 +39,18 @@ describe('favn serve config', () => {
   it.each([
     ['{not json', /is not valid JSON/],
     [{ features: {} }, /"features" must be an array/],
-    [{ features: [42] }, /"features\[0\]" must be a folder, \{"manifest": "<feature\.json>"\} or \{"releases": "<releases\.json URL or path>"\}/],
+    [
+      { features: [42] },
+      /"features\[0\]" must be a folder, \{"manifest": "<feature\.json>"\} or \{"releases": "<releases\.json URL or path>"\}/,
+    ],
     [{ adminToken: 'short' }, /"adminToken" must be a string of at least 16 characters/],
     [{ trustProxy: 'yes' }, /"trustProxy" must be true or false/],
     [{ auth: { mode: 'magic' } }, /auth\.mode/],
     [{ allowedHosts: 'app.example.com' }, /"allowedHosts" must be true or a list of host names/],
-    [{ allowedHosts: ['https://app.example.com'] }, /"allowedHosts"\[0\] must be a host name without scheme, port or path/],
+    [
+      { allowedHosts: ['https://app.example.com'] },
+      /"allowedHosts"\[0\] must be a host name without scheme, port or path/,
+    ],
     [{ secrets: ['./x.env'] }, /"secrets" must map feature ids to \.env files/],
     [{ secrets: { Feature_X: './x.env' } }, /"secrets\.Feature_X" is not a feature id/],
     [{ secrets: { 'feature-x': 42 } }, /"secrets\.feature-x" must be the path of a \.env file/],
@@ -50,7 +60,10 @@ describe('favn serve config', () => {
   });
 
   it('reads allowedHosts and the secrets files (relative to the config file)', async () => {
-    const file = await configWith({ allowedHosts: ['App.Example.com', '.example.org'], secrets: { 'feature-x': './secrets/x.env' } });
+    const file = await configWith({
+      allowedHosts: ['App.Example.com', '.example.org'],
+      secrets: { 'feature-x': './secrets/x.env' },
+    });
     const config = readServeConfig(file, []);
     expect(config.allowedHosts).toEqual(['app.example.com', '.example.org']);
     expect(config.secrets).toEqual({ 'feature-x': path.join(dir, 'secrets', 'x.env') });
@@ -66,8 +79,14 @@ describe('favn serve config', () => {
 describe('releases.json', () => {
   it.each([
     [{ releases: [] }, /releases\.json must be \{"active"/],
-    [{ active: '2.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: '0'.repeat(64) }] }, /the active release "2\.0\.0" is not in "releases"/],
-    [{ active: '1.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: 'abc' }] }, /release "1\.0\.0" needs "manifest" and "serverFunctionsSha256" \(64 hex digits\)/],
+    [
+      { active: '2.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: '0'.repeat(64) }] },
+      /the active release "2\.0\.0" is not in "releases"/,
+    ],
+    [
+      { active: '1.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: 'abc' }] },
+      /release "1\.0\.0" needs "manifest" and "serverFunctionsSha256" \(64 hex digits\)/,
+    ],
   ])('refuses a malformed %j', async (content, message) => {
     const file = await configWith(content);
     await expect(fetchRelease(file, path.join(dir, 'cache'))).rejects.toThrowError(message);

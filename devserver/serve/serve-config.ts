@@ -61,22 +61,39 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
   const fail = (field: string, problem: string): never => {
     throw new UsageError(`${where}: "${field}" ${problem}`);
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail('(root)', 'must be an object like {"features": ["./my-feature"]}');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    fail('(root)', 'must be an object like {"features": ["./my-feature"]}');
   const record = raw as Record<string, unknown>;
   const base = path.dirname(where);
   const features = record.features ?? [];
   if (!Array.isArray(features)) fail('features', 'must be an array');
   (features as unknown[]).forEach((entry, i) => {
     if (typeof entry === 'string') config.features.push({ kind: 'built', dir: path.resolve(base, entry) });
-    else if (typeof entry === 'object' && entry !== null && typeof (entry as { manifest?: unknown }).manifest === 'string') {
+    else if (
+      typeof entry === 'object' &&
+      entry !== null &&
+      typeof (entry as { manifest?: unknown }).manifest === 'string'
+    ) {
       config.features.push({ kind: 'manifest', file: path.resolve(base, (entry as { manifest: string }).manifest) });
-    } else if (typeof entry === 'object' && entry !== null && typeof (entry as { releases?: unknown }).releases === 'string') {
+    } else if (
+      typeof entry === 'object' &&
+      entry !== null &&
+      typeof (entry as { releases?: unknown }).releases === 'string'
+    ) {
       const location = (entry as { releases: string }).releases;
-      config.features.push({ kind: 'releases', location: /^(https?|file):/.test(location) ? location : path.resolve(base, location) });
-    } else fail(`features[${i}]`, 'must be a folder, {"manifest": "<feature.json>"} or {"releases": "<releases.json URL or path>"}');
+      config.features.push({
+        kind: 'releases',
+        location: /^(https?|file):/.test(location) ? location : path.resolve(base, location),
+      });
+    } else
+      fail(
+        `features[${i}]`,
+        'must be a folder, {"manifest": "<feature.json>"} or {"releases": "<releases.json URL or path>"}',
+      );
   });
   if (record.adminToken !== undefined) {
-    if (typeof record.adminToken !== 'string' || record.adminToken.length < 16) fail('adminToken', 'must be a string of at least 16 characters');
+    if (typeof record.adminToken !== 'string' || record.adminToken.length < 16)
+      fail('adminToken', 'must be a string of at least 16 characters');
     config.adminToken = record.adminToken as string;
   }
   if (record.cacheDir !== undefined) {
@@ -85,7 +102,8 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
   }
   config.auth = parseAuthConfig(record.auth, { file: where });
   if (record.allowedOrigins !== undefined) {
-    if (!Array.isArray(record.allowedOrigins) || !record.allowedOrigins.every((o) => typeof o === 'string')) fail('allowedOrigins', 'must be an array of origins like "https://portal.example.com"');
+    if (!Array.isArray(record.allowedOrigins) || !record.allowedOrigins.every((o) => typeof o === 'string'))
+      fail('allowedOrigins', 'must be an array of origins like "https://portal.example.com"');
     config.crossSite.allowedOrigins = record.allowedOrigins as string[];
   }
   if (record.trustProxy !== undefined) {

@@ -119,7 +119,10 @@ function mountClient(app: Parameters<NonNullable<HostOptions['before']>>[0], fea
   app.get(`${prefix}/*`, (c, next) => (path.extname(c.req.path) ? next() : page(c, next)));
 }
 
-async function listen(fetch: (request: Request) => Response | Promise<Response>, options: ServeOptions): Promise<{ server: ServerType; port: number }> {
+async function listen(
+  fetch: (request: Request) => Response | Promise<Response>,
+  options: ServeOptions,
+): Promise<{ server: ServerType; port: number }> {
   for (let port = options.port, tries = 0; ; port++, tries++) {
     const server = serve({ fetch, port, hostname: options.host });
     const outcome = await new Promise<'ok' | NodeJS.ErrnoException>((resolve) => {

@@ -8,10 +8,10 @@ export function App() {
       <header>
         <h1>Server functions playground</h1>
         <p>
-          The components on this page import functions from <code>src/*.server.ts</code> and call them like
-          local async functions. In the browser each import is a small proxy that sends{' '}
-          <code>POST /rpc/feature-playground/&lt;function&gt;</code>; the function itself runs in the Vite dev
-          server, which prints one line per call.
+          The components on this page import functions from <code>src/*.server.ts</code> and call them like local async
+          functions. In the browser each import is a small proxy that sends{' '}
+          <code>POST /rpc/feature-playground/&lt;function&gt;</code>; the function itself runs in the Vite dev server,
+          which prints one line per call.
         </p>
       </header>
       <Notes />

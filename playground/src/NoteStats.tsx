@@ -12,7 +12,8 @@ export function NoteStats() {
     <section className="card" aria-labelledby="stats-title">
       <h2 id="stats-title">Note stats</h2>
       <p className="muted">
-        Computed by <code>noteStats</code>, a <code>query</code> handler in <code>src/stats.server.ts</code> that runs in an isolate.
+        Computed by <code>noteStats</code>, a <code>query</code> handler in <code>src/stats.server.ts</code> that runs
+        in an isolate.
       </p>
       <ErrorMessage error={stats.error} />
       {stats.data && (

@@ -45,7 +45,13 @@ export function Notes() {
       <form onSubmit={submit}>
         <label htmlFor="note-text">New note</label>
         <div className="row">
-          <input id="note-text" value={text} onChange={(e) => setText(e.target.value)} placeholder="Try submitting it empty" autoComplete="off" />
+          <input
+            id="note-text"
+            value={text}
+            onChange={(e) => setText(e.target.value)}
+            placeholder="Try submitting it empty"
+            autoComplete="off"
+          />
           <button type="submit" disabled={add.pending}>
             {add.pending ? 'Adding…' : 'Add note'}
           </button>
@@ -61,7 +67,12 @@ export function Notes() {
           {notes.data.map((note) => (
             <li key={note.id}>
               <span>{note.text}</span>
-              <button type="button" className="link" onClick={() => void removeNote(note.id)} aria-label={`Delete "${note.text}"`}>
+              <button
+                type="button"
+                className="link"
+                onClick={() => void removeNote(note.id)}
+                aria-label={`Delete "${note.text}"`}
+              >
                 Delete
               </button>
             </li>

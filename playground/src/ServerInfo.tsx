@@ -13,8 +13,8 @@ export function ServerInfo() {
         </button>
       </div>
       <p className="muted">
-        Returned by <code>serverInfo(ctx)</code> in <code>src/server-info.server.ts</code>. Edit its message, save,
-        and press Refresh: the next call runs the new code without a restart.
+        Returned by <code>serverInfo(ctx)</code> in <code>src/server-info.server.ts</code>. Edit its message, save, and
+        press Refresh: the next call runs the new code without a restart.
       </p>
       <ErrorMessage error={error} />
       {data && (

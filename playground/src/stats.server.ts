@@ -7,6 +7,11 @@ export const noteStats = query({
   handler: (_ctx, texts) => {
     const words = texts.flatMap((t) => t.split(/\s+/).filter(Boolean));
     const longest = words.reduce((a, b) => (b.length > a.length ? b : a), '');
-    return { notes: texts.length, words: words.length, longest, sandboxed: typeof (globalThis as { process?: unknown }).process === 'undefined' };
+    return {
+      notes: texts.length,
+      words: words.length,
+      longest,
+      sandboxed: typeof (globalThis as { process?: unknown }).process === 'undefined',
+    };
   },
 });

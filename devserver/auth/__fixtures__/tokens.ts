@@ -1,6 +1,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { base64url, exportJWK, exportSPKI, generateKeyPair, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
+import {
+  base64url,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  SignJWT,
+  type CryptoKey,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 
 /** An HMAC secret of exactly 32 bytes, the HS256 minimum. */
 export const SECRET = 'test-secret-0123456789abcdefghij';
@@ -26,7 +35,12 @@ export function now(): number {
 /**
  * Signs `claims` as a JWT. `exp` defaults to five minutes from now; pass `exp: null` to leave it out.
  */
-export function sign(claims: Omit<JWTPayload, 'exp'> & { exp?: number | null }, key: CryptoKey | Uint8Array, alg: string, header: { kid?: string } = {}): Promise<string> {
+export function sign(
+  claims: Omit<JWTPayload, 'exp'> & { exp?: number | null },
+  key: CryptoKey | Uint8Array,
+  alg: string,
+  header: { kid?: string } = {},
+): Promise<string> {
   const { exp = now() + 300, ...rest } = claims;
   const jwt = new SignJWT(rest).setProtectedHeader({ alg, typ: 'JWT', ...header }).setIssuedAt();
   if (exp !== null) jwt.setExpirationTime(exp);
