@@ -1,9 +1,10 @@
-import http, { STATUS_CODES } from 'node:http';
+import http from 'node:http';
 import https from 'node:https';
 import type { ServerContext } from '../../runtime/context.js';
 import { contractText, REQUEST_ID_HEADER } from '../../runtime/protocol.js';
 import { RequestError } from '../../runtime/request-error.js';
 import { RawJson, type CallRequest, type Executor, type Invocation } from './executor.js';
+import { isAnswerStatus } from '../common/http-status.js';
 
 /** Headers that carry the caller's credentials, forwarded unless `forwardAuthHeaders: false`. */
 const AUTH_HEADERS = ['authorization', 'x-auth-request-access-token', 'cookie'] as const;
@@ -132,7 +133,7 @@ export class EndpointExecutor implements Executor {
             return;
           }
           // Only registered statuses pass: a client must never see a status it cannot know.
-          if (status < 200 || (status >= 300 && status < 400) || status > 599 || STATUS_CODES[status] === undefined) {
+          if (!isAnswerStatus(status)) {
             fail(upstreamError(`${fnName} answered with status ${status}`));
             return;
           }

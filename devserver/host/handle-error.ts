@@ -1,9 +1,9 @@
-import { STATUS_CODES } from 'node:http';
 import { HTTPException } from 'hono/http-exception';
 import { CONTRACT_ERRORS, ErrorText, REQUEST_ID_HEADER, type RpcErrorBody } from '../../runtime/protocol.js';
 import { RequestError } from '../../runtime/request-error.js';
 import { requestIdFrom } from '../common/request-id.js';
 import type { CallLog } from './call-log.js';
+import { isErrorStatus } from '../common/http-status.js';
 
 /**
  * The part of the host's Hono context the handler uses (`Context<HostEnv>` has it): the request id
@@ -109,23 +109,6 @@ export function statusOf(error: unknown): number {
     for (const s of [statusCode, status]) if (isErrorStatus(s)) return s;
   }
   return 500;
-}
-
-/**
- * True for a registered HTTP status in 400..599.
- *
- * @example
- * isErrorStatus(429) // true
- * isErrorStatus(450) // false
- */
-export function isErrorStatus(status: unknown): status is number {
-  return (
-    typeof status === 'number' &&
-    Number.isInteger(status) &&
-    status >= 400 &&
-    status <= 599 &&
-    STATUS_CODES[status] !== undefined
-  );
 }
 
 /**

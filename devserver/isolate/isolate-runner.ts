@@ -9,6 +9,7 @@ import { isolateFetch } from './isolate-fetch.js';
 import { IsolatePool, type IsolateContext, type IsolatePoolStats, type IsolateSlot } from './isolate-pool.js';
 import { DEFAULT_LIMITS, type IsolateLimits } from './limits.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../common/json-depth.js';
+import { isErrorStatus } from '../common/http-status.js';
 
 export interface IsolateRunnerOptions {
   featureId: string;
@@ -601,8 +602,7 @@ function reviveError(json: string): Error {
   const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
   const error = new Error(typeof described.message === 'string' ? cut(described.message, 16384) : 'Handler failed');
   const status = described.status;
-  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599)
-    Object.assign(error, { statusCode: status });
+  if (isErrorStatus(status)) Object.assign(error, { statusCode: status });
   if (typeof described.name === 'string') error.name = cut(described.name, 256);
   error.stack = typeof described.stack === 'string' ? cut(described.stack, 16384) : `${error.name}: ${error.message}`;
   return error;
