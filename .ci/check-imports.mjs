@@ -81,12 +81,14 @@ function main(root) {
     return 1;
   }
   const resolver = createResolver(root, new Set(files));
-  const imports = files.flatMap((file) => readImports(root, file, resolver));
+  const unchecked = [];
+  const imports = files.flatMap((file) => readImports(root, file, resolver, unchecked));
   const folders = new Set(files.map(folderOf));
   const counts = `${files.length} files, ${imports.length} imports, ${folders.size} folders`;
 
   const sections = [
     ['unresolved relative imports', checkUnresolved(imports)],
+    ['relative imports the checker cannot follow (use a string literal)', unchecked],
     ['file cycles', checkFileCycles(files, imports)],
     ['folder cycles', checkFolderCycles(folders, imports)],
     ['imports against the layer direction (runtime <- devserver <- plugin)', checkDirection(imports)],
@@ -139,7 +141,7 @@ function listSources(root) {
 }
 
 /** @returns {Import[]} */
-function readImports(root, file, resolver) {
+function readImports(root, file, resolver, unchecked = []) {
   const text = readFileSync(path.join(root, file), 'utf8');
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, scriptKind(file));
   const found = [];
@@ -149,6 +151,13 @@ function readImports(root, file, resolver) {
     const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
     const { target, unresolved } = resolver(file, specifier);
     found.push({ from: file, line, specifier, kind, target, unresolved });
+  };
+  // A path built at run time from a relative start (`../${x}/y.js`) can hide a cycle or a layer
+  // violation; a specifier from a variable loads what the program is given (a feature's bundle).
+  const noteUnchecked = (node, arg) => {
+    if (!arg || !ts.isTemplateExpression(arg) || !arg.head.text.startsWith('.')) return;
+    const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
+    unchecked.push(`${file}:${line} ${node.getText(source)}`);
   };
   const visit = (node) => {
     if (ts.isImportDeclaration(node)) {
@@ -161,6 +170,11 @@ function readImports(root, file, resolver) {
       add(node, node.moduleReference.expression, node.isTypeOnly ? 'type' : 'static');
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       add(node, node.arguments[0], 'dynamic');
+      noteUnchecked(node, node.arguments[0]);
+    } else if (ts.isCallExpression(node) && isRequire(node.expression)) {
+      // require('x'), and createRequire(import.meta.url)('x'): a static import in all but syntax.
+      add(node, node.arguments[0], 'static');
+      noteUnchecked(node, node.arguments[0]);
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
       add(node, node.argument.literal, 'type');
     }
@@ -168,6 +182,14 @@ function readImports(root, file, resolver) {
   };
   visit(source);
   return found;
+}
+
+/** `require`, or a call of `createRequire(...)`. */
+function isRequire(callee) {
+  if (ts.isIdentifier(callee)) return callee.text === 'require';
+  return (
+    ts.isCallExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'createRequire'
+  );
 }
 
 function scriptKind(file) {

@@ -96,6 +96,24 @@ describe('check-imports', { timeout: 30_000 }, () => {
     );
   });
 
+  it('follows require and createRequire, and reports a relative import built at run time', () => {
+    const { status, output } = check({
+      'devserver/host/late.ts': [
+        `import { createRequire } from 'node:module';`,
+        `export const late = () => createRequire(import.meta.url)('./host.js');`,
+        `export const any = (where: string) => import(\`../\${where}/open-database.js\`);`,
+        ``,
+      ].join('\n'),
+      'devserver/host/host.ts': `${CLEAN['devserver/host/host.ts']}require('./late.js');\n`,
+    });
+    expect(status).toBe(1);
+    expect(output).toContain('devserver/host/host.ts:7 -> devserver/host/late.ts:2 -> devserver/host/host.ts\n');
+    expect(output).toContain(
+      'relative imports the checker cannot follow (use a string literal) (1):\n' +
+        '  devserver/host/late.ts:3 import(`../${where}/open-database.js`)\n',
+    );
+  });
+
   it('reports a cycle between folders with one example import per edge, when no file cycle exists', () => {
     const { status, output } = check({
       'devserver/data/open-database.ts': `import { logger } from '../host/logger.js';\nexport const open = () => logger;\n`,

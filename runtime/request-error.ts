@@ -1,5 +1,8 @@
 import { contractText, CONTRACT_ERRORS, type ContractErrorName } from './protocol.js';
 
+/** Marks a `RequestError` across copies of this module (a server bundle carries its own copy). */
+const BRAND = Symbol.for('favn.RequestError');
+
 /**
  * The one error that fails a request with a status: thrown anywhere on the host (the SQL compiler,
  * an executor, the rate limiter, auth) and turned into the contract's `{error, requestId}` JSON in
@@ -21,6 +24,20 @@ export class RequestError extends Error {
     super(message, { cause: options.cause });
     this.status = status;
     this.headers = Object.freeze({ ...options.headers });
+    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * True for a `RequestError` of any copy of this module: a feature's server bundle includes its
+   * own copy, so `instanceof` alone would miss the errors its functions throw.
+   *
+   * @example
+   * if (RequestError.is(error)) response.headers = error.headers
+   */
+  static is(value: unknown): value is RequestError {
+    return (
+      value instanceof RequestError || (value instanceof Error && (value as { [BRAND]?: unknown })[BRAND] === true)
+    );
   }
 
   /**

@@ -45,7 +45,7 @@ export class FeatureData {
   #model: SchemaModel;
   #compiled = new WeakMap<DeclarativeFunction, CompiledFunction>();
   #open = new Map<string, DeclarativeFunction>();
-  #listeners = new Set<(change: CommittedChange) => void>();
+  #listeners = new Set<(change: CommittedChange) => unknown>();
 
   constructor(client: SqlClient, model: SchemaModel, options: FeatureDataOptions = {}) {
     this.transactionTimeoutMs = options.transactionTimeoutMs;
@@ -65,17 +65,19 @@ export class FeatureData {
    * @example
    * const stop = data.onCommit(({ tables }) => rerunQueriesReading(tables))
    */
-  onCommit(listener: (change: CommittedChange) => void): () => void {
+  onCommit(listener: (change: CommittedChange) => unknown): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
   #committed(change: CommittedChange): void {
     for (const listener of this.#listeners) {
+      // A listener's failure is its own: the write is committed whatever it does.
       try {
-        listener(change);
+        const result: unknown = listener(change);
+        if (result instanceof Promise) result.catch(() => {});
       } catch {
-        // A listener's failure is its own: the write is committed whatever it does.
+        // See above.
       }
     }
   }

@@ -85,11 +85,15 @@ describe('the write path: committed changes are reported once, after the commit'
     const stopThrowing = data.onCommit(() => {
       throw new Error('listener broke');
     });
-    const stopCounting = data.onCommit(() => seen.push(1));
+    const stopRejecting = data.onCommit(async () => {
+      throw new Error('async listener broke');
+    });
+    const stopCounting = data.onCommit(() => void seen.push(1));
     try {
       await data.db(ctx).insert('notes', { body: 'kept' });
     } finally {
       stopThrowing();
+      stopRejecting();
       stopCounting();
     }
     expect(seen).toEqual([1]);

@@ -9,7 +9,8 @@ import type { Executor } from '../executors/executor.js';
 import { IsolateExecutor } from '../executors/isolate-executor.js';
 import { ModuleExecutor } from '../executors/module-executor.js';
 import { IsolateRunner } from '../isolate/isolate-runner.js';
-import { FunctionTable, type ModuleEntry } from './function-table.js';
+import { withTimeout } from '../common/with-timeout.js';
+import { FunctionTable, MODULE_LOAD_TIMEOUT_MS, type ModuleEntry } from './function-table.js';
 import { hostedFeature, type HostedFeature } from './hosted-feature.js';
 import type { FeatureManifest } from './manifest.js';
 import { schemaOf } from './schema-loader.js';
@@ -37,6 +38,13 @@ export interface FeatureRuntimeOptions {
   onMigrated?: (applied: string[], schema: string, location: string) => void;
   /** Dev: a schema that fails keeps the previous one serving. Built (default): it fails the load. */
   keepLastGoodSchema?: boolean;
+  /**
+   * Why a module failed goes into the 503 of its functions (default, dev). `false` (production):
+   * the answer says only that it failed, and `warn` gets why, so callers learn nothing of the code.
+   */
+  detailedErrors?: boolean;
+  /** Told of problems an operator must see (a module that failed to load, in production). */
+  warn?: (message: string) => void;
 }
 
 /** What went wrong in the latest load; the last good code keeps serving. */
@@ -89,7 +97,12 @@ export class FeatureRuntime {
       new ModuleExecutor(),
     ];
     this.#modules = new FunctionTable('module', () => this.#entries(), executors, {
-      onError: (file, error) => this.problems.modules.set(file, error),
+      onError: (file, error) => {
+        this.problems.modules.set(file, error);
+        if (options.detailedErrors === false)
+          options.warn?.(`${manifest.id}: ${file} failed to load: ${error.message}`);
+      },
+      detailedErrors: options.detailedErrors,
     });
     this.configure(manifest);
   }
@@ -148,7 +161,12 @@ export class FeatureRuntime {
 
   #table(manifest: FeatureManifest): FunctionTable {
     const sf = manifest.serverFunctions;
-    if (!sf?.endpoint) return this.#modules;
+    if (!sf?.endpoint) {
+      // Back from endpoint mode: its keep-alive sockets go.
+      this.#endpoint?.table.close();
+      this.#endpoint = null;
+      return this.#modules;
+    }
     // Endpoint proxy mode: the declared names are the functions, all run on the feature's backend.
     const key = JSON.stringify([sf.endpoint, manifest.forwardAuthHeaders ?? true, manifest.timeoutMs, sf.exports]);
     if (this.#endpoint?.key !== key) {
@@ -180,7 +198,9 @@ export class FeatureRuntime {
   /** Loads the schema and migrates the database to it; a refused change keeps the previous one (dev). */
   async #loadSchema(): Promise<void> {
     try {
-      const loaded = await this.#sources.schema?.();
+      const ms = MODULE_LOAD_TIMEOUT_MS;
+      const late = () => new Error(`the schema module did not finish loading within ${ms} ms`);
+      const loaded = await withTimeout(this.#sources.schema?.(), ms, late);
       if (!loaded) return;
       const definition = schemaOf(loaded.namespace, loaded.file, loaded.absolute);
       const model = modelSchema(this.#manifest.id, definition, loaded.file);
@@ -218,6 +238,7 @@ export class FeatureRuntime {
       const bundle = await this.#sources.handlers?.();
       if (bundle) this.#isolates.load(bundle.code, bundle.kinds);
       this.problems.handlers = null;
+      this.#isolates.loadError = null;
     } catch (error) {
       this.problems.handlers = error instanceof Error ? error : new Error(String(error));
       this.#isolates.loadError = this.problems.handlers.message;

@@ -319,3 +319,57 @@ describe('the function table with the real executors', () => {
     expect(functions.resolve('getData')).not.toBeInstanceOf(Promise);
   });
 });
+
+describe('a module that never finishes loading', () => {
+  it('counts as failed after the load timeout, so later loads and calls go on, and a fix recovers', async () => {
+    let fixed = false;
+    const hello = () => 'hi';
+    const stuck = () => 'free';
+    const table = new FunctionTable(
+      'module',
+      () => [
+        { file: 'src/ok.server.ts', exportNames: ['hello'], load: () => ({ hello }) },
+        // A top-level await that never settles, until the file is fixed.
+        { file: 'src/hang.server.ts', exportNames: ['stuck'], load: () => (fixed ? { stuck } : new Promise(() => {})) },
+      ],
+      [new ModuleExecutor()],
+      { loadTimeoutMs: 100 },
+    );
+    const started = performance.now();
+    await table.reload();
+    expect(performance.now() - started).toBeLessThan(2000);
+    expect(table.resolve('hello')).toBeTypeOf('function');
+    expect(() => table.resolve('stuck')).toThrow(
+      'Server functions unavailable: src/hang.server.ts failed to load: src/hang.server.ts did not finish loading within 100 ms',
+    );
+    fixed = true;
+    await table.reload();
+    expect((table.resolve('stuck') as Invocation)(ctx, [])).toBe('free');
+  });
+
+  it('in production the 503 says only that the module failed; the reason goes to the log', async () => {
+    const logged: string[] = [];
+    const table = new FunctionTable(
+      'module',
+      () => [
+        { file: 'server-functions.js', exportNames: ['listGhosts'], load: () => ({ listGhosts: queryRows('ghosts') }) },
+      ],
+      [new DeclarativeExecutor(FEATURE, () => data)],
+      { detailedErrors: false, onError: (file, error) => logged.push(`${file}: ${error.message}`) },
+    );
+    await table.reload();
+    const error = (() => {
+      try {
+        table.resolve('listGhosts');
+      } catch (e) {
+        return e as RequestError;
+      }
+      throw new Error('listGhosts resolved');
+    })();
+    expect([error.status, error.message]).toEqual([
+      503,
+      'Server functions unavailable: server-functions.js failed to load (the host logged why)',
+    ]);
+    expect(logged.join('\n')).toMatch(/there is no table "ghosts" in server\/schema\.ts/);
+  });
+});

@@ -1,6 +1,14 @@
 import { functionKindOf } from '../../runtime/kinds.js';
 import { RequestError } from '../../runtime/request-error.js';
+import { withTimeout } from '../common/with-timeout.js';
 import type { Executor, Invocation } from '../executors/executor.js';
+
+/**
+ * Longest wait for one module to load. A module whose top-level await never settles would hold
+ * every later load (and every call waiting for one); past this it counts as failed to load, so
+ * its last good version serves and a fixing save loads again.
+ */
+export const MODULE_LOAD_TIMEOUT_MS = 15_000;
 
 /** One server module the table loads: its scanned export names and how to import it. */
 export interface ModuleEntry {
@@ -51,17 +59,26 @@ export class FunctionTable {
   #queue: Promise<void> = Promise.resolve();
   #loadedAt: string | null = null;
   #onError: (file: string, error: Error) => void;
+  #loadTimeoutMs: number;
+  #detailedErrors: boolean;
 
   constructor(
     mode: 'module' | 'endpoint',
     entries: () => ModuleEntry[] | Promise<ModuleEntry[]>,
     executors: readonly Executor[],
-    options: { onError?: (file: string, error: Error) => void } = {},
+    options: {
+      onError?: (file: string, error: Error) => void;
+      loadTimeoutMs?: number;
+      /** Say why a module failed in the 503 (dev); `false`: only that it failed (production logs why). */
+      detailedErrors?: boolean;
+    } = {},
   ) {
     this.mode = mode;
     this.#entries = entries;
     this.#executors = executors;
     this.#onError = options.onError ?? (() => {});
+    this.#loadTimeoutMs = options.loadTimeoutMs ?? MODULE_LOAD_TIMEOUT_MS;
+    this.#detailedErrors = options.detailedErrors ?? true;
     // Calls that arrive before the first load wait for it (a dev server answers while starting).
     this.#pending = new Promise<void>((resolve) => (this.#loaded = resolve));
   }
@@ -113,7 +130,8 @@ export class FunctionTable {
       ([, m]) => m.error && (m.exportNames === null || m.exportNames.includes(fnName)),
     );
     if (broken.length > 0) {
-      const reasons = broken.map(([file, m]) => `${file} failed to load: ${m.error?.message}`).join('; ');
+      const reason = (m: LoadedModule) => (this.#detailedErrors ? `: ${m.error?.message}` : ' (the host logged why)');
+      const reasons = broken.map(([file, m]) => `${file} failed to load${reason(m)}`).join('; ');
       throw RequestError.of('unavailable', reasons);
     }
     return undefined;
@@ -126,7 +144,10 @@ export class FunctionTable {
       const previous = this.#modules.get(entry.file);
       let loaded: LoadedModule;
       try {
-        const namespace = await entry.load();
+        const ms = this.#loadTimeoutMs;
+        const late = () =>
+          new Error(`${entry.file} did not finish loading within ${ms} ms (a top-level await that never settles?)`);
+        const namespace = await withTimeout(entry.load(), ms, late);
         loaded = this.#collect(namespace, entry.exportNames);
       } catch (error) {
         loaded = {

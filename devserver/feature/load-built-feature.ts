@@ -46,7 +46,8 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
       },
       handlers: async () => handlers,
     },
-    { secrets: () => secrets, log: options.log, database: options.database },
+    // Production: a module's load error goes to the log, not to callers.
+    { secrets: () => secrets, log: options.log, warn: options.warn, database: options.database, detailedErrors: false },
   );
   if (!sf?.module || !moduleFile) return runtime.feature;
 

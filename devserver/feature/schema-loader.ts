@@ -17,8 +17,10 @@ export const SCHEMA_EXPORT = '__favn_schema';
  */
 export function schemaOf(namespace: unknown, file: string, absolute = file): SchemaDefinition {
   const ns = (typeof namespace === 'object' && namespace !== null ? namespace : {}) as Record<string, unknown>;
-  // Bundles built before the namespace was carried exported the definition itself.
-  const definition = isSchema(ns) ? ns : (ns.default ?? ns.schema);
+  // The module's own exports first; only a bundle built before the namespace was carried exports
+  // the definition itself (a module may well export a `tables` object of its own besides).
+  const isNamespace = Object.prototype.toString.call(ns) === '[object Module]';
+  const definition = [ns.default, ns.schema, isNamespace ? undefined : ns].find(isSchema);
   if (!isSchema(definition)) {
     throw new UsageError(`${file} must "export default defineSchema({...})"`, { file: absolute });
   }

@@ -157,6 +157,28 @@ describe('success', () => {
   });
 });
 
+describe('503 while the server code is still loading', () => {
+  it('a call waits for a load at most the feature timeoutMs, then answers 503', async () => {
+    const runtime = await track(
+      featureRuntime(
+        {
+          id: 'feature-hung',
+          timeoutMs: 150,
+          serverFunctions: { module: 'server-functions.js', exports: ['getData'] },
+        },
+        // A module whose top-level await has not settled yet.
+        { modules: () => [{ file: 'src/api.server.ts', exportNames: ['getData'], load: () => new Promise(() => {}) }] },
+      ),
+    );
+    const app = host([runtime]);
+    void runtime.load();
+    await expectRow((headers) => rpc(app, 'feature-hung', 'getData', [], headers), {
+      status: 503,
+      text: 'Server functions unavailable: the server code was still loading after 150 ms',
+    });
+  });
+});
+
 describe('400 Malformed RPC request', () => {
   it.each([
     ['body not JSON', '{not json'],

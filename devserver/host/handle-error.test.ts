@@ -145,6 +145,29 @@ describe("the host's error handler", () => {
     }
   });
 
+  it("answers a RequestError of a feature bundle's own copy of the class by its status and headers", async () => {
+    // A server bundle carries its own copy of runtime/request-error.ts: same brand, other class.
+    const copy = (status: number, message: string, headers: Record<string, string> = {}) =>
+      Object.assign(new Error(message), {
+        name: 'RequestError',
+        status,
+        headers,
+        [Symbol.for('favn.RequestError')]: true,
+      });
+    const limited = await answer(copy(429, 'slow down', { 'retry-after': '7' }));
+    expect(limited.res.headers.get('retry-after')).toBe('7');
+    expect(await failure(limited.res)).toMatchObject({ status: 429, error: 'slow down' });
+    // It cannot borrow a contract 5xx text to show its message in production and skip the log.
+    for (const error of [
+      copy(503, 'Server functions unavailable: the vault key is 1234'),
+      new RequestError(500, 'Internal error: the vault key is 1234'),
+    ]) {
+      const production = await answer(error);
+      expect(await failure(production.res)).toMatchObject({ status: error.status, error: 'Internal error' });
+      expect(production.logged).toEqual([error]);
+    }
+  });
+
   it('cuts a long message to 4 KiB of UTF-8 and says so, whatever threw it', async () => {
     for (const error of [
       new RequestError(422, `bad ${'é'.repeat(5000)}`),

@@ -85,7 +85,9 @@ export function toFailure(error: unknown, dev: boolean): Failure {
   const request = requestErrorParts(error);
   const status = request?.status ?? statusOf(error);
   const message = error instanceof Error ? error.message : String(error);
-  const expected = request !== null && (status < 500 || isContractText(message, status));
+  // A contract 5xx text is shown only when this host made the error: a server function (whose
+  // bundle has its own copy of the class) cannot borrow one to show a 5xx message or skip the log.
+  const expected = request !== null && (status < 500 || (request.host && isContractText(message, status)));
   const shown = status < 500 || dev || expected;
   return {
     status,
@@ -128,19 +130,21 @@ export function capMessage(message: string): string {
 }
 
 /** Status and headers of a `RequestError` (or Hono's exception) of an error status, else null. */
-function requestErrorParts(error: unknown): { status: number; headers: Record<string, string> } | null {
-  if (error instanceof RequestError && isErrorStatus(error.status)) {
-    return { status: error.status, headers: responseHeaders(error.headers) };
+function requestErrorParts(error: unknown): { status: number; headers: Record<string, string>; host: boolean } | null {
+  if (RequestError.is(error) && isErrorStatus(error.status)) {
+    const host = error instanceof RequestError;
+    return { status: error.status, headers: responseHeaders(error.headers ?? {}), host };
   }
   if (error instanceof HTTPException && isErrorStatus(error.status)) {
     const headers: Record<string, string> = {};
     error.res?.headers.forEach((value, key) => (headers[key] = value));
-    return { status: error.status, headers: responseHeaders(headers) };
+    return { status: error.status, headers: responseHeaders(headers), host: true };
   }
   return null;
 }
 
-const CONTRACT_ROWS = Object.values(CONTRACT_ERRORS);
+// `Internal error` is what a hidden message becomes, never a text to show on its own merit.
+const CONTRACT_ROWS = Object.values(CONTRACT_ERRORS).filter((row) => row !== CONTRACT_ERRORS.internal);
 
 /** True when `message` starts with the text of a contract row of this status. */
 function isContractText(message: string, status: number): boolean {

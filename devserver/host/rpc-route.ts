@@ -9,6 +9,7 @@ import type { HostEnv, HostState } from './host-state.js';
 import { nodeBindings, readBody, refuseCallsFromActions } from './read-body.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../common/json-depth.js';
 import { assignRequestId } from '../common/request-id.js';
+import { withTimeout } from '../common/with-timeout.js';
 import { DEFAULT_RATE_LIMITS } from '../rate-limit/limits.js';
 import { checkRateLimit } from '../rate-limit/rate-limit.js';
 import { createCrossSiteCheck } from '../auth/csrf.js';
@@ -37,7 +38,7 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     const identity = who instanceof Promise ? await who : who;
     const args = await parseRpcBody(c, state.options.bodyLimit);
     const found = findFunction(feature, fnName);
-    const invocation = found instanceof Promise ? await found : found;
+    const invocation = found instanceof Promise ? await waitForLoad(found, feature) : found;
     const { rateLimiter } = state.options;
     const limits =
       rateLimiter && (feature.manifest.rateLimits ?? (state.options.defaultRateLimits ? DEFAULT_RATE_LIMITS : null));
@@ -127,6 +128,14 @@ function findFunction(feature: HostedFeature, fnName: string): Invocation | Prom
 function exported(invocation: Invocation | undefined, fnName: string): Invocation {
   if (!invocation) throw RequestError.of('notExported', undefined, fnName);
   return invocation;
+}
+
+/** A call waiting for its feature's code to load waits at most the feature's `timeoutMs`, too. */
+function waitForLoad(found: Promise<Invocation>, feature: HostedFeature): Promise<Invocation> {
+  const ms = feature.timeoutMs;
+  return withTimeout(found, ms, () =>
+    RequestError.of('unavailable', `the server code was still loading after ${ms} ms`),
+  );
 }
 
 /**
