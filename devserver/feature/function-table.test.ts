@@ -371,5 +371,7 @@ describe('a module that never finishes loading', () => {
       'Server functions unavailable: server-functions.js failed to load (the host logged why)',
     ]);
     expect(logged.join('\n')).toMatch(/there is no table "ghosts" in server\/schema\.ts/);
+    // /_health is public too: it names the module, not the reason.
+    expect(table.status().error).toBe('server-functions.js failed to load (the host logged why)');
   });
 });

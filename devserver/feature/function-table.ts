@@ -109,7 +109,10 @@ export class FunctionTable {
   }
 
   status(): FunctionsStatus {
-    const errors = [...this.#modules.values()].map((m) => m.error?.message).filter(Boolean);
+    // /_health is public: in production it says which module failed, not why (the log does).
+    const errors = [...this.#modules]
+      .filter(([, m]) => m.error)
+      .map(([file, m]) => (this.#detailedErrors ? m.error?.message : `${file} failed to load (the host logged why)`));
     return {
       exports: [...this.#invocations.keys()],
       loadedAt: this.#loadedAt,

@@ -168,6 +168,29 @@ describe("the host's error handler", () => {
     }
   });
 
+  it('reads a branded status once, and drops headers HTTP cannot carry instead of failing the answer', async () => {
+    const BRAND = Symbol.for('favn.RequestError');
+    let reads = 0;
+    // A getter that answers 500 first (passes the check), then 200: the check and the answer agree.
+    const flipping = Object.defineProperties(new Error('stack: db.internal:5432'), {
+      status: { get: () => (reads++ === 0 ? 500 : 200) },
+      headers: { value: {} },
+      [BRAND]: { value: true },
+    });
+    const hidden = await answer(flipping);
+    expect(await failure(hidden.res)).toMatchObject({ status: 500, error: 'Internal error' });
+    expect(hidden.logged).toEqual([flipping]);
+    const taken = Object.assign(new Error('Name taken'), {
+      status: 409,
+      headers: { 'x-detail': 'nom déjà pris ✓', 'bad name': 'x', 'x-kept': 'yes' },
+      [BRAND]: true,
+    });
+    const conflict = await answer(taken);
+    expect(conflict.res.headers.get('x-kept')).toBe('yes');
+    expect(conflict.res.headers.get('x-detail')).toBeNull();
+    expect(await failure(conflict.res)).toMatchObject({ status: 409, error: 'Name taken' });
+  });
+
   it('cuts a long message to 4 KiB of UTF-8 and says so, whatever threw it', async () => {
     for (const error of [
       new RequestError(422, `bad ${'é'.repeat(5000)}`),

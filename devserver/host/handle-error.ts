@@ -85,8 +85,9 @@ export function toFailure(error: unknown, dev: boolean): Failure {
   const request = requestErrorParts(error);
   const status = request?.status ?? statusOf(error);
   const message = error instanceof Error ? error.message : String(error);
-  // A contract 5xx text is shown only when this host made the error: a server function (whose
-  // bundle has its own copy of the class) cannot borrow one to show a 5xx message or skip the log.
+  // A contract 5xx text is shown only when the host's own class made the error: a function in a
+  // feature bundle (which carries its own copy of the class) cannot borrow one to show a 5xx
+  // message or skip the log. In-process code that gets hold of the host's class is trusted code.
   const expected = request !== null && (status < 500 || (request.host && isContractText(message, status)));
   const shown = status < 500 || dev || expected;
   return {
@@ -129,11 +130,21 @@ export function capMessage(message: string): string {
   return kept.replace(/\uFFFD+$/, '') + marker;
 }
 
-/** Status and headers of a `RequestError` (or Hono's exception) of an error status, else null. */
+/**
+ * Status and headers of a `RequestError` (or Hono's exception) of an error status, else null. Each
+ * is read once: a function's error may answer a getter differently on a second read.
+ */
 function requestErrorParts(error: unknown): { status: number; headers: Record<string, string>; host: boolean } | null {
-  if (RequestError.is(error) && isErrorStatus(error.status)) {
-    const host = error instanceof RequestError;
-    return { status: error.status, headers: responseHeaders(error.headers ?? {}), host };
+  if (RequestError.is(error)) {
+    let status: unknown;
+    let headers: unknown;
+    try {
+      ({ status, headers } = error);
+    } catch {
+      return null;
+    }
+    if (!isErrorStatus(status)) return null;
+    return { status, headers: responseHeaders(headers), host: error instanceof RequestError };
   }
   if (error instanceof HTTPException && isErrorStatus(error.status)) {
     const headers: Record<string, string> = {};
@@ -154,8 +165,16 @@ function isContractText(message: string, status: number): boolean {
 /** Headers of an error that describe its own body, not ours: the JSON body and request id win. */
 const OWN_HEADERS = new Set(['content-type', 'content-length', REQUEST_ID_HEADER]);
 
-function responseHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+function responseHeaders(headers: unknown): Record<string, string> {
   const kept: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (!OWN_HEADERS.has(name.toLowerCase())) kept[name] = value;
+  if (typeof headers !== 'object' || headers === null) return kept;
+  for (const [name, value] of Object.entries(headers)) {
+    // Only what HTTP can carry: a bad name or value would fail the whole answer when it is written.
+    if (typeof value !== 'string' || !HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) continue;
+    if (!OWN_HEADERS.has(name.toLowerCase())) kept[name] = value;
+  }
   return kept;
 }
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
