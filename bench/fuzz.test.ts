@@ -8,11 +8,16 @@ const FUZZ = path.join(REPO_ROOT, 'bench', 'fuzz.js');
 /** The short fuzz CI runs: about 2,000 requests over both hosts. */
 const REQUESTS = 2000;
 /**
- * Host memory after the fuzz, once idle, within this much of before it: the 50 MB target plus
- * room for the host's own V8 heap, which keeps pages it grew into (measured +47 to +56 MB per host
- * after 1,000 requests; idle isolates are disposed after 3 s, so the isolate pool adds nothing).
+ * Host memory after the fuzz, once idle, within this much of before it. These bounds catch leaks
+ * (the slot leak this test was written for held about 1 GB), not the 50 MB target:
+ * - `favn serve`: the 50 MB target plus room for the host's own V8 heap, which keeps pages it grew
+ *   into (measured +47 to +56 MB after 1,000 requests; idle isolates go after 3 s).
+ * - `vite` dev, started as users start it (without the malloc settings the favn binary sets):
+ *   glibc keeps an arena per isolated-vm thread and Vite's own heap grows with odd URLs. Some
+ *   seeds take it past 100 MB on the code before and after the restructure alike (seed
+ *   1489741709: +110 MB before, +117 and +151 MB after, mostly malloc); see docs/fuzz.md.
  */
-const RSS_BOUND_MB = 100;
+const RSS_BOUND_MB: Record<string, number> = { serve: 100, vite: 200 };
 const RUN_TIMEOUT_MS = 900_000;
 
 interface HostLine {
@@ -70,7 +75,7 @@ describe('fuzz: random and malformed requests against favn serve and vite dev', 
         expect(
           host.rss_growth_mb,
           `${host.host}: RSS ${host.rss_before_mb} -> ${host.rss_after_mb} MB\n${report}`,
-        ).toBeLessThanOrEqual(RSS_BOUND_MB);
+        ).toBeLessThanOrEqual(RSS_BOUND_MB[host.host]!);
       }
       const final = JSON.parse(lines.filter((l) => l.startsWith('{"bench":"fuzz"')).at(-1) ?? 'null') as Record<
         string,
@@ -78,7 +83,7 @@ describe('fuzz: random and malformed requests against favn serve and vite dev', 
       > | null;
       expect(final, report).toMatchObject({ bench: 'fuzz', non_contract: 0, hangs: 0 });
       expect(final!.requests).toBeGreaterThanOrEqual(REQUESTS * 0.95);
-      expect(final!.rss_growth_mb).toBeLessThanOrEqual(RSS_BOUND_MB);
+      expect(final!.rss_growth_mb).toBeLessThanOrEqual(Math.max(...Object.values(RSS_BOUND_MB)));
       expect(code, report).toBe(0);
     },
     RUN_TIMEOUT_MS,
