@@ -233,17 +233,21 @@ function featureClient(
       return timeoutMs() ?? client.transactionTimeoutMs;
     },
     async transaction(role, fn, options = {}) {
+      const settings = { ...options, timeoutMs: options.timeoutMs ?? timeoutMs() };
+      // A read-only transaction cannot write: reads (the hot path) go through untouched.
+      if (options.readOnly) return client.transaction(role, fn, settings);
       const tables = new Set<string>();
       const result = await client.transaction(
         role,
         (query) =>
-          fn(async (text, values) => {
-            const rows = await query(text, values);
-            const target = WRITE_TARGET.exec(text);
-            if (target) tables.add(target[1]!.replaceAll('""', '"'));
-            return rows;
-          }),
-        { ...options, timeoutMs: options.timeoutMs ?? timeoutMs() },
+          fn((text, values) =>
+            query(text, values).then((rows) => {
+              const target = WRITE_TARGET.exec(text);
+              if (target) tables.add(target[1]!.replaceAll('""', '"'));
+              return rows;
+            }),
+          ),
+        settings,
       );
       if (tables.size > 0) committed({ tables });
       return result;
