@@ -105,7 +105,8 @@ describe('playground in a browser', { timeout: 60_000 }, () => {
     await noteInput().fill(text);
     await addButton().click();
     await notesList().getByText(text, { exact: true }).waitFor();
-    expect(await noteInput().inputValue()).toBe('');
+    // The list re-renders with the note before mutate() resolves and the form clears its input.
+    await expect.poll(() => noteInput().inputValue(), { timeout: WAIT }).toBe('');
     // The note lives on the server: a plain RPC call sees it too.
     const listed = await rpc(dev.url, FEATURE, 'listNotes');
     expect((listed.body as { text: string }[]).map((n) => n.text)).toContain(text);
