@@ -1,10 +1,10 @@
 import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
 import type { HandlerKind } from '../runtime/kinds.js';
 import { readEnvLocal } from '../devserver/common/env-local.js';
+import { waitForContent } from '../devserver/common/settled-file.js';
 import { UsageError } from '../devserver/common/usage-error.js';
 import { openDatabase } from '../devserver/data/open-database.js';
 import type { FeatureData } from '../devserver/data/feature-data.js';
@@ -95,7 +95,6 @@ export class DevReloader {
    * reports problems. A bad manifest is reported and the last good one keeps serving.
    */
   async reload(): Promise<void> {
-    await settleWrites(this.#changed);
     this.#readManifest();
     await this.runtime.load();
     this.#report();
@@ -139,7 +138,7 @@ export class DevReloader {
   /** `server/schema.ts` through Vite's runner, when it exists (a deleted one keeps the last). */
   async #loadSchema(): Promise<{ namespace: unknown; file: string; absolute: string } | null> {
     if (!existsSync(this.#schemaFile)) return null;
-    this.#invalidateChanged();
+    await this.#invalidateChanged();
     const namespace = await this.#runner.import(this.#schemaFile);
     return { namespace, file: path.relative(this.#state.root, this.#schemaFile), absolute: this.#schemaFile };
   }
@@ -151,7 +150,7 @@ export class DevReloader {
   async #modules(): Promise<ModuleEntry[]> {
     // Modules that failed last time are retried from scratch.
     for (const file of this.runtime.problems.modules.keys()) this.#changed.add(path.resolve(this.#state.root, file));
-    this.#invalidateChanged();
+    await this.#invalidateChanged();
     return this.#scan.modules.map((m) => ({
       file: m.file,
       exportNames: m.parsed ? m.exports.map((e) => e.name) : null,
@@ -165,7 +164,11 @@ export class DevReloader {
    */
   async #bundleHandlers(): Promise<{ code: string; kinds: Record<string, HandlerKind> } | null> {
     const previous = this.#scan;
-    this.#scan = await scanProject(this.#state.root, { classify: true, ignore: this.#state.options.ignore });
+    this.#scan = await scanProject(this.#state.root, {
+      classify: true,
+      ignore: this.#state.options.ignore,
+      settle: true,
+    });
     // A module that does not parse keeps its last known exports for the manifest check.
     for (const mod of this.#scan.modules) {
       if (!mod.parsed) mod.exports = previous.modules.find((m) => m.absolute === mod.absolute)?.exports ?? [];
@@ -185,8 +188,14 @@ export class DevReloader {
     return bundleHandlers(this.#state.root, modules, { alias: this.#server.config.resolve.alias });
   }
 
-  /** Drops changed files and everything that imports them from the runner's cache. */
-  #invalidateChanged(): void {
+  /**
+   * Drops changed files and everything that imports them from the runner's cache, once each has
+   * its content (a save seen between its truncate and its write would load an empty module).
+   */
+  async #invalidateChanged(): Promise<void> {
+    const changed = [...this.#changed];
+    this.#changed.clear();
+    await Promise.all(changed.map(waitForContent));
     const modules = this.#runner.evaluatedModules;
     const seen = new Set<string>();
     const invalidate = (id: string) => {
@@ -197,8 +206,7 @@ export class DevReloader {
       modules.invalidateModule(node);
       for (const importer of node.importers) invalidate(importer);
     };
-    for (const file of this.#changed) for (const node of modules.getModulesByFile(file) ?? []) invalidate(node.id);
-    this.#changed.clear();
+    for (const file of changed) for (const node of modules.getModulesByFile(file) ?? []) invalidate(node.id);
   }
 
   #report(): void {
@@ -239,19 +247,5 @@ export class DevReloader {
       }
     }
     reportProblems(this.#server, problems);
-  }
-}
-
-/**
- * A save can be seen between the truncate and the write: the file is briefly empty. Reading it
- * then would make every export vanish until the next event, so wait (briefly) for the content.
- */
-async function settleWrites(files: Iterable<string>): Promise<void> {
-  for (const file of files) {
-    for (let i = 0; i < 10; i++) {
-      const info = await stat(file).catch(() => null);
-      if (!info || info.size > 0) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
   }
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { glob } from 'tinyglobby';
+import { readSettled } from '../common/settled-file.js';
 import { UsageError } from '../common/usage-error.js';
 import type { ModuleExports } from './check-exports.js';
 import { scanExports, type ScanOptions } from './scan-exports.js';
@@ -53,7 +54,11 @@ export interface ProjectScan {
  */
 export async function scanProject(
   root: string,
-  options: ScanOptions & { ignore?: readonly string[] } = {},
+  options: ScanOptions & {
+    ignore?: readonly string[];
+    /** Files may be mid-save (a dev server's scan after a save): one that reads empty is read again. */
+    settle?: boolean;
+  } = {},
 ): Promise<ProjectScan> {
   const files = await findServerModules(root, options.ignore);
   const scan: ProjectScan = { modules: [], errors: [] };
@@ -61,7 +66,11 @@ export async function scanProject(
     files.map(async (absolute, i) => {
       const file = relativeName(root, absolute);
       try {
-        const result = scanExports(await readFile(absolute, 'utf8'), file, options);
+        const result = scanExports(
+          await (options.settle ? readSettled(absolute) : readFile(absolute, 'utf8')),
+          file,
+          options,
+        );
         scan.modules[i] = { file, absolute, exports: result.exports, parsed: true };
         scan.errors.push(...result.errors);
       } catch (error) {
