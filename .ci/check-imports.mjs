@@ -56,6 +56,8 @@ const IMPURE_PACKAGES = [
   'pg',
   '@electric-sql/*',
   'isolated-vm',
+  'isolated-vm-6',
+  'isolated-vm-7',
   'rolldown',
   'react',
   'react-dom',

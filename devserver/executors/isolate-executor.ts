@@ -15,9 +15,12 @@ import type { Executor, Invocation } from './executor.js';
 export class IsolateExecutor implements Executor {
   readonly kinds = HANDLER_KINDS;
   readonly #runner: IsolateRunner;
+  readonly #detailedErrors: boolean;
 
-  constructor(runner: IsolateRunner) {
+  /** `detailedErrors: false` (production): a 503 says the bundle did not load, the log says why. */
+  constructor(runner: IsolateRunner, options: { detailedErrors?: boolean | undefined } = {}) {
     this.#runner = runner;
+    this.#detailedErrors = options.detailedErrors ?? true;
   }
 
   invocation(name: string, value: unknown): Invocation | undefined {
@@ -26,9 +29,9 @@ export class IsolateExecutor implements Executor {
     const runner = this.#runner;
     if (runner.kindOf(name) === kind) return (ctx, args) => runner.run(kind, name, ctx, args);
     if (runner.loadError) {
-      const reason = runner.loadError;
+      const reason = this.#detailedErrors ? `: ${runner.loadError}` : ' (the host logged why)';
       return () => {
-        throw RequestError.of('unavailable', `the handler bundle could not be built: ${reason}`);
+        throw RequestError.of('unavailable', `the handler bundle did not load${reason}`);
       };
     }
     throw new UsageError(

@@ -93,7 +93,7 @@ export class FeatureRuntime {
     });
     const executors: Executor[] = [
       new DeclarativeExecutor(manifest.id, () => this.#data),
-      new IsolateExecutor(this.#isolates),
+      new IsolateExecutor(this.#isolates, { detailedErrors: options.detailedErrors }),
       new ModuleExecutor(),
     ];
     this.#modules = new FunctionTable('module', () => this.#entries(), executors, {
@@ -242,6 +242,10 @@ export class FeatureRuntime {
     } catch (error) {
       this.problems.handlers = error instanceof Error ? error : new Error(String(error));
       this.#isolates.loadError = this.problems.handlers.message;
+      if (this.#options.detailedErrors === false)
+        this.#options.warn?.(
+          `${this.#manifest.id}: the handler bundle did not load: ${this.problems.handlers.message}`,
+        );
     }
   }
 }

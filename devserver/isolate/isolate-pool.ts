@@ -1,13 +1,13 @@
-import ivm from 'isolated-vm';
 import { RequestError } from '../../runtime/request-error.js';
+import { isolatedVm, type IvmContext, type IvmIsolate, type IvmReference, type IvmScript } from './isolated-vm.js';
 import { isolatePrelude, type PreludeExports } from './prelude.js';
 
 const PRELUDE = `return (${isolatePrelude.toString()})($0);`;
 
 /** What the prelude of one context hands the host. */
 export interface IsolateContext {
-  dispatch: ivm.Reference<PreludeExports['dispatch']>;
-  resume: ivm.Reference<PreludeExports['resume']>;
+  dispatch: IvmReference<PreludeExports['dispatch']>;
+  resume: IvmReference<PreludeExports['resume']>;
 }
 
 /**
@@ -38,9 +38,9 @@ export interface IsolatePoolOptions {
  */
 export class IsolateSlot {
   readonly version: number;
-  #isolate: ivm.Isolate;
-  #script: ivm.Script;
-  #contexts = new Map<string, { context: ivm.Context; exports: IsolateContext }>();
+  #isolate: IvmIsolate;
+  #script: IvmScript;
+  #contexts = new Map<string, { context: IvmContext; exports: IsolateContext }>();
   #options: IsolatePoolOptions;
   #latest: string | null = null;
   #running = 0;
@@ -49,7 +49,7 @@ export class IsolateSlot {
   constructor(code: string, version: number, options: IsolatePoolOptions) {
     this.version = version;
     this.#options = options;
-    this.#isolate = new ivm.Isolate({ memoryLimit: options.memoryLimitMb });
+    this.#isolate = new (isolatedVm().Isolate)({ memoryLimit: options.memoryLimitMb });
     try {
       this.#script = this.#isolate.compileScriptSync(code, { filename: 'favn-handlers.js' });
     } catch (error) {
@@ -112,13 +112,13 @@ export class IsolateSlot {
     this.#contexts.clear();
   }
 
-  async #start(): Promise<{ context: ivm.Context; exports: IsolateContext }> {
+  async #start(): Promise<{ context: IvmContext; exports: IsolateContext }> {
     const context = await this.#isolate.createContext();
     try {
-      const host = new ivm.Reference(this.#options.onHostCall);
+      const host = new (isolatedVm().Reference)(this.#options.onHostCall);
       const prelude = (await context.evalClosure(PRELUDE, [host], {
         result: { reference: true },
-      })) as ivm.Reference<PreludeExports>;
+      })) as IvmReference<PreludeExports>;
       const [install, dispatch, resume] = await Promise.all([
         prelude.get('install', { reference: true }),
         prelude.get('dispatch', { reference: true }),
