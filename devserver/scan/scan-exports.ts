@@ -1,5 +1,5 @@
 import { parse as babelParse } from '@babel/parser';
-import { init as initLexer, parse as lexerParse } from 'es-module-lexer';
+import { initSync as initLexer, parse as lexerParse } from 'es-module-lexer';
 import { isHandlerKind, type HandlerKind } from '../../runtime/kinds.js';
 import { UsageError } from '../common/usage-error.js';
 
@@ -41,7 +41,9 @@ export interface ScanOptions {
   classify?: boolean;
 }
 
-await initLexer;
+// Synchronously: a top-level await here would make the plugin unloadable with `require()`, which is
+// how Vite loads a `vite.config.js` of a package without "type": "module".
+initLexer();
 
 /**
  * Lists the exports of a server module. Plain JS goes through es-module-lexer; TypeScript, JSX and
