@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Plugin } from 'vite';
+import { version as viteVersion, type Plugin } from 'vite';
 import { compareExports } from '../devserver/scan/check-exports.js';
 import type { PluginState } from './options.js';
 import { scanProject } from '../devserver/scan/server-modules.js';
@@ -17,6 +17,9 @@ const RESOLVED_ENTRY_ID = '\0favn:server-entry';
 const DEFAULT_MODULE = 'server-functions.js';
 /** The isolate bundle of `query`/`mutation`/`action` handlers, beside the server bundle. */
 const HANDLERS_BUNDLE = 'handlers.js';
+
+/** Vite 8 bundles with Rolldown (`build.rolldownOptions`), Vite 7 with Rollup (`build.rollupOptions`). */
+const BUNDLER_OPTIONS = Number(viteVersion.split('.')[0]) >= 8 ? 'rolldownOptions' : 'rollupOptions';
 
 /**
  * `vite build`: after the client, bundles every server module into one ESM entry
@@ -39,9 +42,16 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
               emptyOutDir: true,
               copyPublicDir: false,
               minify: false,
-              rolldownOptions: {
+              [BUNDLER_OPTIONS]: {
                 input: { 'server-functions': ENTRY_ID },
-                output: { format: 'es', entryFileNames: '[name].js', codeSplitting: false },
+                output: {
+                  format: 'es',
+                  entryFileNames: '[name].js',
+                  // One file: Rolldown says it with `codeSplitting`, Rollup with `inlineDynamicImports`.
+                  ...(BUNDLER_OPTIONS === 'rolldownOptions'
+                    ? { codeSplitting: false }
+                    : { inlineDynamicImports: true }),
+                },
               },
             },
           },
@@ -54,7 +64,8 @@ export function serverBuildPlugin(state: () => PluginState): Plugin {
       const { options } = state();
       const moduleName = serverModuleName(state());
       env.build.outDir = path.resolve(config.root, options.serverOutDir ?? 'dist-server');
-      const output = env.build.rolldownOptions.output;
+      const bundler = (env.build as unknown as Record<string, { output?: unknown } | undefined>)[BUNDLER_OPTIONS];
+      const output = bundler?.output as { entryFileNames?: string } | undefined;
       if (output && !Array.isArray(output)) output.entryFileNames = moduleName;
       // Bundle dependencies so the server bundle runs from any folder; Node built-ins stay imports.
       env.resolve.noExternal = true;
