@@ -41,7 +41,7 @@ const PURE_FILES = [
 ];
 
 /** runtime/ files that bind to a UI library; the only files that may import it. */
-const RUNTIME_BINDINGS = { 'runtime/react.ts': ['react', 'react-dom'] };
+const RUNTIME_BINDINGS = { 'runtime/react.ts': ['react', 'react-dom'], 'runtime/vue.ts': ['vue'] };
 
 /**
  * What a pure file may not import: Vite, Hono, databases, isolates, bundlers, the UI library (outside
@@ -61,6 +61,7 @@ const IMPURE_PACKAGES = [
   'rolldown',
   'react',
   'react-dom',
+  'vue',
 ];
 
 /** Higher layers that a lower one may not import, by top folder. */
