@@ -1,14 +1,28 @@
 import { readFile } from 'node:fs/promises';
+import type { SourceMap } from 'magic-string';
 import type { Plugin } from 'vite';
 import { UsageError } from '../devserver/common/usage-error.js';
-import { CLIENT_SPECIFIER, REACT_SPECIFIER, RUNTIME_FILES, type PluginState } from './options.js';
+import {
+  CLIENT_SPECIFIER,
+  REACT_SPECIFIER,
+  RUNTIME_FILES,
+  SERVER_ENVIRONMENT,
+  SSR_SPECIFIER,
+  type PluginState,
+} from './options.js';
 import { scanExports } from '../devserver/scan/scan-exports.js';
 import { isServerModule, relativeName } from '../devserver/scan/server-modules.js';
 import { transformToRpcProxy } from './transform-to-rpc-proxy.js';
 
+/** Frameworks' guards against server-only files in client code, by plugin name. */
+const SERVER_ONLY_GUARDS = ['react-router:dot-server'];
+/** An import of a server module, with or without its extension (`./notes.server`). */
+const SERVER_MODULE_SPECIFIER = /\.server(?:\.(?:js|ts|mjs|mts|jsx|tsx))?$/;
+
 /**
  * Client environments: every `*.server.*` module becomes RPC proxies at load time, so no byte of
- * its body or imports enters the client graph. Server environments keep the real module.
+ * its body or imports enters the client graph. Our server environment keeps the real module; any
+ * other server environment (a framework's SSR) gets stand-ins that call the host in-process.
  */
 export function clientProxyPlugin(state: () => PluginState): Plugin {
   return {
@@ -18,30 +32,26 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
       // One copy of the client runtime, shared by proxies and user code (RpcError instanceof).
       return { optimizeDeps: { exclude: [CLIENT_SPECIFIER, REACT_SPECIFIER] } };
     },
+    configResolved(config) {
+      allowProxiedServerModules(config.plugins);
+    },
     resolveId(id) {
-      return RUNTIME_FILES[id] ?? null;
+      const runtime = RUNTIME_FILES[id];
+      if (runtime) return runtime;
+      if (id === SSR_SPECIFIER && this.environment.config.consumer === 'server') return { id, external: true };
+      return null;
     },
     async load(id) {
-      if (this.environment.config.consumer !== 'client' || !isServerModule(id)) return null;
-      const { root, manifest, proxyExports } = state();
-      const absolute = id.split('?', 1)[0] as string;
-      const file = relativeName(root, absolute);
-      const code = await readFile(absolute, 'utf8');
-      let scan;
-      try {
-        scan = scanExports(code, file);
-      } catch (error) {
-        throw asRollupError(error, absolute);
+      if (!isServerModule(id)) return null;
+      const environment = this.environment;
+      if (environment.config.consumer === 'server') {
+        if (environment.name === SERVER_ENVIRONMENT) return null;
+        return standIn(id, state(), {
+          module: SSR_SPECIFIER,
+          serverDir: state().options.serverOutDir ?? 'dist-server',
+        });
       }
-      const [firstError] = scan.errors;
-      if (firstError) throw asRollupError(firstError, absolute);
-      const proxy = transformToRpcProxy(code, scan.exports, {
-        featureId: manifest.id,
-        clientModule: CLIENT_SPECIFIER,
-        file: absolute,
-      });
-      proxyExports.set(absolute, proxy.exportNames.join(','));
-      return { code: proxy.code, map: proxy.map };
+      return standIn(id, state());
     },
     async hotUpdate({ file, type, read }) {
       if (this.environment.config.consumer !== 'client' || type !== 'update' || !isServerModule(file)) return;
@@ -58,6 +68,51 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
       return;
     },
   };
+}
+
+/**
+ * React Router refuses `*.server.*` imports in client code, to keep server code out of the browser.
+ * Ours never reach it: the client gets proxies. Its guard is kept for every other file.
+ */
+function allowProxiedServerModules(plugins: readonly Plugin[]): void {
+  for (const plugin of plugins) {
+    if (!SERVER_ONLY_GUARDS.includes(plugin.name) || !plugin.resolveId) continue;
+    const hook = plugin.resolveId;
+    const original = typeof hook === 'function' ? hook : hook.handler;
+    const guarded: typeof original = function (this: ThisParameterType<typeof original>, id, ...rest) {
+      if (SERVER_MODULE_SPECIFIER.test(id.split('?', 1)[0] ?? id)) return null;
+      return original.call(this, id, ...rest);
+    };
+    (plugin as { resolveId: Plugin['resolveId'] }).resolveId =
+      typeof hook === 'function' ? guarded : { ...hook, handler: guarded };
+  }
+}
+
+/** The stand-in module for a server module: proxies (client) or in-process callers (SSR). */
+async function standIn(
+  id: string,
+  { root, manifest, proxyExports }: PluginState,
+  inProcess?: { module: string; serverDir: string },
+): Promise<{ code: string; map: SourceMap }> {
+  const absolute = id.split('?', 1)[0] as string;
+  const file = relativeName(root, absolute);
+  const code = await readFile(absolute, 'utf8');
+  let scan;
+  try {
+    scan = scanExports(code, file);
+  } catch (error) {
+    throw asRollupError(error, absolute);
+  }
+  const [firstError] = scan.errors;
+  if (firstError) throw asRollupError(firstError, absolute);
+  const proxy = transformToRpcProxy(code, scan.exports, {
+    featureId: manifest.id,
+    clientModule: CLIENT_SPECIFIER,
+    file: absolute,
+    inProcess,
+  });
+  if (!inProcess) proxyExports.set(absolute, proxy.exportNames.join(','));
+  return { code: proxy.code, map: proxy.map };
 }
 
 function asRollupError(error: unknown, id: string): Error {

@@ -7,9 +7,10 @@ import { readEnvLocal } from '../devserver/common/env-local.js';
 import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
 import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevReloader } from './dev-reloader.js';
-import type { PluginState } from './options.js';
+import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
 import { isServerModule } from '../devserver/scan/server-modules.js';
+import { registerDevHost, runWithRequest } from '../devserver/ssr/in-process.js';
 
 const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`];
 
@@ -22,6 +23,10 @@ export function devHostPlugin(state: () => PluginState): Plugin {
   return {
     name: 'favn:dev-host',
     apply: 'serve',
+    config() {
+      // Server modules load in an environment of ours, apart from any framework's SSR.
+      return { environments: { [SERVER_ENVIRONMENT]: { consumer: 'server' } } };
+    },
     configureServer(server: ViteDevServer) {
       const logger = server.config.logger;
       // Dev limits only the features whose feature.json sets rateLimits (to try 429s locally).
@@ -44,22 +49,25 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       void feature.reload();
 
       const listener = getRequestListener(host.app.fetch);
+      const unregister = registerDevHost(host.app.fetch);
       server.middlewares.use(function favnHost(req, res, next) {
         const url = req.url ?? '';
         if (HOST_PATHS.some((p) => url.startsWith(p))) return void listener(req, res);
-        next();
+        // Server rendering of this request (a framework's SSR) calls server functions as its caller.
+        runWithRequest(req, next);
       });
       server.httpServer?.once('close', () => {
+        unregister();
         void feature?.close();
         void rateLimiter.close();
       });
     },
     hotUpdate({ file }) {
-      // Runs once per environment after Vite invalidated its module graph; react on the SSR pass.
-      if (!feature || this.environment.name !== 'ssr') return;
+      // Runs once per environment after Vite invalidated its module graph; react on our own.
+      if (!feature || this.environment.name !== SERVER_ENVIRONMENT) return;
       if (isServerModule(file) || file === state().manifestFile) {
         feature.scheduleReload(file);
-        // Server modules reload through our own runner; nothing else in SSR should react.
+        // Server modules reload through our own runner; nothing else in it should react.
         return [];
       }
       if (feature.affects(file)) feature.scheduleReload(file);

@@ -17,7 +17,7 @@ import type { Host } from '../devserver/host/host.js';
 import { bundleHandlers, type HandlerModule } from '../devserver/isolate/bundle-handlers.js';
 import { compareExports, describeReport } from '../devserver/scan/check-exports.js';
 import { scanProject, type ProjectScan } from '../devserver/scan/server-modules.js';
-import type { PluginState } from './options.js';
+import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { reportProblems, type Problem } from './report-problems.js';
 
 /**
@@ -43,8 +43,9 @@ export class DevReloader {
     this.#server = server;
     this.#state = state;
     this.#host = host;
-    // A runner of our own, without HMR: we decide when server code reloads.
-    this.#runner = createServerModuleRunner(server.environments.ssr, { hmr: false });
+    // A runner of our own, in our own environment, without HMR: we decide when server code
+    // reloads, and a framework's SSR environment keeps its in-process stand-ins.
+    this.#runner = createServerModuleRunner(server.environments[SERVER_ENVIRONMENT]!, { hmr: false });
     this.#schemaFile = path.resolve(state.root, state.options.schema ?? DEFAULT_SCHEMA_FILE);
     const logger = server.config.logger;
     this.runtime = new FeatureRuntime(

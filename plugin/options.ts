@@ -30,6 +30,14 @@ export interface ServerFnsOptions {
 /** Specifiers of the client runtime that generated proxies and user code import. */
 export const CLIENT_SPECIFIER = '@favn/vite-plugin-server-fns/client';
 export const REACT_SPECIFIER = '@favn/vite-plugin-server-fns/react';
+/** What server-rendering stand-ins import; kept external so one copy runs per process. */
+export const SSR_SPECIFIER = '@favn/vite-plugin-server-fns/ssr';
+
+/**
+ * Our own server environment: `vite` dev loads server modules through it, `vite build` bundles
+ * them with it. Other server environments (a framework's SSR) get in-process stand-ins.
+ */
+export const SERVER_ENVIRONMENT = 'favn_server';
 
 /** Files of this package the specifiers above resolve to, so the plugin also works unlinked. */
 export const RUNTIME_FILES: Record<string, string> = {

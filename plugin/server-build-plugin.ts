@@ -4,14 +4,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { version as viteVersion, type Plugin } from 'vite';
 import { compareExports } from '../devserver/scan/check-exports.js';
-import type { PluginState } from './options.js';
+import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { scanProject } from '../devserver/scan/server-modules.js';
 import { bundleHandlers } from '../devserver/isolate/bundle-handlers.js';
 import type { ServerFunctionsManifest } from '../devserver/feature/manifest.js';
 import { DEFAULT_SCHEMA_FILE, SCHEMA_EXPORT } from '../devserver/feature/schema-loader.js';
 
-/** Name of the build environment that bundles server modules. */
-export const SERVER_ENVIRONMENT = 'favn_server';
 const ENTRY_ID = 'virtual:favn/server-entry';
 const RESOLVED_ENTRY_ID = '\0favn:server-entry';
 const DEFAULT_MODULE = 'server-functions.js';

@@ -7,6 +7,11 @@ export interface ProxyOptions {
   clientModule: string;
   /** Source file name, for the source map. */
   file: string;
+  /**
+   * Server-rendered code: the stand-ins call the host in-process (`createInProcessFunction` of
+   * this specifier) instead of over HTTP, with the built feature's folder for production.
+   */
+  inProcess?: { module: string; serverDir: string };
 }
 
 export interface ProxyOutput {
@@ -28,13 +33,16 @@ export function transformToRpcProxy(code: string, exports: readonly ExportInfo[]
   let cursor = 0;
   for (const exp of sorted) {
     if (exp.start > cursor) s.remove(cursor, exp.start);
-    s.overwrite(exp.start, exp.end, proxyLine(exp.name, options.featureId));
+    s.overwrite(exp.start, exp.end, proxyLine(exp.name, options));
     cursor = exp.end;
   }
   if (cursor < code.length) s.remove(cursor, code.length);
   s.prepend(
-    `// Client stand-in for a server module: each export calls the host over RPC.\n` +
-      `import { createServerFunction as __favnServerFunction } from ${JSON.stringify(options.clientModule)};\n`,
+    options.inProcess
+      ? `// Server-rendering stand-in for a server module: each export calls the host in this process.\n` +
+          `import { createInProcessFunction as __favnServerFunction } from ${JSON.stringify(options.inProcess.module)};\n`
+      : `// Client stand-in for a server module: each export calls the host over RPC.\n` +
+          `import { createServerFunction as __favnServerFunction } from ${JSON.stringify(options.clientModule)};\n`,
   );
   const map = s.generateMap({ hires: 'boundary', includeContent: false, source: options.file });
   // Tools fill missing sourcesContent by reading the file, which would ship the server source to
@@ -49,11 +57,12 @@ function skeleton(code: string, exports: readonly ExportInfo[]): string {
   return out;
 }
 
-function proxyLine(name: string, featureId: string): string {
+function proxyLine(name: string, options: ProxyOptions): string {
   const local = `__favn_${name.replace(/[^\w$]/g, '_')}`;
   const exported = /^[A-Za-z_$][\w$]*$/.test(name) ? name : JSON.stringify(name);
+  const args = [options.featureId, name, ...(options.inProcess ? [options.inProcess.serverDir] : [])];
   return (
-    `const ${local} = /* @__PURE__ */ __favnServerFunction(${JSON.stringify(featureId)}, ${JSON.stringify(name)});\n` +
+    `const ${local} = /* @__PURE__ */ __favnServerFunction(${args.map((a) => JSON.stringify(a)).join(', ')});\n` +
     `export { ${local} as ${exported} };\n`
   );
 }
