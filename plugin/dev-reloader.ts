@@ -216,7 +216,7 @@ export class DevReloader {
     const problems: Problem[] = [];
     if (this.#manifestError) problems.push({ message: this.#manifestError.message, file: manifestFile });
     if (handlers) {
-      const message = `The handler bundle (query/mutation/action) could not be built or loaded; the last good one keeps serving.\n${handlers.message}`;
+      const message = `The handler bundle (query/mutation/action) could not be built or loaded. A bundle that loaded before keeps serving; without one, handler calls answer 503 until this is fixed.\n${handlers.message}`;
       problems.push({ message, file: (handlers as UsageError).file });
     }
     if (schema)

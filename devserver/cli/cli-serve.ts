@@ -3,6 +3,7 @@ import { SECRET_ENV_PREFIX } from '../serve/feature-secrets.js';
 import { readServeConfig } from '../serve/serve-config.js';
 import { startServe } from '../serve/serve.js';
 import { UsageError } from '../common/usage-error.js';
+import { nodeSnapshotWarning } from '../executors/isolate-executor.js';
 
 /** Shortest admin token accepted from any source: it guards a login form open to the network. */
 const MIN_ADMIN_TOKEN = 16;
@@ -51,11 +52,16 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     warn: (message) => process.stderr.write(`${message}\n`),
   });
   process.stdout.write(`favn serve: ${running.url}/\n`);
+  // Started with plain `node` (a container's CMD), not the favn binary that sets the flag itself.
+  const snapshot = nodeSnapshotWarning();
+  if (snapshot && running.features.some(({ feature }) => feature.manifest.serverFunctions?.handlers)) {
+    process.stderr.write(`${snapshot}\n`);
+  }
   for (const { feature, staticDir } of running.features) {
     const mode = feature.functions?.mode ?? 'none';
     const state = feature.unavailableReason
       ? `UNAVAILABLE: ${feature.unavailableReason}`
-      : `${mode}, ${feature.declared.size} functions`;
+      : `${mode}, ${feature.declared.size} functions${feature.handlersError?.() ? ' (handlers unavailable, see above)' : ''}`;
     process.stdout.write(
       `  ${feature.id}${feature.manifest.version ? `@${feature.manifest.version}` : ''}  ${state}${staticDir ? `  page ${running.url}/${feature.id}/` : ''}\n`,
     );

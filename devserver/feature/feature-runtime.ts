@@ -132,7 +132,17 @@ export class FeatureRuntime {
     const feature = hostedFeature(manifest, this.#table(manifest), this.#options.secrets?.() ?? {});
     Object.defineProperty(feature, 'data', { get: () => this.#data, enumerable: true });
     if (this.#unavailable) feature.unavailableReason = this.#unavailable;
-    if (!manifest.serverFunctions?.endpoint) feature.isolates = () => this.#isolates.stats();
+    if (!manifest.serverFunctions?.endpoint) {
+      feature.isolates = () => this.#isolates.stats();
+      feature.handlersError = () => {
+        const problem = this.problems.handlers;
+        if (!problem) return null;
+        // Production says that they do not run, the log says why (as for a module that fails).
+        return this.#options.detailedErrors === false
+          ? 'the handler bundle did not load (the host logged why)'
+          : problem.message;
+      };
+    }
     feature.close = () => void this.close();
     this.#feature = feature;
     return feature;

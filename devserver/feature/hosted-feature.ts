@@ -17,6 +17,8 @@ export interface HostedFeature {
   data: FeatureData | null;
   /** Why the feature cannot serve calls at all (e.g. a failed integrity check), if it cannot. */
   unavailableReason?: string;
+  /** Why its handlers (`query`/`mutation`/`action`) cannot run as loaded, `null` when they can. */
+  handlersError?: () => string | null;
   /** Its handler isolates, for `/_admin` (absent without handlers). */
   isolates?: () => IsolatePoolStats;
   /** Frees what the feature holds (its isolates); the host calls it on shutdown. */

@@ -36,6 +36,11 @@ export function featureHealth(feature: HostedFeature): FeatureHealth {
     exports: status?.exports ?? [],
     declared: [...feature.declared],
     loadedAt: status?.loadedAt ?? null,
-    error: feature.unavailableReason ?? status?.error ?? null,
+    error: feature.unavailableReason ?? joinErrors(status?.error, feature.handlersError?.()),
   };
+}
+
+function joinErrors(...errors: (string | null | undefined)[]): string | null {
+  const present = errors.filter((e): e is string => Boolean(e));
+  return present.length ? present.join('\n') : null;
 }

@@ -42,18 +42,34 @@ export interface IvmReference<T> {
  */
 export const ISOLATED_VM_BUILDS = ['isolated-vm-7', 'isolated-vm-6', 'isolated-vm'] as const;
 
-/** The isolated-vm release that ships a prebuilt binary for a Node major, as an install command. */
-export function isolatedVmInstallCommand(nodeMajor: number): string {
-  if (nodeMajor >= 24) return 'npm install isolated-vm@7.0.1';
-  if (nodeMajor >= 22) return 'npm install isolated-vm@6.2.0';
-  return 'npm install isolated-vm@5.0.4 (compiles from source: needs python3, make and a C++ compiler)';
+/** Node lines with a prebuilt isolated-vm build among the package's optional dependencies. */
+export const SUPPORTED_NODE_LINES = [22, 24, 26] as const;
+
+/**
+ * What to do when no build loads on Node `nodeMajor`. The builds come with the package as optional
+ * dependencies, so reinstalling with this Node brings the right one; a line-specific package in the
+ * feature's own dependencies would break a teammate's install on another line, so it is only the
+ * last resort, and optional.
+ *
+ * @example
+ * isolatedVmFix(26) // 'run `npm install` (or `npm ci`) in the feature repo with this Node, ...'
+ */
+export function isolatedVmFix(nodeMajor: number): string {
+  if (!(SUPPORTED_NODE_LINES as readonly number[]).includes(nodeMajor)) {
+    return `use Node ${SUPPORTED_NODE_LINES.join(', ')} (this is Node ${nodeMajor}), then run \`npm install\` again`;
+  }
+  const release = nodeMajor >= 24 ? '7.0.1' : '6.2.0';
+  return (
+    'run `npm install` (or `npm ci`) in the feature repo with this Node, without `--omit=optional`, then restart ' +
+    `(the builds come with the package as optional dependencies). If that does not bring one: \`npm install --save-optional isolated-vm@${release}\``
+  );
 }
 
 let loaded: IsolatedVm | null = null;
 
 /**
  * isolated-vm for the running Node, loaded on first use (a feature without handlers never loads
- * it). Throws a `UsageError` naming the install command for this Node when no build loads.
+ * it). Throws a `UsageError` saying what to do on this Node when no build loads.
  *
  * @example
  * const ivm = isolatedVm()
@@ -74,20 +90,22 @@ export function loadFirst(names: readonly string[], require: (name: string) => u
       if (typeof ivm?.Isolate === 'function' && typeof ivm.Reference === 'function') return ivm;
       tried.push(`${name}: does not look like isolated-vm`);
     } catch (error) {
-      tried.push(`${name}: ${whyNot(error)}`);
+      tried.push(`${name}: ${whyNot(error, name)}`);
     }
   }
   const version = process.versions.node;
   const major = Number(version.split('.')[0]);
   throw new UsageError(
     `Handler functions (query/mutation/action) need isolated-vm, and no build of it loads on Node ${version} ` +
-      `(${process.platform}-${process.arch}, ABI ${process.versions.modules}). Supported Node lines: 22, 24 and 26. ` +
-      `Fix: run \`${isolatedVmInstallCommand(major)}\` in the feature repo, then restart. Tried:\n  ${tried.join('\n  ')}`,
+      `(${process.platform}-${process.arch}, ABI ${process.versions.modules}). Supported Node lines: ${SUPPORTED_NODE_LINES.join(', ')}. ` +
+      `Fix: ${isolatedVmFix(major)}. Tried:\n  ${tried.join('\n  ')}`,
   );
 }
 
-function whyNot(error: unknown): string {
+function whyNot(error: unknown, name: string): string {
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'MODULE_NOT_FOUND') return 'not installed';
-  return String((error as Error)?.message ?? error).split('\n', 1)[0] ?? 'failed to load';
+  const message = String((error as Error)?.message ?? error);
+  // Only the build itself missing is "not installed"; a dependency of it missing is its own reason.
+  if (code === 'MODULE_NOT_FOUND' && message.includes(`'${name}'`)) return 'not installed';
+  return message.split('\n', 1)[0] ?? 'failed to load';
 }
