@@ -1,4 +1,5 @@
-import type { Plugin } from 'vite';
+import { version as viteVersion, type Plugin } from 'vite';
+import { refuseUnsupportedFrameworks, refuseUnsupportedVite } from './compatibility.js';
 import { clientProxyPlugin } from './client-proxy-plugin.js';
 import { devHostPlugin } from './dev-host-plugin.js';
 import { loadPluginState, type PluginState, type ServerFnsOptions } from './options.js';
@@ -24,7 +25,11 @@ export default function serverFns(options: ServerFnsOptions = {}): Plugin[] {
   };
   const setup: Plugin = {
     name: 'favn:setup',
+    config() {
+      refuseUnsupportedVite(viteVersion);
+    },
     configResolved(config) {
+      refuseUnsupportedFrameworks(config.plugins);
       state = loadPluginState(options, config.root, (m) => config.logger.warn(m));
     },
   };
