@@ -483,8 +483,9 @@ function headerTricks(ctx) {
       );
     }
     case 6: {
-      // Up to ~13 KB in all: under Node's 16 KiB header limit, so the call must go through.
-      const count = rng.int(100, 1200);
+      // Up to ~11 KB with the request's other headers: under Node's 16 KiB header limit on every
+      // line, so the call must go through (1,100 such headers reached the limit on Node 22 and 26).
+      const count = rng.int(100, 900);
       const many = Array.from(
         { length: count },
         (_, i) => /** @type {import('./fuzz-wire.js').Header} */ ([`X-H${i}`, 'v']),
