@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { SourceMap } from 'magic-string';
 import type { Plugin } from 'vite';
 import { UsageError } from '../devserver/common/usage-error.js';
@@ -6,12 +7,13 @@ import {
   CLIENT_SPECIFIER,
   REACT_SPECIFIER,
   RUNTIME_FILES,
+  VUE_SPECIFIER,
   SERVER_ENVIRONMENT,
   SSR_SPECIFIER,
   type PluginState,
 } from './options.js';
 import { scanExports } from '../devserver/scan/scan-exports.js';
-import { isServerModule, relativeName } from '../devserver/scan/server-modules.js';
+import { findServerModules, isServerModule, relativeName } from '../devserver/scan/server-modules.js';
 import { transformToRpcProxy } from './transform-to-rpc-proxy.js';
 
 /** Frameworks' guards against server-only files in client code, by plugin name. */
@@ -25,15 +27,16 @@ const SERVER_MODULE_SPECIFIER = /\.server(?:\.(?:js|ts|mjs|mts|jsx|tsx))?$/;
  * other server environment (a framework's SSR) gets stand-ins that call the host in-process.
  */
 export function clientProxyPlugin(state: () => PluginState): Plugin {
+  const projectModules = new ProjectServerModules(() => state());
   return {
     name: 'favn:client-proxy',
     enforce: 'pre',
     config() {
       // One copy of the client runtime, shared by proxies and user code (RpcError instanceof).
-      return { optimizeDeps: { exclude: [CLIENT_SPECIFIER, REACT_SPECIFIER] } };
+      return { optimizeDeps: { exclude: [CLIENT_SPECIFIER, REACT_SPECIFIER, VUE_SPECIFIER] } };
     },
     configResolved(config) {
-      allowProxiedServerModules(config.plugins);
+      allowProxiedServerModules(config.plugins, projectModules);
     },
     resolveId(id) {
       const runtime = RUNTIME_FILES[id];
@@ -42,7 +45,8 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
       return null;
     },
     async load(id) {
-      if (!isServerModule(id)) return null;
+      // Only the project's own server modules (not node_modules, not `ignore`d files) are stood in for.
+      if (!isServerModule(id) || !(await projectModules.has(id.split('?', 1)[0] as string))) return null;
       const environment = this.environment;
       if (environment.config.consumer === 'server') {
         if (environment.name === SERVER_ENVIRONMENT) return null;
@@ -71,17 +75,48 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
 }
 
 /**
- * React Router refuses `*.server.*` imports in client code, to keep server code out of the browser.
- * Ours never reach it: the client gets proxies. Its guard is kept for every other file.
+ * The project's server modules as the scan finds them (its `ignore` applied), looked up again when
+ * a file is not among them (a module added since), at most every half second.
  */
-function allowProxiedServerModules(plugins: readonly Plugin[]): void {
+class ProjectServerModules {
+  #state: () => PluginState;
+  #files: Set<string> | null = null;
+  #scannedAt = 0;
+
+  constructor(state: () => PluginState) {
+    this.#state = state;
+  }
+
+  async has(file: string): Promise<boolean> {
+    const absolute = path.resolve(file);
+    if (this.#files?.has(absolute)) return true;
+    if (this.#files && performance.now() - this.#scannedAt < 500) return false;
+    const { root, options } = this.#state();
+    this.#files = new Set(await findServerModules(root, options.ignore));
+    this.#scannedAt = performance.now();
+    return this.#files.has(absolute);
+  }
+}
+
+/**
+ * React Router refuses `*.server.*` imports in client code, to keep server code out of the browser.
+ * Ours never reach it: the client gets proxies. The guard still decides for everything else, by
+ * what an import resolves to: a dependency's `.server` file, an ignored one, anything outside the
+ * project's server modules.
+ */
+function allowProxiedServerModules(plugins: readonly Plugin[], modules: ProjectServerModules): void {
   for (const plugin of plugins) {
     if (!SERVER_ONLY_GUARDS.includes(plugin.name) || !plugin.resolveId) continue;
     const hook = plugin.resolveId;
     const original = typeof hook === 'function' ? hook : hook.handler;
-    const guarded: typeof original = function (this: ThisParameterType<typeof original>, id, ...rest) {
-      if (SERVER_MODULE_SPECIFIER.test(id.split('?', 1)[0] ?? id)) return null;
-      return original.call(this, id, ...rest);
+    const guarded: typeof original = async function (this: ThisParameterType<typeof original>, id, importer, options) {
+      if (SERVER_MODULE_SPECIFIER.test(id.split('?', 1)[0] ?? id)) {
+        const resolved = await this.resolve(id, importer, { ...options, skipSelf: true });
+        if (resolved && !resolved.external && isServerModule(resolved.id)) {
+          if (await modules.has(resolved.id.split('?', 1)[0] as string)) return null;
+        }
+      }
+      return original.call(this, id, importer, options);
     };
     (plugin as { resolveId: Plugin['resolveId'] }).resolveId =
       typeof hook === 'function' ? guarded : { ...hook, handler: guarded };

@@ -30,6 +30,7 @@ export interface ServerFnsOptions {
 /** Specifiers of the client runtime that generated proxies and user code import. */
 export const CLIENT_SPECIFIER = '@favn/vite-plugin-server-fns/client';
 export const REACT_SPECIFIER = '@favn/vite-plugin-server-fns/react';
+export const VUE_SPECIFIER = '@favn/vite-plugin-server-fns/vue';
 /** What server-rendering stand-ins import; kept external so one copy runs per process. */
 export const SSR_SPECIFIER = '@favn/vite-plugin-server-fns/ssr';
 
@@ -43,6 +44,7 @@ export const SERVER_ENVIRONMENT = 'favn_server';
 export const RUNTIME_FILES: Record<string, string> = {
   [CLIENT_SPECIFIER]: runtimeFile('client'),
   [REACT_SPECIFIER]: runtimeFile('react'),
+  [VUE_SPECIFIER]: runtimeFile('vue'),
 };
 
 /** What the plugins of one `serverFns()` call share. */

@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { rpcPath } from '../../runtime/protocol.js';
 import { RpcError } from '../../runtime/rpc-error.js';
@@ -23,12 +24,17 @@ export interface RequestLike {
 /** Headers that carry the caller's identity into the call. */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'x-auth-request-access-token', 'x-favn-dev-identity'] as const;
 
+interface BuiltHost {
+  fetch: HostFetch;
+  close(): Promise<void>;
+}
+
 interface InProcessState {
   scope: AsyncLocalStorage<Headers>;
   /** The dev server's host, registered by the plugin. */
   devHost: HostFetch | null;
-  /** A built feature's host, loaded on the first call in production. */
-  builtHost: Promise<HostFetch> | null;
+  /** Built features' hosts by folder, loaded on their first call in production. */
+  builtHosts: Map<string, Promise<BuiltHost>>;
   warnedNoScope: boolean;
 }
 
@@ -37,7 +43,7 @@ const STATE_KEY = Symbol.for('favn.inProcess');
 const state: InProcessState = ((globalThis as Record<symbol, unknown>)[STATE_KEY] ??= {
   scope: new AsyncLocalStorage<Headers>(),
   devHost: null,
-  builtHost: null,
+  builtHosts: new Map(),
   warnedNoScope: false,
 } satisfies InProcessState) as InProcessState;
 
@@ -122,25 +128,97 @@ export function createInProcessFunction(
 
 function hostFor(serverDir: string): HostFetch | Promise<HostFetch> {
   if (state.devHost) return state.devHost;
-  state.builtHost ??= loadBuiltHost(path.resolve(process.env.FAVN_SERVER_DIR ?? serverDir)).catch((error: unknown) => {
-    state.builtHost = null;
-    throw error;
-  });
-  return state.builtHost;
+  const dir = path.resolve(process.env.FAVN_SERVER_DIR ?? serverDir);
+  let host = state.builtHosts.get(dir);
+  if (!host) {
+    host = loadBuiltHost(dir);
+    state.builtHosts.set(dir, host);
+    // A failed load is tried again on the next call (a build may land meanwhile).
+    host.catch(() => state.builtHosts.delete(dir));
+  }
+  return host.then(
+    (loaded) => loaded.fetch,
+    (error: unknown) => {
+      throw new RpcError(
+        503,
+        `Server functions unavailable: the built feature in ${dir} did not load (${(error as Error)?.message ?? error}). ` +
+          'Build it (vite build, or react-router build), start the server from the feature folder, or set FAVN_SERVER_DIR.',
+        null,
+        { cause: error },
+      );
+    },
+  );
 }
 
-/** Production: the built feature on a host of its own in this process (tables: `DATABASE_URL`). */
-async function loadBuiltHost(dir: string): Promise<HostFetch> {
-  const [{ loadBuiltFeature }, { createHost }, { openDatabase }] = await Promise.all([
+/**
+ * Production: the built feature on a host of its own in this process, set up as `favn serve` would
+ * set it up in the feature's folder: `favn.config.json` there (auth, secrets, cross-site), secrets
+ * from `FAVN_SECRET_<ID>__<NAME>`, default rate limits, tables in `DATABASE_URL` or PGlite in the
+ * feature's `.favn/db`.
+ */
+async function loadBuiltHost(dir: string): Promise<BuiltHost> {
+  const [
+    { loadBuiltFeature },
+    { readManifest },
+    { createHost },
+    { openDatabase },
+    serveConfig,
+    secretsModule,
+    limiter,
+    auth,
+  ] = await Promise.all([
     import('../feature/load-built-feature.js'),
+    import('../feature/manifest.js'),
     import('../host/host.js'),
     import('../data/open-database.js'),
+    import('../serve/serve-config.js'),
+    import('../serve/feature-secrets.js'),
+    import('../rate-limit/open-rate-limiter.js'),
+    import('../auth/create-identify.js'),
   ]);
+  const root = path.dirname(dir);
+  const warn = (message: string) => console.warn(`[favn] ${message}`);
+  const configFile = path.join(root, 'favn.config.json');
+  const config = serveConfig.readServeConfig(existsSync(configFile) ? configFile : undefined, []);
+  const featureId = readManifest(path.join(dir, 'feature.json'), { runtime: true }).id;
+  const secrets = secretsModule.readFeatureSecrets(config.secrets ?? {}, process.env, warn).of(featureId);
+  let database: ReturnType<typeof openDatabase> | null = null;
   const feature = await loadBuiltFeature(dir, {
-    database: () => openDatabase(process.cwd(), process.env),
-    warn: (message) => console.warn(`[favn] ${message}`),
+    database: () => (database ??= openDatabase(root, process.env)),
+    secrets,
+    warn,
   });
-  return createHost([feature]).app.fetch;
+  const rateLimiter = limiter.openRateLimiter(process.env);
+  const host = createHost([feature], {
+    identify: auth.createIdentify(config.auth, { dev: false }),
+    crossSite: config.crossSite,
+    rateLimiter,
+    defaultRateLimits: true,
+  });
+  const close = async () => {
+    feature.close?.();
+    await rateLimiter.close();
+    if (database) await (await database).close();
+  };
+  closeOnSignals(close);
+  return { fetch: host.app.fetch, close };
+}
+
+/**
+ * The loaded feature holds a database and isolates, which would keep the process alive after its
+ * server closed on SIGTERM/SIGINT. Close them then; a signal nobody else handles ends the process
+ * as it would have without us.
+ */
+function closeOnSignals(close: () => Promise<void>): void {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      void close()
+        .catch(() => {})
+        .finally(() => {
+          if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+        });
+    });
+  }
 }
 
 function credentialsOf(source: RequestLike['headers']): Headers {
