@@ -27,7 +27,7 @@ const SERVER_MODULE_SPECIFIER = /\.server(?:\.(?:js|ts|mjs|mts|jsx|tsx))?$/;
  * other server environment (a framework's SSR) gets stand-ins that call the host in-process.
  */
 export function clientProxyPlugin(state: () => PluginState): Plugin {
-  const projectModules = new ProjectServerModules(() => state());
+  const ignored = new IgnoredServerModules(() => state());
   return {
     name: 'favn:client-proxy',
     enforce: 'pre',
@@ -36,7 +36,7 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
       return { optimizeDeps: { exclude: [CLIENT_SPECIFIER, REACT_SPECIFIER, VUE_SPECIFIER] } };
     },
     configResolved(config) {
-      allowProxiedServerModules(config.plugins, projectModules);
+      allowProxiedServerModules(config.plugins, ignored);
     },
     resolveId(id) {
       const runtime = RUNTIME_FILES[id];
@@ -45,8 +45,8 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
       return null;
     },
     async load(id) {
-      // Only the project's own server modules (not node_modules, not `ignore`d files) are stood in for.
-      if (!isServerModule(id) || !(await projectModules.has(id.split('?', 1)[0] as string))) return null;
+      // Every server module outside node_modules is stood in for, except those the user `ignore`d.
+      if (!isServerModule(id) || (await ignored.has(id.split('?', 1)[0] as string))) return null;
       const environment = this.environment;
       if (environment.config.consumer === 'server') {
         if (environment.name === SERVER_ENVIRONMENT) return null;
@@ -75,36 +75,39 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
 }
 
 /**
- * The project's server modules as the scan finds them (its `ignore` applied), looked up again when
- * a file is not among them (a module added since), at most every half second.
+ * Server modules the user opted out of with `ignore`: those load as themselves everywhere. Every
+ * other `*.server.*` module outside node_modules is stood in for (also one outside the root, or
+ * added since), so server code never loads as itself in client code by mistake.
  */
-class ProjectServerModules {
+class IgnoredServerModules {
   #state: () => PluginState;
-  #files: Set<string> | null = null;
-  #scannedAt = 0;
+  #all: Set<string> | null = null;
+  #ignored = new Set<string>();
 
   constructor(state: () => PluginState) {
     this.#state = state;
   }
 
   async has(file: string): Promise<boolean> {
-    const absolute = path.resolve(file);
-    if (this.#files?.has(absolute)) return true;
-    if (this.#files && performance.now() - this.#scannedAt < 500) return false;
     const { root, options } = this.#state();
-    this.#files = new Set(await findServerModules(root, options.ignore));
-    this.#scannedAt = performance.now();
-    return this.#files.has(absolute);
+    if (!options.ignore?.length) return false;
+    const absolute = path.resolve(file);
+    if (!this.#all?.has(absolute)) {
+      const [all, kept] = await Promise.all([findServerModules(root), findServerModules(root, options.ignore)]);
+      this.#all = new Set(all);
+      const keptSet = new Set(kept);
+      this.#ignored = new Set(all.filter((f) => !keptSet.has(f)));
+    }
+    return this.#ignored.has(absolute);
   }
 }
 
 /**
  * React Router refuses `*.server.*` imports in client code, to keep server code out of the browser.
  * Ours never reach it: the client gets proxies. The guard still decides for everything else, by
- * what an import resolves to: a dependency's `.server` file, an ignored one, anything outside the
- * project's server modules.
+ * what an import resolves to: a dependency's `.server` file, or one the user `ignore`d.
  */
-function allowProxiedServerModules(plugins: readonly Plugin[], modules: ProjectServerModules): void {
+function allowProxiedServerModules(plugins: readonly Plugin[], ignored: IgnoredServerModules): void {
   for (const plugin of plugins) {
     if (!SERVER_ONLY_GUARDS.includes(plugin.name) || !plugin.resolveId) continue;
     const hook = plugin.resolveId;
@@ -113,7 +116,7 @@ function allowProxiedServerModules(plugins: readonly Plugin[], modules: ProjectS
       if (SERVER_MODULE_SPECIFIER.test(id.split('?', 1)[0] ?? id)) {
         const resolved = await this.resolve(id, importer, { ...options, skipSelf: true });
         if (resolved && !resolved.external && isServerModule(resolved.id)) {
-          if (await modules.has(resolved.id.split('?', 1)[0] as string)) return null;
+          if (!(await ignored.has(resolved.id.split('?', 1)[0] as string))) return null;
         }
       }
       return original.call(this, id, importer, options);
