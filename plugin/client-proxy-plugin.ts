@@ -6,6 +6,7 @@ import { UsageError } from '../devserver/common/usage-error.js';
 import {
   CLIENT_SPECIFIER,
   REACT_SPECIFIER,
+  RUNTIME_DIR,
   RUNTIME_FILES,
   VUE_SPECIFIER,
   SERVER_ENVIRONMENT,
@@ -38,8 +39,8 @@ export function clientProxyPlugin(state: () => PluginState): Plugin {
     configResolved(config) {
       allowProxiedServerModules(config.plugins, ignored);
     },
-    resolveId(id) {
-      const runtime = RUNTIME_FILES[id];
+    resolveId(id, importer) {
+      const runtime = RUNTIME_FILES[id] ?? runtimeNeighbour(id, importer);
       if (runtime) return runtime;
       if (id === SSR_SPECIFIER && this.environment.config.consumer === 'server') return { id, external: true };
       return null;
@@ -100,6 +101,19 @@ class IgnoredServerModules {
     }
     return this.#ignored.has(absolute);
   }
+}
+
+/**
+ * A runtime file's relative import of another (`./client.js` in `react.js`), resolved to the same
+ * plain id the specifiers resolve to. Left to Vite, a file in node_modules gets the optimizer's
+ * `?v=` query, so the browser would load a second client (its own settings, its own featureId)
+ * beside the one that proxies and `configureRpc` reach through the specifiers.
+ */
+function runtimeNeighbour(id: string, importer: string | undefined): string | null {
+  if (!importer || !id.startsWith('.') || !id.endsWith('.js')) return null;
+  const from = path.resolve(importer.split('?', 1)[0] as string);
+  const target = path.resolve(path.dirname(from), id);
+  return path.dirname(from) === RUNTIME_DIR && path.dirname(target) === RUNTIME_DIR ? target : null;
 }
 
 /**

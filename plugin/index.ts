@@ -1,6 +1,7 @@
 import { version as viteVersion, type Plugin } from 'vite';
 import { refuseUnsupportedFrameworks, refuseUnsupportedVite } from './compatibility.js';
 import { clientProxyPlugin } from './client-proxy-plugin.js';
+import { clientTypesPlugin } from './client-types-plugin.js';
 import { devHostPlugin } from './dev-host-plugin.js';
 import { loadPluginState, type PluginState, type ServerFnsOptions } from './options.js';
 import { privateFilesPlugin } from './private-files-plugin.js';
@@ -37,6 +38,7 @@ export default function serverFns(options: ServerFnsOptions = {}): Plugin[] {
     setup,
     privateFilesPlugin(options),
     clientProxyPlugin(getState),
+    clientTypesPlugin(getState),
     devHostPlugin(getState),
     serverBuildPlugin(getState),
   ];

@@ -40,6 +40,9 @@ export const SSR_SPECIFIER = '@favn/vite-plugin-server-fns/ssr';
  */
 export const SERVER_ENVIRONMENT = 'favn_server';
 
+/** The folder of the shipped client runtime (`client.js`, `react.js`, `vue.js` and their imports). */
+export const RUNTIME_DIR: string = fileURLToPath(new URL('../runtime', import.meta.url));
+
 /** Files of this package the specifiers above resolve to, so the plugin also works unlinked. */
 export const RUNTIME_FILES: Record<string, string> = {
   [CLIENT_SPECIFIER]: runtimeFile('client'),
@@ -71,5 +74,5 @@ export function loadPluginState(options: ServerFnsOptions, root: string, warn: (
 
 function runtimeFile(name: string): string {
   // Compiled layout: dist/plugin/options.js -> dist/runtime/<name>.js
-  return fileURLToPath(new URL(`../runtime/${name}.js`, import.meta.url));
+  return path.join(RUNTIME_DIR, `${name}.js`);
 }

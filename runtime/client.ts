@@ -16,7 +16,7 @@ export interface RpcClientOptions {
   headers?: Record<string, string> | (() => Record<string, string>);
   /** The fetch to use. Default: the global one. */
   fetch?: typeof fetch;
-  /** The page's feature, for `useExtensionStorage()`. Default: the feature of the first proxy. */
+  /** The page's feature, for `useExtensionStorage()`. Default: the feature of the first proxy loaded. */
   featureId?: string;
 }
 
@@ -114,20 +114,130 @@ function messageOf(error: unknown): string {
 }
 
 /**
- * Reads (`doc` undefined) or replaces the feature's settings document. Throws `RpcError`.
+ * Reads (`doc` undefined) or replaces the feature's settings document; a replaced document shows in
+ * every `useExtensionStorage()` of the page. Throws `RpcError`.
  *
  * @example
  * await storageRequest({ theme: 'dark', pageSize: 20 })
  */
-export async function storageRequest(doc?: unknown, featureId = settings.featureId): Promise<unknown> {
-  if (!featureId)
-    throw new RpcError(
-      0,
-      'useExtensionStorage: no featureId known; pass it, or call configureRpc({ featureId })',
-      null,
-    );
-  const path = `${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`;
-  return doc === undefined
-    ? request(path, 'GET', undefined, 'the settings document')
-    : request(path, 'PUT', JSON.stringify(doc), 'the settings document');
+export async function storageRequest(doc?: unknown, featureId?: string): Promise<unknown> {
+  if (doc !== undefined) return sharedStorage(featureId).save(doc);
+  return readDocument(knownFeature(featureId));
+}
+
+/** A feature's settings document as the page last saw it; what every `useExtensionStorage()` shows. */
+export interface StorageState {
+  /** The document, `undefined` until the first answer. */
+  data: unknown;
+  /** The last read or save failed with this (the document stays as it was). */
+  error: RpcError | undefined;
+  /** True until the first answer. */
+  loading: boolean;
+}
+
+/** The page's one copy of a feature's settings document, for the framework bindings. */
+export interface SharedStorage {
+  /** The state now: the same object until it changes. */
+  current: () => StorageState;
+  /** Calls `listener` on each change and starts a read; returns the unsubscribe function. */
+  subscribe: (listener: () => void) => () => void;
+  /** Replaces the document; every subscriber shows the saved one. Rejects with `RpcError`. */
+  save: (doc: unknown) => Promise<unknown>;
+}
+
+const documents = new Map<string, SharedStorage>();
+/** What a page that names no feature gets: the usage error, at once. */
+let noFeature: SharedStorage | undefined;
+
+/**
+ * The settings document of `featureId` (default: the page's feature), one copy per page, shared by
+ * every `useExtensionStorage()` of React and Vue: a save by one shows in all. Internal: the bindings
+ * build on it.
+ *
+ * @example
+ * const storage = sharedStorage()
+ * const stop = storage.subscribe(() => render(storage.current()))
+ */
+export function sharedStorage(featureId?: string): SharedStorage {
+  let id: string;
+  try {
+    id = knownFeature(featureId);
+  } catch (error) {
+    const state: StorageState = { data: undefined, error: error as RpcError, loading: false };
+    noFeature ??= { current: () => state, subscribe: () => () => {}, save: () => Promise.reject(error) };
+    return noFeature;
+  }
+  let storage = documents.get(id);
+  if (!storage) documents.set(id, (storage = createSharedStorage(id)));
+  return storage;
+}
+
+function createSharedStorage(featureId: string): SharedStorage {
+  let state: StorageState = { data: undefined, error: undefined, loading: true };
+  const listeners = new Set<() => void>();
+  // Every save starts a new epoch: an answer from an older one (a read, a save) is out of date.
+  let epoch = 0;
+  let saving = 0;
+  let reading = false;
+  const show = (next: Partial<StorageState>) => {
+    state = { ...state, loading: false, ...next };
+    for (const listener of listeners) listener();
+  };
+  const read = () => {
+    // One read at a time; a save under way brings the newest document itself.
+    if (reading || saving) return;
+    reading = true;
+    const started = epoch;
+    readDocument(featureId)
+      .then(
+        (data) => started === epoch && show({ data, error: undefined }),
+        (error: RpcError) => started === epoch && show({ error }),
+      )
+      .finally(() => (reading = false));
+  };
+  return {
+    current: () => state,
+    subscribe(listener) {
+      listeners.add(listener);
+      read();
+      return () => void listeners.delete(listener);
+    },
+    async save(doc) {
+      const mine = ++epoch;
+      saving++;
+      try {
+        const data = await request(storagePath(featureId), 'PUT', JSON.stringify(doc), 'the settings document');
+        if (mine === epoch) show({ data, error: undefined });
+        return data;
+      } catch (error) {
+        if (mine === epoch) show({ error: error as RpcError });
+        throw error;
+      } finally {
+        saving--;
+      }
+    },
+  };
+}
+
+function readDocument(featureId: string): Promise<unknown> {
+  return request(storagePath(featureId), 'GET', undefined, 'the settings document');
+}
+
+function storagePath(featureId: string): string {
+  return `${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`;
+}
+
+/** `featureId`, or the page's feature; none known is a usage error that says the fix. */
+function knownFeature(featureId: string | undefined): string {
+  const id = featureId ?? settings.featureId;
+  if (id) return id;
+  throw new RpcError(
+    400,
+    'useExtensionStorage(): no featureId known for the settings document. Pass it, ' +
+      'useExtensionStorage(\'feature-my-feature\') (the "id" of feature.json), or call ' +
+      "configureRpc({ featureId: 'feature-my-feature' }) first; a page that imports a server module " +
+      'knows it already.',
+    null,
+    { usage: true },
+  );
 }

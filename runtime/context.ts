@@ -2,6 +2,8 @@
  * The types of a call's context, as every kind of server function sees it, and of its result on
  * the client. A leaf module: the SDK modules (`declarative`, `handlers`, `server`) build on it.
  */
+import type { Row, SchemaDefinition } from './schema.js';
+import type { Infer, Validator } from './validators.js';
 
 /** What the host knows about who is calling and where. */
 export interface Visibility {
@@ -9,33 +11,104 @@ export interface Visibility {
   tenantId: string | null;
 }
 
+/**
+ * Hands the feature's schema type to the package, so `ctx.db`, declarative functions and
+ * `useExtensionStorage()` are typed by it. The plugin writes this augmentation for you into
+ * `.favn/types/server-fns.d.ts` (on `vite`, `vite build`, `npm install` and `favn types`); without
+ * it, tables are any string and rows loosely typed.
+ *
+ * @example
+ * declare module '@favn/vite-plugin-server-fns/server' {
+ *   interface Register { schema: typeof import('../server/schema').default }
+ * }
+ */
+// oxlint-disable-next-line no-empty-interface -- filled by declaration merging
+export interface Register {}
+
+/** The registered schema, or any schema when none is registered. */
+export type RegisteredSchema = Register extends { schema: infer S extends SchemaDefinition } ? S : SchemaDefinition;
+
+/** The feature's tables by name. */
+export type Tables = RegisteredSchema['tables'];
+
+/** A table name of the feature's schema (any string when no schema is registered). */
+export type TableName = keyof Tables & string;
+
+/** A row of `table` as the database returns it: its columns plus `id` and `createdAt` (ISO string). */
+export type RowOf<T extends TableName> = Row<Tables[T]>;
+
+type OptionalColumns<C> = {
+  [K in keyof C]: C[K] extends Validator<infer V> ? (undefined extends V ? K : never) : never;
+}[keyof C];
+
+/** The values of a new row of `table`: required columns required, `v.optional(...)` ones optional. */
+export type NewRowOf<T extends TableName> = Simplify<
+  {
+    [K in Exclude<keyof Tables[T]['columns'], OptionalColumns<Tables[T]['columns']>>]: Infer<Tables[T]['columns'][K]>;
+  } & {
+    [K in OptionalColumns<Tables[T]['columns']>]?: Infer<Tables[T]['columns'][K]>;
+  }
+>;
+
+/** Column names of `table`, with `id` and `createdAt`. */
+export type ColumnOf<T extends TableName> = (keyof Tables[T]['columns'] & string) | 'id' | 'createdAt';
+
+/** The operators of one column's filter: `{ votes: { gte: 3 } }`. `in` binds as `= ANY($n)`. */
+export interface Filter<V> {
+  eq?: V;
+  neq?: V;
+  lt?: V;
+  lte?: V;
+  gt?: V;
+  gte?: V;
+  in?: readonly V[];
+  isNull?: boolean;
+  like?: string;
+}
+
 /** Filters, order and paging of `ctx.db.query` (the same as a `queryRows` client sends). */
-export interface QueryInput {
-  where?: Record<string, Record<string, unknown>>;
-  orderBy?: { column: string; direction?: 'asc' | 'desc' };
+export interface QueryInput<T extends TableName = TableName> {
+  where?: { [K in ColumnOf<T>]?: Filter<NonNullable<RowOf<T>[K]>> };
+  orderBy?: { column: ColumnOf<T>; direction?: 'asc' | 'desc' };
   limit?: number;
   cursor?: string;
+}
+
+/** One page of rows; `nextCursor` is `null` on the last page. */
+export interface Page<R> {
+  rows: R[];
+  nextCursor: string | null;
 }
 
 /** A row: the table's columns plus `id` and `createdAt` (ISO string). */
 export type DbRow = Record<string, unknown> & { id: string; createdAt: string };
 
+/** `ctx.db` reads: what a `query` handler has. */
+export interface DbReader {
+  get<T extends TableName>(table: T, id: string): Promise<RowOf<T> | null>;
+  query<T extends TableName>(table: T, input?: QueryInput<T>): Promise<Page<RowOf<T>>>;
+}
+
+/** `ctx.db` writes, besides its reads: what a `mutation` handler has. */
+export interface DbWriter extends DbReader {
+  insert<T extends TableName>(table: T, values: NewRowOf<T>): Promise<RowOf<T>>;
+  patch<T extends TableName>(table: T, id: string, changes: Partial<NewRowOf<T>>): Promise<RowOf<T>>;
+  delete<T extends TableName>(table: T, id: string): Promise<{ deleted: string }>;
+}
+
 /**
- * `ctx.db`: the feature's own tables (from `server/schema.ts`) and nothing else.
+ * `ctx.db`: the feature's own tables (from `server/schema.ts`) and nothing else, typed by it.
  *
  * @example
  * const rule = await ctx.db.insert('rules', { text: 'be kind', votes: 0 })
  * const { rows } = await ctx.db.query('rules', { where: { votes: { gte: 1 } }, limit: 10 })
  */
-export interface FeatureDb {
-  get(table: string, id: string): Promise<DbRow | null>;
-  query(table: string, input?: QueryInput): Promise<{ rows: DbRow[]; nextCursor: string | null }>;
-  insert(table: string, values: Record<string, unknown>): Promise<DbRow>;
-  patch(table: string, id: string, changes: Record<string, unknown>): Promise<DbRow>;
-  delete(table: string, id: string): Promise<{ deleted: string }>;
+export interface FeatureDb extends DbWriter {
   /** Runs `fn` in one transaction: all of its writes, or none if it throws. */
-  transaction<T>(fn: (db: Omit<FeatureDb, 'transaction'>) => Promise<T>): Promise<T>;
+  transaction<R>(fn: (db: DbWriter) => Promise<R>): Promise<R>;
 }
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
 
 /** Who is calling and in which call: what every kind of server function's `ctx` carries. */
 export interface CallContext {

@@ -7,7 +7,7 @@
  * export const listRules = queryRows('rules', { scope: { ownerId: 'auth.userId' } })
  * export const addRule = insertRow('rules', { scope: { ownerId: 'auth.userId' } })
  */
-import type { ServerContext } from './context.js';
+import type { ColumnOf, Jsonified, NewRowOf, Page, QueryInput, RowOf, ServerContext, TableName } from './context.js';
 import { isDeclarativeKind, SERVER_FUNCTION, type DeclarativeKind } from './kinds.js';
 
 export { SERVER_FUNCTION };
@@ -19,73 +19,119 @@ export { SERVER_FUNCTION };
 export type ContextBinding = string | ((ctx: ServerContext) => unknown);
 
 /** Columns fixed by the server: rows outside the scope are invisible, inserts are stamped. */
-export type Scope = Readonly<Record<string, ContextBinding>>;
+export type Scope<T extends TableName = TableName> = Readonly<Partial<Record<ColumnOf<T>, ContextBinding>>>;
 
-export interface QueryRowsOptions {
-  scope?: Scope;
+export interface QueryRowsOptions<T extends TableName = TableName> {
+  scope?: Scope<T>;
   /** Columns a client may filter on (default: all). */
-  filterable?: readonly string[];
+  filterable?: readonly ColumnOf<T>[];
   /** Order when the client gives none (default: newest first). */
-  defaultOrder?: { column: string; direction?: 'asc' | 'desc' };
+  defaultOrder?: { column: ColumnOf<T>; direction?: 'asc' | 'desc' };
   /** Rows per page when the client gives no limit (default 100). */
   defaultLimit?: number;
   /** Largest page a client may ask for (default and at most 1000). */
   maxLimit?: number;
 }
 
-export interface WriteRowOptions {
-  scope?: Scope;
+export interface WriteRowOptions<T extends TableName = TableName> {
+  scope?: Scope<T>;
   /** Columns a client may set (default: every column not in `scope`). */
-  fields?: readonly string[];
+  fields?: readonly ColumnOf<T>[];
 }
 
 export type { DeclarativeKind };
 
-export interface DeclarativeFunction<Kind extends DeclarativeKind = DeclarativeKind> {
+/** The columns a client may set: `fields`, or every column outside `scope`. */
+type Writable<T extends TableName, O> = O extends { fields: readonly (infer F)[] }
+  ? F & keyof NewRowOf<T>
+  : Exclude<keyof NewRowOf<T>, O extends { scope: infer S } ? keyof S : never>;
+
+/** A row as the client receives it. */
+type ClientRow<T extends TableName> = Jsonified<RowOf<T>>;
+
+/** What the client passes to each kind. */
+export type DeclarativeArgs<Kind extends DeclarativeKind, T extends TableName, O> = Kind extends 'queryRows'
+  ? [input?: QueryInput<T>]
+  : Kind extends 'insertRow'
+    ? [values: Pick<NewRowOf<T>, Writable<T, O>>]
+    : Kind extends 'patchRow'
+      ? [id: string, changes: Partial<Pick<NewRowOf<T>, Writable<T, O>>>]
+      : [id: string];
+
+/** What the client receives from each kind. */
+export type DeclarativeResult<Kind extends DeclarativeKind, T extends TableName> = Kind extends 'queryRows'
+  ? Page<ClientRow<T>>
+  : Kind extends 'deleteRow'
+    ? { deleted: string }
+    : ClientRow<T>;
+
+/**
+ * What `queryRows`/`insertRow`/`patchRow`/`deleteRow` return: a definition the host compiles to
+ * SQL. Its call signature is the client's (a component imports it and calls it); called on the
+ * server it throws.
+ */
+export interface DeclarativeFunction<
+  Kind extends DeclarativeKind = DeclarativeKind,
+  T extends TableName = TableName,
+  O = {},
+> {
+  (...args: DeclarativeArgs<Kind, T, O>): Promise<DeclarativeResult<Kind, T>>;
   readonly [SERVER_FUNCTION]: Kind;
   readonly table: string;
   readonly options: Kind extends 'queryRows' ? QueryRowsOptions : WriteRowOptions;
 }
 
 function declare<Kind extends DeclarativeKind>(kind: Kind, table: string, options: object): DeclarativeFunction<Kind> {
-  return Object.freeze({
-    [SERVER_FUNCTION]: kind,
-    table,
-    options: Object.freeze({ ...options }),
-  }) as DeclarativeFunction<Kind>;
+  const fn = () => {
+    throw new Error(
+      `${kind}('${table}') is compiled to SQL by the host and is not called on the server: call it from the client`,
+    );
+  };
+  return Object.freeze(
+    Object.assign(fn, { [SERVER_FUNCTION]: kind, table, options: Object.freeze({ ...options }) }),
+  ) as unknown as DeclarativeFunction<Kind>;
 }
 
 /**
  * Lists rows. Client args: `[{ where?, orderBy?, limit?, cursor? }]`; result
  * `{ rows, nextCursor }`. Operators: eq, neq, lt, lte, gt, gte, in, isNull, like.
  */
-export function queryRows(table: string, options: QueryRowsOptions = {}): DeclarativeFunction<'queryRows'> {
-  return declare('queryRows', table, options);
+export function queryRows<const T extends TableName, const O extends QueryRowsOptions<T> = {}>(
+  table: T,
+  options?: O,
+): DeclarativeFunction<'queryRows', T, O> {
+  return declare('queryRows', table, options ?? {}) as DeclarativeFunction<'queryRows', T, O>;
 }
 
 /** Inserts a row. Client args: `[values]`; result: the new row. */
-export function insertRow(table: string, options: WriteRowOptions = {}): DeclarativeFunction<'insertRow'> {
-  return declare('insertRow', table, options);
+export function insertRow<const T extends TableName, const O extends WriteRowOptions<T> = {}>(
+  table: T,
+  options?: O,
+): DeclarativeFunction<'insertRow', T, O> {
+  return declare('insertRow', table, options ?? {}) as DeclarativeFunction<'insertRow', T, O>;
 }
 
 /** Changes a row. Client args: `[id, changes]`; result: the row; 404 if absent or out of scope. */
-export function patchRow(table: string, options: WriteRowOptions = {}): DeclarativeFunction<'patchRow'> {
-  return declare('patchRow', table, options);
+export function patchRow<const T extends TableName, const O extends WriteRowOptions<T> = {}>(
+  table: T,
+  options?: O,
+): DeclarativeFunction<'patchRow', T, O> {
+  return declare('patchRow', table, options ?? {}) as DeclarativeFunction<'patchRow', T, O>;
 }
 
 /** Deletes a row. Client args: `[id]`; result `{ deleted: id }`; 404 if absent or out of scope. */
-export function deleteRow(
-  table: string,
-  options: Pick<WriteRowOptions, 'scope'> = {},
-): DeclarativeFunction<'deleteRow'> {
-  return declare('deleteRow', table, options);
+export function deleteRow<const T extends TableName, const O extends Pick<WriteRowOptions<T>, 'scope'> = {}>(
+  table: T,
+  options?: O,
+): DeclarativeFunction<'deleteRow', T, O> {
+  return declare('deleteRow', table, options ?? {}) as DeclarativeFunction<'deleteRow', T, O>;
 }
 
 /** True for a value made by `queryRows`/`insertRow`/`patchRow`/`deleteRow`. */
 export function isDeclarative(value: unknown): value is DeclarativeFunction {
   return (
-    typeof value === 'object' &&
+    (typeof value === 'object' || typeof value === 'function') &&
     value !== null &&
-    isDeclarativeKind((value as Record<symbol, unknown>)[SERVER_FUNCTION])
+    isDeclarativeKind((value as unknown as Record<symbol, unknown>)[SERVER_FUNCTION])
   );
 }

@@ -9,17 +9,14 @@
  *   handler: async (ctx, min) => (await ctx.db.query('rules', { where: { votes: { gte: min } } })).rows,
  * })
  */
-import type { CallContext, DbRow, FeatureDb, Jsonified, QueryInput } from './context.js';
+import type { CallContext, DbReader, DbWriter, Jsonified } from './context.js';
 import { isHandlerKind, SERVER_FUNCTION, type HandlerKind } from './kinds.js';
 import { formatIssues } from './validators.js';
 
 export type { HandlerKind };
 
 /** `ctx.db` of a query: reads only. */
-export interface ReadOnlyDb {
-  get(table: string, id: string): Promise<DbRow | null>;
-  query(table: string, input?: QueryInput): Promise<{ rows: DbRow[]; nextCursor: string | null }>;
-}
+export type ReadOnlyDb = DbReader;
 
 export interface QueryCtx extends CallContext {
   db: ReadOnlyDb;
@@ -27,7 +24,7 @@ export interface QueryCtx extends CallContext {
 
 /** A mutation's `ctx.db`: every write of one call commits together, or none if it throws. */
 export interface MutationCtx extends CallContext {
-  db: Omit<FeatureDb, 'transaction'>;
+  db: DbWriter;
 }
 
 /** What `ctx.fetch` resolves to: the status, headers and the whole body as text. */

@@ -5,24 +5,15 @@
  * const { data, error, loading, refetch } = useQuery(listRules, { limit: 10 })
  * const { mutate, pending } = useMutation(addRule) // refetches this feature's queries on success
  */
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { storageRequest, type ServerFunctionProxy } from './client.js';
-import type { SchemaDefinition } from './schema.js';
-import type { Infer, Validator } from './validators.js';
+import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
+import { sharedStorage, type ServerFunctionProxy, type StorageState } from './client.js';
+import type { ClientArgs, ClientResult, RegisteredStorage } from './client-types.js';
 import type { RpcError } from './rpc-error.js';
-import type { Jsonified, ServerContext } from './server.js';
+
+export type { ClientArgs, ClientResult } from './client-types.js';
+export type { StorageOf } from './schema.js';
 
 type AnyProxy = (...args: never[]) => unknown;
-
-/** Arguments the client passes: the server signature without its leading `ctx`. */
-export type ClientArgs<F> = F extends (ctx: ServerContext, ...args: infer A) => unknown
-  ? A
-  : F extends (...args: infer A) => unknown
-    ? A
-    : never;
-
-/** What the client receives: the awaited result after a JSON round trip. */
-export type ClientResult<F> = F extends (...args: never[]) => infer R ? Jsonified<Awaited<R>> : never;
 
 export interface QueryState<T> {
   data: T | undefined;
@@ -105,13 +96,6 @@ function featureOf(fn: AnyProxy): string {
   return (fn as unknown as Partial<ServerFunctionProxy>).featureId ?? '';
 }
 
-/** The settings document type of a schema: `StorageOf<typeof schema>`. */
-export type StorageOf<S> = S extends SchemaDefinition
-  ? S['storage'] extends Record<string, Validator>
-    ? { [K in keyof S['storage']]: Infer<S['storage'][K]> }
-    : never
-  : never;
-
 export interface ExtensionStorage<T> {
   data: Partial<T> | undefined;
   error: RpcError | undefined;
@@ -121,33 +105,21 @@ export interface ExtensionStorage<T> {
 }
 
 /**
- * The feature's small settings document, one per installation, typed from `server/schema.ts`.
+ * The feature's small settings document, one per installation, typed from `server/schema.ts`
+ * (through the plugin's `.favn/types`; or name it: `useExtensionStorage<StorageOf<typeof schema>>()`).
  *
  * @example
- * import type schema from '../server/schema'
- * const { data, save } = useExtensionStorage<StorageOf<typeof schema>>()
+ * const { data, save } = useExtensionStorage()
+ * await save({ theme: 'dark', pageSize: 20 })
  */
-export function useExtensionStorage<T = Record<string, unknown>>(featureId?: string): ExtensionStorage<T> {
-  const [state, setState] = useState<{ data?: Partial<T>; error?: RpcError; loading: boolean }>({ loading: true });
-  useEffect(() => {
-    let live = true;
-    storageRequest(undefined, featureId).then(
-      (data) => live && setState({ data: data as Partial<T>, loading: false }),
-      (error: RpcError) => live && setState({ error, loading: false }),
-    );
-    return () => void (live = false);
-  }, [featureId]);
-  const save = useCallback(
-    async (next: T) => {
-      try {
-        const data = (await storageRequest(next, featureId)) as Partial<T>;
-        setState({ data, loading: false });
-      } catch (error) {
-        setState((s) => ({ ...s, error: error as RpcError }));
-        throw error;
-      }
-    },
-    [featureId],
-  );
-  return { data: state.data, error: state.error, loading: state.loading, save };
+export function useExtensionStorage<T = RegisteredStorage>(featureId?: string): ExtensionStorage<T> {
+  // One document per feature and page: every user shows the same one, and a save updates them all.
+  const storage = sharedStorage(featureId);
+  const state = useSyncExternalStore(storage.subscribe, storage.current, notReadYet);
+  const save = useCallback(async (next: T) => void (await storage.save(next)), [storage]);
+  return { data: state.data as Partial<T> | undefined, error: state.error, loading: state.loading, save };
 }
+
+/** What server rendering shows, and hydration starts from: the document is read in the browser. */
+const NOT_READ_YET: StorageState = { data: undefined, error: undefined, loading: true };
+const notReadYet = () => NOT_READ_YET;

@@ -24,11 +24,20 @@ export interface TableDefinition<Columns extends Record<string, Validator> = Rec
   index(name: string, columns: readonly (keyof Columns & string)[]): TableDefinition<Columns>;
 }
 
-export interface SchemaDefinition<Tables extends Record<string, TableDefinition> = Record<string, TableDefinition>> {
+export interface SchemaDefinition<
+  Tables extends Record<string, TableDefinition> = Record<string, TableDefinition>,
+  Storage extends Record<string, Validator> = Record<string, Validator>,
+> {
   readonly tables: Tables;
-  /** Shape of the feature's settings document for `useExtensionStorage()`. */
-  readonly storage: Readonly<Record<string, Validator>> | null;
+  /** Shape of the feature's settings document for `useExtensionStorage()`; `null` without one. */
+  readonly storage: Readonly<Storage> | null;
 }
+
+/** The settings document of a schema: `StorageOf<typeof schema>`. */
+export type StorageOf<S> =
+  S extends SchemaDefinition<Record<string, TableDefinition>, infer Storage>
+    ? { [K in keyof Storage]: Infer<Storage[K]> }
+    : never;
 
 /** A row of a table as the database returns it. */
 export type Row<T extends TableDefinition> = { id: string; createdAt: string } & {
@@ -54,10 +63,10 @@ function table<Columns extends Record<string, Validator>>(
 }
 
 /** The feature's tables, and optionally the shape of its settings document. */
-export function defineSchema<Tables extends Record<string, TableDefinition>>(
-  tables: Tables,
-  options: { storage?: Record<string, Validator> } = {},
-): SchemaDefinition<Tables> {
+export function defineSchema<
+  Tables extends Record<string, TableDefinition>,
+  Storage extends Record<string, Validator> = Record<never, Validator>,
+>(tables: Tables, options: { storage?: Storage } = {}): SchemaDefinition<Tables, Storage> {
   return Object.freeze({
     tables: Object.freeze({ ...tables }),
     storage: options.storage ? Object.freeze({ ...options.storage }) : null,

@@ -11,22 +11,43 @@ import { RequestError } from './request-error.js';
 export type {
   CallContext,
   ClientFunction,
+  ColumnOf,
+  DbReader,
   DbRow,
+  DbWriter,
   FeatureDb,
+  Filter,
   Jsonified,
+  NewRowOf,
+  Page,
   QueryInput,
+  Register,
+  RegisteredSchema,
+  RowOf,
   ServerContext,
+  TableName,
   Visibility,
 } from './context.js';
 export { RequestError } from './request-error.js';
 export type { DeclarativeKind, FunctionKind } from './kinds.js';
-export { defineSchema, defineTable, type Row, type SchemaDefinition, type TableDefinition } from './schema.js';
+export {
+  defineSchema,
+  defineTable,
+  type Row,
+  type SchemaDefinition,
+  type StorageOf,
+  type TableDefinition,
+} from './schema.js';
+export type { ClientArgs, ClientResult, PlainClientArgs, RegisteredStorage } from './client-types.js';
 export { v, type Infer, type Validator } from './validators.js';
 export {
   queryRows,
   insertRow,
   patchRow,
   deleteRow,
+  type DeclarativeArgs,
+  type DeclarativeFunction,
+  type DeclarativeResult,
   type QueryRowsOptions,
   type WriteRowOptions,
 } from './declarative.js';

@@ -4,7 +4,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { computed, effectScope, nextTick, reactive, ref, type EffectScope } from 'vue';
 import { configureRpc, createServerFunction, RpcError } from './client.js';
 import type * as react from './react.js';
@@ -40,7 +40,11 @@ const notes = new Map<string, string>();
 const hold = new Map<string, number>();
 /** Every call the host answered, as `fn(args)`. */
 const calls: string[] = [];
-let storage: Record<string, unknown> = {};
+/** Settings documents by featureId; `storageHold` delays the answer to the next read (GET). */
+const documents = new Map<string, unknown>();
+let storageHold = 0;
+/** Every storage call the host answered, as `METHOD featureId`. */
+const storageCalls: string[] = [];
 let server: Server;
 
 beforeAll(async () => {
@@ -51,9 +55,13 @@ beforeAll(async () => {
       res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': 'req-1' });
       res.end(JSON.stringify(value));
     };
-    if (req.url === `/_storage/${FEATURE}`) {
-      if (req.method === 'PUT') storage = JSON.parse(body);
-      return answer(200, storage);
+    if (req.url?.startsWith('/_storage/')) {
+      const featureId = decodeURIComponent(req.url.slice('/_storage/'.length));
+      storageCalls.push(`${req.method} ${featureId}`);
+      if (req.method === 'PUT') documents.set(featureId, JSON.parse(body));
+      const doc = documents.get(featureId) ?? {};
+      if (req.method === 'GET' && storageHold) await new Promise((resolve) => setTimeout(resolve, storageHold));
+      return answer(200, doc);
     }
     const fn = req.url?.split('/').pop() ?? '';
     const args = (JSON.parse(body) as { args: unknown[] }).args;
@@ -92,6 +100,8 @@ beforeEach(() => {
   hold.clear();
   calls.length = 0;
   notes.set('a', 'first').set('b', 'second');
+  storageHold = 0;
+  storageCalls.length = 0;
 });
 
 /** Runs composables the way a component's setup does: inside an effect scope the test can end. */
@@ -227,12 +237,65 @@ describe('useMutation', () => {
 
 describe('useExtensionStorage', () => {
   it('reads the settings document and replaces it with save()', async () => {
-    storage = { theme: 'light' };
-    const { state } = setup(() => useExtensionStorage<{ theme: string }>());
+    documents.set('feature-read-save', { theme: 'light' });
+    const { state } = setup(() => useExtensionStorage<{ theme: string }>('feature-read-save'));
     await settled(state.loading);
     expect(state.data.value).toEqual({ theme: 'light' });
     await state.save({ theme: 'dark' });
-    expect([state.data.value, storage]).toEqual([{ theme: 'dark' }, { theme: 'dark' }]);
+    expect([state.data.value, documents.get('feature-read-save')]).toEqual([{ theme: 'dark' }, { theme: 'dark' }]);
+  });
+
+  it('shares one document between its users: a save by one shows in the others and in a later one', async () => {
+    documents.set(FEATURE, { theme: 'light' });
+    const { state } = setup(() => ({ banner: useExtensionStorage(), picker: useExtensionStorage() }));
+    await settled(state.banner.loading);
+    expect([state.banner.data.value, state.picker.data.value]).toEqual([{ theme: 'light' }, { theme: 'light' }]);
+    expect(storageCalls).toEqual([`GET ${FEATURE}`]); // the two users asked once
+
+    await state.picker.save({ theme: 'dark' });
+    expect([state.banner.data.value, state.picker.data.value]).toEqual([{ theme: 'dark' }, { theme: 'dark' }]);
+    const { state: later } = setup(() => useExtensionStorage());
+    expect([later.loading.value, later.data.value]).toEqual([false, { theme: 'dark' }]);
+  });
+
+  it('keeps a save when a read that started before it answers after it', async () => {
+    documents.set('feature-race', { theme: 'light' });
+    storageHold = 300;
+    const { state } = setup(() => useExtensionStorage('feature-race'));
+    await sleep(50); // the read is at the host, which holds its answer
+    storageHold = 0;
+    await state.save({ theme: 'dark' });
+    await sleep(400); // the read's answer, the old document, has arrived by now
+    expect(state.data.value).toEqual({ theme: 'dark' });
+    expect(state.loading.value).toBe(false);
+  });
+
+  it('reads the document of the new feature when a featureId ref changes, and stops with its scope', async () => {
+    documents.set('feature-a', { theme: 'a' }).set('feature-b', { theme: 'b' });
+    const id = ref('feature-a');
+    const { state, scope } = setup(() => useExtensionStorage(id));
+    await expect.poll(() => state.data.value).toEqual({ theme: 'a' });
+    id.value = 'feature-b';
+    await expect.poll(() => state.data.value).toEqual({ theme: 'b' });
+    scope.stop();
+    const { state: other } = setup(() => useExtensionStorage('feature-b'));
+    await other.save({ theme: 'b2' });
+    expect(state.data.value).toEqual({ theme: 'b' });
+  });
+
+  it('with no featureId known, gives a usage error that says the fix, sends nothing, and is no network error', async () => {
+    // A page whose client never saw a proxy nor configureRpc({ featureId }).
+    vi.resetModules();
+    const fresh = await import('./vue.js');
+    const { state } = setup(() => fresh.useExtensionStorage());
+    expect(state.loading.value).toBe(false);
+    const failure = state.error.value;
+    expect(failure?.name).toBe('RpcError');
+    expect(failure).toMatchObject({ status: 400, isNetworkError: false, isUsageError: true, requestId: null });
+    expect(failure?.message).toMatch(/^useExtensionStorage\(\): no featureId known/);
+    expect(failure?.message).toContain('configureRpc({ featureId:');
+    await expect(state.save({ theme: 'dark' })).rejects.toBe(failure);
+    expect(storageCalls).toEqual([]);
   });
 });
 

@@ -28,26 +28,14 @@ import {
   type MaybeRefOrGetter,
   type ShallowRef,
 } from 'vue';
-import { storageRequest, type ServerFunctionProxy } from './client.js';
-import type { SchemaDefinition } from './schema.js';
-import type { Infer, Validator } from './validators.js';
+import { sharedStorage, type ServerFunctionProxy } from './client.js';
+import type { ClientArgs, ClientResult, RegisteredStorage } from './client-types.js';
 import type { RpcError } from './rpc-error.js';
-import type { Jsonified, ServerContext } from './server.js';
+
+export type { ClientArgs, ClientResult } from './client-types.js';
+export type { StorageOf } from './schema.js';
 
 type AnyProxy = (...args: never[]) => unknown;
-
-// ClientArgs, ClientResult and StorageOf are written as in the React binding (a binding may not
-// import another one); runtime/vue.test.ts checks that both give the same types.
-
-/** Arguments the client passes: the server signature without its leading `ctx`. */
-export type ClientArgs<F> = F extends (ctx: ServerContext, ...args: infer A) => unknown
-  ? A
-  : F extends (...args: infer A) => unknown
-    ? A
-    : never;
-
-/** What the client receives: the awaited result after a JSON round trip. */
-export type ClientResult<F> = F extends (...args: never[]) => infer R ? Jsonified<Awaited<R>> : never;
 
 /** Query arguments as Vue code holds them: each a value, a ref, a computed or a getter. */
 export type ReactiveArgs<A> = { [I in keyof A]: MaybeRefOrGetter<A[I]> };
@@ -149,13 +137,6 @@ export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
   return { mutate, data, error, pending };
 }
 
-/** The settings document type of a schema: `StorageOf<typeof schema>`. */
-export type StorageOf<S> = S extends SchemaDefinition
-  ? S['storage'] extends Record<string, Validator>
-    ? { [K in keyof S['storage']]: Infer<S['storage'][K]> }
-    : never
-  : never;
-
 export interface ExtensionStorage<T> {
   data: ReadonlyRef<Partial<T> | undefined>;
   error: ReadonlyRef<RpcError | undefined>;
@@ -165,52 +146,40 @@ export interface ExtensionStorage<T> {
 }
 
 /**
- * The feature's small settings document, one per installation, typed from `server/schema.ts`.
+ * The feature's small settings document, one per installation, typed from `server/schema.ts`
+ * (through the plugin's `.favn/types`; or name it: `useExtensionStorage<StorageOf<typeof schema>>()`).
  * `featureId` may be a ref or a getter; the document is read again when it changes.
  *
  * @example
- * import type schema from '../server/schema'
- * const { data, save } = useExtensionStorage<StorageOf<typeof schema>>()
+ * const { data, save } = useExtensionStorage()
  */
-export function useExtensionStorage<T = Record<string, unknown>>(
+export function useExtensionStorage<T = RegisteredStorage>(
   featureId?: MaybeRefOrGetter<string | undefined>,
 ): ExtensionStorage<T> {
   const data = shallowRef<Partial<T>>();
   const error = shallowRef<RpcError>();
   const loading = shallowRef(true);
-  const id = computed(() => toValue(featureId));
-  let latest = 0;
-  let live = true;
-  /** Shows a document or a failure, unless a newer read or save started since `attempt` (or the scope ended). */
-  const settle = (attempt: number, doc: Partial<T> | undefined, failure?: RpcError) => {
-    if (!live || attempt !== latest) return;
-    data.value = doc;
-    error.value = failure;
-    loading.value = false;
+  // One document per feature and page: every user shows the same one, and a save updates them all.
+  let storage = sharedStorage(toValue(featureId));
+  let unsubscribe = () => {};
+  const show = () => {
+    const state = storage.current();
+    data.value = state.data as Partial<T> | undefined;
+    error.value = state.error;
+    loading.value = state.loading;
   };
   watch(
-    id,
-    (current) => {
-      const attempt = ++latest;
-      loading.value = true;
-      storageRequest(undefined, current).then(
-        (doc) => settle(attempt, doc as Partial<T>),
-        (failure: RpcError) => settle(attempt, undefined, failure),
-      );
+    () => toValue(featureId),
+    (id) => {
+      unsubscribe();
+      storage = sharedStorage(id);
+      show();
+      unsubscribe = storage.subscribe(show);
     },
     { immediate: true },
   );
-  whenScopeEnds(() => void (live = false));
-  const save = async (next: T) => {
-    // A read still under way would show the document as it was before this save.
-    const attempt = ++latest;
-    try {
-      settle(attempt, (await storageRequest(next, id.value)) as Partial<T>);
-    } catch (failure) {
-      settle(attempt, data.value, failure as RpcError);
-      throw failure;
-    }
-  };
+  whenScopeEnds(() => unsubscribe());
+  const save = async (next: T) => void (await storage.save(next));
   return { data, error, loading, save };
 }
 

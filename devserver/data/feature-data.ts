@@ -199,7 +199,7 @@ export class FeatureData {
     const key = `${kind}:${table}`;
     let fn = this.#open.get(key);
     if (!fn) {
-      fn = OPEN[kind](table);
+      fn = (OPEN[kind] as (table: string) => DeclarativeFunction)(table);
       this.#open.set(key, fn);
     }
     return fn;

@@ -56,7 +56,7 @@ export function checkScope(
   scope: Scope | undefined,
   where: string,
 ): [ColumnModel, ContextBinding][] {
-  return Object.entries(scope ?? {}).map(([name, binding]) => {
+  return (Object.entries(scope ?? {}) as [string, ContextBinding][]).map(([name, binding]) => {
     const column = table.columns.get(name);
     if (!column || column.system)
       throw new UsageError(`${where}: scope column "${name}" is not a column of "${table.name}"`);
