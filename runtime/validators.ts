@@ -76,10 +76,24 @@ const issue = (path: (string | number)[], expected: string, value: unknown): Iss
   { path, message: `expected ${expected}, got ${describe(value)}` },
 ];
 
+/** The most characters of a received string that a message repeats. */
+const SHOWN_CHARS = 40;
+
+/**
+ * The received value for a message, short: a number or boolean as written, a string as JSON (cut
+ * after 40 characters, its length given), and only the kind of an object, array or function.
+ */
 function describe(value: unknown): string {
-  if (value === null) return 'null';
+  if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean')
+    return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'string') {
+    if (value.length <= SHOWN_CHARS) return JSON.stringify(value);
+    // Never half of a surrogate pair.
+    const end = /[\uD800-\uDBFF]/.test(value.charAt(SHOWN_CHARS - 1)) ? SHOWN_CHARS - 1 : SHOWN_CHARS;
+    return `${JSON.stringify(value.slice(0, end))}... (${value.length} characters)`;
+  }
   if (Array.isArray(value)) return 'array';
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   return typeof value;
 }
 
@@ -105,10 +119,7 @@ export const v = {
   literal: <const L extends string | number | boolean>(value: L) =>
     make<L>(
       'literal',
-      (x, p) =>
-        x === value
-          ? []
-          : [{ path: p, message: `expected ${JSON.stringify(value)}, got ${JSON.stringify(x) ?? describe(x)}` }],
+      (x, p) => (x === value ? [] : [{ path: p, message: `expected ${JSON.stringify(value)}, got ${describe(x)}` }]),
       { value },
     ),
   union: <const M extends readonly Validator[]>(...members: M) =>
@@ -156,10 +167,10 @@ function isJson(x: unknown, depth = 0): boolean {
 }
 
 /**
- * Formats issues as the contract's 422 text: `args[0].title: expected string, got number`.
+ * Formats issues as the contract's 422 text: `args[0].title: expected string, got 42`.
  *
  * @example
- * formatIssues(v.string().check(1, ['args', 0])) // 'args[0]: expected string, got number'
+ * formatIssues(v.string().check(1, ['args', 0])) // 'args[0]: expected string, got 1'
  */
 export function formatIssues(issues: readonly { message: string; path?: readonly unknown[] }[]): string {
   return issues

@@ -30,7 +30,7 @@ export interface JwtAuthConfig {
   required?: boolean;
   /** Roles granted per entry of `claims.groups`. */
   groupRoles?: Record<string, string[]>;
-  /** Roles granted per `sub`; the key `*` grants to everyone with a valid token. */
+  /** Roles granted per `sub`; the key `*` grants to everyone with a valid token, never to anonymous callers. */
   grants?: Record<string, string[]>;
   /** Claim holding the tenant id (default `tenant_id`). */
   tenantClaim?: string;

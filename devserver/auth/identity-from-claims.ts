@@ -4,7 +4,11 @@ import type { Identity } from './identity.js';
 export interface ClaimMapping {
   /** Roles granted per entry of `claims.groups`; groups not listed grant nothing. */
   groupRoles?: Record<string, string[]>;
-  /** Roles granted per `sub`; `*` grants to every caller with verified claims. */
+  /**
+   * Roles granted per `sub`; `*` grants to every caller with verified claims. An anonymous caller
+   * has none, so `*` never reaches it: granting a role to everyone signed in must not hand it to
+   * requests without a token.
+   */
   grants?: Record<string, string[]>;
   /** Claim holding the tenant id (default `tenant_id`). */
   tenantClaim?: string;

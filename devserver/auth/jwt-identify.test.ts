@@ -197,6 +197,34 @@ describe('createJwtIdentify: claims', () => {
   });
 });
 
+describe('createJwtIdentify: grants["*"] means every signed-in caller', () => {
+  const EVERYONE: JwtAuthConfig = { ...HS, grants: { '*': ['member'], ann: ['owner'] }, featureToggles: ['beta'] };
+
+  it('grants "*" to each caller with a valid token, with or without a sub', async () => {
+    const identify = createJwtIdentify(EVERYONE);
+    expect((await identify(bearer(await signHs({ sub: 'ann' })))).userRoles).toEqual(['owner', 'member']);
+    expect((await identify(bearer(await signHs({ sub: 'bob' })))).userRoles).toEqual(['member']);
+    expect((await identify(bearer(await signHs({ roles: ['viewer'] })))).userRoles).toEqual(['viewer', 'member']);
+  });
+
+  it('never grants "*" to an anonymous caller, who keeps the host-wide feature toggles only', async () => {
+    const identify = identifyFromContext(createJwtIdentify(EVERYONE));
+    const { app } = createHost([], {
+      logCall: null,
+      before: (app) => app.get('/me', async (c) => c.json(await identify(c))),
+    });
+    const anonymous = await app.request('/me');
+    expect(await anonymous.json()).toEqual({ claims: null, userRoles: [], tenantId: null, featureToggles: ['beta'] });
+    const signedIn = await app.request('/me', { headers: { authorization: `Bearer ${await signHs({ sub: 'bob' })}` } });
+    expect(await signedIn.json()).toMatchObject({ userRoles: ['member'], featureToggles: ['beta'] });
+    // A token that does not verify is refused, never served as anonymous.
+    const forged = await app.request('/me', {
+      headers: { authorization: `Bearer ${await signHs({ sub: 'bob' }, 'x'.repeat(32))}` },
+    });
+    expect(forged.status).toBe(401);
+  });
+});
+
 describe('createJwtIdentify: where the token comes from', () => {
   const withCookie: JwtAuthConfig = { ...HS, cookie: 'access_token' };
 

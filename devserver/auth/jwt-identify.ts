@@ -27,7 +27,8 @@ export function createJwtIdentify(config: JwtAuthConfig): IdentifyFromHeaders {
   const mapping = claimMapping(parsed);
   const required = parsed.required ?? false;
   const cookie = parsed.cookie;
-  // Host-wide feature toggles apply to anonymous callers too.
+  // Host-wide feature toggles apply to anonymous callers too; roles do not, not even grants["*"],
+  // which means everyone signed in.
   const anonymous: Identity = parsed.featureToggles?.length
     ? Object.freeze({ ...ANONYMOUS, featureToggles: [...parsed.featureToggles] })
     : ANONYMOUS;

@@ -176,18 +176,14 @@ describe('compileQueryRows', () => {
         { text: { eq: null } },
         'args[0].where.text.eq: expected a value; use "isNull" for null',
       ],
-      ['a string for an int column', { votes: { gt: '3' } }, 'args[0].where.votes.gt: expected integer, got string'],
-      [
-        'a fraction for an int column',
-        { votes: { lte: 1.5 } },
-        'args[0].where.votes.lte: expected integer, got number',
-      ],
+      ['a string for an int column', { votes: { gt: '3' } }, 'args[0].where.votes.gt: expected integer, got "3"'],
+      ['a fraction for an int column', { votes: { lte: 1.5 } }, 'args[0].where.votes.lte: expected integer, got 1.5'],
       [
         'a value outside a union',
         { kind: { eq: 'could' } },
-        'args[0].where.kind.eq: expected one of "must" | "should", got string',
+        'args[0].where.kind.eq: expected one of "must" | "should", got "could"',
       ],
-      ['a non-UUID id', { id: { eq: 'abc' } }, 'args[0].where.id.eq: expected id of a "rules" row, got string'],
+      ['a non-UUID id', { id: { eq: 'abc' } }, 'args[0].where.id.eq: expected id of a "rules" row, got "abc"'],
       ['in with a scalar', { votes: { in: 3 } }, 'args[0].where.votes.in: expected an array of at most 1000 values'],
       [
         'in with 1001 values',
@@ -197,7 +193,7 @@ describe('compileQueryRows', () => {
       [
         'in with bad items, all reported',
         { votes: { in: [1, 'two', 3, null] } },
-        'args[0].where.votes.in[1]: expected integer, got string; args[0].where.votes.in[3]: expected integer, got null',
+        'args[0].where.votes.in[1]: expected integer, got "two"; args[0].where.votes.in[3]: expected integer, got null',
       ],
       ['isNull with a string', { tags: { isNull: 'yes' } }, 'args[0].where.tags.isNull: expected boolean, got string'],
       ['like with a number', { text: { like: 5 } }, 'args[0].where.text.like: expected string, got number'],
@@ -505,7 +501,7 @@ describe('compileInsertRow', () => {
     expect(httpError(() => addRule.prepare([{ text: 1, votes: '2', kind: 'could', tags: undefined }], alice))).toEqual({
       status: 422,
       message:
-        'Invalid arguments: args[0].text: expected string, got number; args[0].votes: expected integer, got string; args[0].kind: expected one of "must" | "should", got string',
+        'Invalid arguments: args[0].text: expected string, got 1; args[0].votes: expected integer, got "2"; args[0].kind: expected one of "must" | "should", got "could"',
     });
     expect(httpError(() => addRule.prepare([{ text: 'a' }], alice))).toEqual({
       status: 422,
@@ -645,7 +641,7 @@ describe('compilePatchRow', () => {
     [
       'several bad values',
       [ID, { text: 1, votes: 'x' }],
-      'args[1].text: expected string, got number; args[1].votes: expected integer, got string',
+      'args[1].text: expected string, got 1; args[1].votes: expected integer, got "x"',
     ],
     [
       'id and createdAt',
@@ -653,8 +649,8 @@ describe('compilePatchRow', () => {
       'args[1].id: is set by the server; args[1].createdAt: is set by the server',
     ],
     ['an unknown field', [ID, { color: 'red' }], 'args[1].color: unknown field'],
-    ['a non-UUID id', ['1', { votes: 1 }], 'args[0]: expected id of a "rules" row, got string'],
-    ['a numeric id', [1, { votes: 1 }], 'args[0]: expected id of a "rules" row, got number'],
+    ['a non-UUID id', ['1', { votes: 1 }], 'args[0]: expected id of a "rules" row, got "1"'],
+    ['a numeric id', [1, { votes: 1 }], 'args[0]: expected id of a "rules" row, got 1'],
     ['only an id', [ID], 'args: expected [id, changes], got 1 arguments'],
     ['three arguments', [ID, {}, {}], 'args: expected [id, changes], got 3 arguments'],
     ['changes that are not an object', [ID, 'votes = 1'], 'args[1]: expected an object of "rules" fields'],
@@ -736,7 +732,7 @@ describe('compileDeleteRow', () => {
   it.each([
     ['no arguments', [], 'args: expected [id], got 0 arguments'],
     ['two arguments', [ID, ID2], 'args: expected [id], got 2 arguments'],
-    ['a non-UUID id', ['abc'], 'args[0]: expected id of a "rules" row, got string'],
+    ['a non-UUID id', ['abc'], 'args[0]: expected id of a "rules" row, got "abc"'],
     ['an object id', [{ id: ID }], 'args[0]: expected id of a "rules" row, got object'],
   ])('422 for %s', (_, args, message) => {
     expect(httpError(() => deleteRule.prepare(args, alice))).toEqual({

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../common/usage-error.js';
+import { createHost } from '../host/host.js';
+import { failure, featureRuntime, rpc, startUpstream } from '../host/__fixtures__/contract-parts.js';
 import { DEFAULT_LIMITS } from '../isolate/limits.js';
 import { DEFAULT_RATE_LIMITS } from '../rate-limit/limits.js';
 import { parseManifest, readManifest, type FeatureManifest, type ParseManifestOptions } from './manifest.js';
@@ -200,6 +202,25 @@ describe('feature.json: "serverFunctions"', () => {
     expect(warnings).toEqual([]);
     const both = parse({ id: 'feature-x', timeoutMs: 500, serverFunctions: { ...MODULE, timeoutMs: 500 } });
     expect(both.timeoutMs).toBe(500);
+  });
+
+  it('serverFunctions.timeoutMs next to "endpoint" is the time the host gives the upstream', async () => {
+    const upstream = await startUpstream();
+    const feature = featureRuntime(
+      { id: 'feature-ep', serverFunctions: { endpoint: `${upstream.url}/rpc`, exports: ['slow'], timeoutMs: 150 } },
+      { modules: () => [] },
+    );
+    try {
+      const { app } = createHost([feature.feature], { logCall: null });
+      const started = performance.now();
+      const answer = await failure(await rpc(app, 'feature-ep', 'slow'));
+      expect([answer.status, answer.error]).toEqual([503, 'RPC upstream timed out after 150 ms']);
+      // The upstream answers after 2 s; the default would be 10 s.
+      expect(performance.now() - started).toBeLessThan(1500);
+    } finally {
+      await feature.close();
+      await upstream.close();
+    }
   });
 
   it.each([
