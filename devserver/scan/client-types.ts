@@ -19,6 +19,8 @@ export interface ClientTypesOptions {
   schema?: string;
   /** Globs of server modules to leave out, as the plugin's `ignore`. */
   ignore?: readonly string[];
+  /** Write even without a `tsconfig.json` at the root (`favn types` asks for it). */
+  force?: boolean;
 }
 
 export interface ClientTypesResult {
@@ -28,6 +30,8 @@ export interface ClientTypesResult {
   changed: boolean;
   /** Plain functions typed for the client, as `file#name`. */
   functions: string[];
+  /** Whether the schema is registered. */
+  schema: boolean;
   /** Why some exports keep their server signature (e.g. a `const` arrow function). */
   warnings: string[];
 }
@@ -46,10 +50,10 @@ export interface ClientTypesResult {
 export async function writeClientTypes(root: string, options: ClientTypesOptions = {}): Promise<ClientTypesResult> {
   const dir = path.join(root, CLIENT_TYPES_DIR);
   const file = path.join(dir, CLIENT_TYPES_FILE);
-  if (!existsSync(path.join(root, 'tsconfig.json')) && !existsSync(file))
-    return { file, changed: false, functions: [], warnings: [] }; // a JavaScript project
+  if (!options.force && !existsSync(path.join(root, 'tsconfig.json')) && !existsSync(file))
+    return { file, changed: false, functions: [], schema: false, warnings: [] }; // a JavaScript project
   const modules = (await findServerModules(root, options.ignore)).filter((m) => TYPED_MODULE.test(m));
-  const result: ClientTypesResult = { file, changed: false, functions: [], warnings: [] };
+  const result: ClientTypesResult = { file, changed: false, functions: [], schema: false, warnings: [] };
   const copies = new Map<string, string>();
   const blocks: string[] = [];
   for (const absolute of modules) {
@@ -77,6 +81,7 @@ export async function writeClientTypes(root: string, options: ClientTypesOptions
   }
   const schema = path.join(root, options.schema ?? 'server/schema.ts');
   if (existsSync(schema)) {
+    result.schema = true;
     blocks.unshift(
       `declare module '${PACKAGE}' {\n  interface Register {\n    schema: typeof import('${relativeSpecifier(dir, schema)}').default;\n  }\n}`,
     );
