@@ -29,8 +29,8 @@ const ROOT_OPTIONS_HELP = `  --root <dir>        the feature's folder (default: 
 const DB_OPTIONS_HELP = `${ROOT_OPTIONS_HELP}
   --schema <file>     the tables, relative to --root (default: ${DEFAULT_SCHEMA_FILE})`;
 
-const DB_WHERE_HELP = `The database is PGlite in .favn/db, or DATABASE_URL (environment or .env.local). Stop a
-running dev server first when it uses the PGlite folder: only one process may open it.`;
+const DB_WHERE_HELP = `The database is PGlite in .favn/db, or DATABASE_URL (environment or .env.local). While vite
+runs, the commands go through the dev server, which serves .favn/db over the PostgreSQL protocol.`;
 
 /** Help of each command, by the words that name it. */
 const COMMAND_HELP: Record<string, string> = {
@@ -51,7 +51,7 @@ Commands:
   tables    list the feature's tables, their columns and row counts (the default)
   migrate   apply ${DEFAULT_SCHEMA_FILE}; --allow-destructive also drops and retypes columns and tables
   reset     drop the feature's tables and data and re-create them empty (needs --yes)
-  shell     serve the PGlite dev database on --port (default 5433) for psql
+  shell     print the psql URL of the running dev server, or serve .favn/db on --port (default 5433)
 
 ${DB_WHERE_HELP}
 
@@ -103,8 +103,9 @@ ${DB_OPTIONS_HELP}
 `,
   'db shell': `Usage: favn db shell [--port 5433] [--root <dir>] [--manifest <file>] [--schema <file>]
 
-Serves the PGlite dev database (.favn/db) on 127.0.0.1 for psql until Ctrl+C. With DATABASE_URL set,
-prints how to connect to that database instead.
+While vite runs, prints the psql URL of the database it serves. Otherwise serves the PGlite dev
+database (.favn/db) on 127.0.0.1 for psql until Ctrl+C. With DATABASE_URL set, prints how to connect
+to that database instead.
 
 Options:
   --port <port>       the port to listen on (default: 5433)

@@ -4,6 +4,7 @@ import { parseAuthConfig } from '../devserver/auth/auth-config.js';
 import { createIdentify } from '../devserver/auth/create-identify.js';
 import { createHost } from '../devserver/host/host.js';
 import { readEnvLocal } from '../devserver/common/env-local.js';
+import { devDatabaseBanner, devDatabasePort, serveDevDatabase } from '../devserver/data/dev-socket.js';
 import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
 import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevReloader } from './dev-reloader.js';
@@ -27,7 +28,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       // Server modules load in an environment of ours, apart from any framework's SSR.
       return { environments: { [SERVER_ENVIRONMENT]: { consumer: 'server' } } };
     },
-    configureServer(server: ViteDevServer) {
+    async configureServer(server: ViteDevServer) {
       const logger = server.config.logger;
       // Dev limits only the features whose feature.json sets rateLimits (to try 429s locally).
       const rateLimiter = openRateLimiter({ ...readEnvLocal(state().root), ...process.env });
@@ -56,8 +57,21 @@ export function devHostPlugin(state: () => PluginState): Plugin {
         // Server rendering of this request (a framework's SSR) calls server functions as its caller.
         runWithRequest(req, next);
       });
+      // The dev database over the PostgreSQL protocol, for psql and favn db (FAVN_DB_PORT, 0/off: none).
+      const dbPort = devDatabasePort({ ...readEnvLocal(state().root), ...process.env });
+      const onSchemaChange = () => feature?.scheduleReload();
+      const database = dbPort === null ? null : await serveDevDatabase(state().root, { port: dbPort, onSchemaChange });
+      if (database) {
+        // Printed under Vite's own URLs, where people look for them.
+        const printUrls = server.printUrls.bind(server);
+        server.printUrls = () => {
+          printUrls();
+          logger.info(devDatabaseBanner(database.url, state().manifest.id));
+        };
+      }
       server.httpServer?.once('close', () => {
         unregister();
+        void database?.close();
         void feature?.close();
         void rateLimiter.close();
       });

@@ -1,9 +1,11 @@
 import path from 'node:path';
 import pc from 'picocolors';
 import type { SchemaDefinition } from '../../runtime/schema.js';
+import { databaseUrl, serveDevDatabase } from '../data/dev-socket.js';
+import { lockHolder, type LockHolder } from '../data/lock-file.js';
 import { migrate, resetSchema } from '../data/migrate.js';
-import { openPglite } from '../data/pglite-client.js';
-import { openDatabase } from '../data/open-database.js';
+import { devDatabaseDir, openDatabase } from '../data/open-database.js';
+import { openPostgres } from '../data/postgres-client.js';
 import type { SqlClient } from '../data/sql-client.js';
 import { readManifest } from '../feature/manifest.js';
 import { modelSchema, type SchemaModel } from '../data/table-model.js';
@@ -23,7 +25,8 @@ export interface DbCommandOptions {
 
 /**
  * `favn db <tables|migrate|reset|shell>` on the feature's dev database (PGlite in `.favn/db`, or
- * `DATABASE_URL`). Returns the exit code.
+ * `DATABASE_URL`). While a dev server (or `favn db shell`) has `.favn/db` open and serves it, the
+ * commands run through it over the PostgreSQL protocol. Returns the exit code.
  *
  * @example
  * process.exitCode = await runDb('tables', { root: '.', ... })
@@ -35,8 +38,10 @@ export async function runDb(command: string, options: DbCommandOptions): Promise
   const manifest = readManifest(path.resolve(root, options.manifest));
   const model = modelSchema(manifest.id, await loadSchema(root, options.schema), options.schema);
 
-  if (command === 'shell') return shell(root, model, env, options, out);
-  const db = await openDatabase(root, env);
+  // The process that has the PGlite folder open, and serves it on a port of 127.0.0.1.
+  const server = env.DATABASE_URL ? null : lockHolder(devDatabaseDir(root));
+  if (command === 'shell') return shell(root, model, env, server, options, out);
+  const db = server?.port ? await connectToServer(root, server.pid, server.port) : await openDatabase(root, env);
   try {
     if (command === 'tables') return await tables(db, model, out);
     if (command === 'migrate') {
@@ -84,11 +89,15 @@ async function tables(db: SqlClient, model: SchemaModel, out: (line: string) => 
   return 0;
 }
 
-/** Serves the PGlite folder over the PostgreSQL protocol so `psql` can connect. */
+/**
+ * Prints how to connect with `psql`: to `DATABASE_URL`, to the dev server that serves `.favn/db`,
+ * or to this process, which then serves the folder until Ctrl+C.
+ */
 async function shell(
   root: string,
   model: SchemaModel,
   env: Record<string, string | undefined>,
+  server: LockHolder | null,
   options: DbCommandOptions,
   out: (line: string) => void,
 ): Promise<number> {
@@ -96,20 +105,40 @@ async function shell(
     out(`DATABASE_URL is set: connect with psql "${env.DATABASE_URL}" and SET ROLE ${model.role};`);
     return 0;
   }
-  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
-  const db = await openPglite(path.join(root, '.favn', 'db'));
-  const server = new PGLiteSocketServer({ db: db.pglite, port: options.port, host: '127.0.0.1' });
-  await server.start();
-  out(`Serving ${root}/.favn/db on 127.0.0.1:${options.port}. Connect with:`);
-  out(`  psql "host=127.0.0.1 port=${options.port} user=postgres dbname=postgres sslmode=disable"`);
-  out(`Tables are in schema ${model.schema}. Stop with Ctrl+C (the dev server cannot open the folder meanwhile).`);
+  const searchPath = `Tables are in schema ${model.schema} (SET search_path TO ${model.schema};).`;
+  if (server?.port) {
+    out(`Process ${server.pid} (a running dev server or favn db shell) serves ${devDatabaseDir(root)}. Connect with:`);
+    out(`  psql "${databaseUrl(server.port)}"`);
+    out(searchPath);
+    return 0;
+  }
+  const db = await openDatabase(root, env);
+  const socket = await serveDevDatabase(root, { port: options.port });
+  out(`Serving ${devDatabaseDir(root)} on 127.0.0.1:${socket.port}. Connect with:`);
+  out(`  psql "${socket.url}"`);
+  out(`${searchPath} Stop with Ctrl+C; favn db commands run through this meanwhile.`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await server.stop();
+  await socket.close();
   await db.close();
   return 0;
+}
+
+/** The dev database through the process that has it open (as its superuser, like the commands' own PGlite). */
+async function connectToServer(root: string, pid: number, port: number): Promise<SqlClient> {
+  const url = databaseUrl(port);
+  try {
+    const client = await openPostgres(url, { max: 1 });
+    return { ...client, location: `${devDatabaseDir(root)}, served by process ${pid} at ${url}` };
+  } catch (error) {
+    throw new UsageError(
+      `Process ${pid} has ${devDatabaseDir(root)} open and serves it on 127.0.0.1:${port}, ` +
+        `but it did not answer there: ${(error as Error).message}. ` +
+        `Run the command again once that dev server is up, or after it has stopped.`,
+    );
+  }
 }
 
 /** Loads `server/schema.ts` (TypeScript) the way Vite would. */

@@ -12,9 +12,6 @@ export interface MigrateOptions {
   allowDestructive?: boolean;
 }
 
-// The dev server holds the PGlite folder, which one process at a time may open.
-const STOP_DEV_FIRST = 'stop the dev server first when it uses the PGlite dev database';
-
 /** The settings document's table; user tables start with a letter, so it cannot clash. */
 export const STORAGE_TABLE = '_storage';
 
@@ -66,7 +63,7 @@ export async function migrate(
           if (!column.nullable && !empty) {
             throw new UsageError(
               `Cannot add required column "${table.name}.${column.name}": the table has rows. Make it v.optional(...), ` +
-                `or empty the feature's tables (${STOP_DEV_FIRST}): npx favn db reset --yes`,
+                `or empty the feature's tables: npx favn db reset --yes`,
             );
           }
           later.push(`ALTER TABLE ${table.sql} ADD COLUMN ${columnDefinition(column)}`);
@@ -108,7 +105,7 @@ export async function migrate(
     if (destructive.length && !options.allowDestructive) {
       throw new UsageError(
         `Refusing a schema change that loses data: ${destructive.join('; ')}. The previous schema keeps serving. ` +
-          `Undo the change, or confirm it with one of these commands in the feature's folder (${STOP_DEV_FIRST}):\n` +
+          `Undo the change, or confirm it with one of these commands in the feature's folder (they also work while vite runs):\n` +
           `  npx favn db migrate --allow-destructive   (applies the change; the dropped data is lost)\n` +
           `  npx favn db reset --yes                   (drops all the feature's tables and data, re-creates them empty)\n` +
           `or restart the dev server with it allowed: FAVN_ALLOW_DESTRUCTIVE_MIGRATIONS=1 npx vite`,
