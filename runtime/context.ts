@@ -67,8 +67,9 @@ export interface Filter<V> {
 }
 
 /** Filters, order and paging of `ctx.db.query` (the same as a `queryRows` client sends). */
-export interface QueryInput<T extends TableName = TableName> {
-  where?: { [K in ColumnOf<T>]?: Filter<NonNullable<RowOf<T>[K]>> };
+export interface QueryInput<T extends TableName = TableName, Filterable extends ColumnOf<T> = ColumnOf<T>> {
+  /** Filters by column; a `queryRows` with `filterable` takes only those columns. */
+  where?: { [K in Filterable]?: Filter<NonNullable<RowOf<T>[K]>> };
   orderBy?: { column: ColumnOf<T>; direction?: 'asc' | 'desc' };
   limit?: number;
   cursor?: string;
@@ -142,18 +143,46 @@ export type ClientFunction<F> = F extends (ctx: ServerContext, ...args: infer A)
   : never;
 
 /** What a value looks like after a JSON round trip. */
-export type Jsonified<T> = T extends { toJSON(): infer J }
-  ? Jsonified<J>
-  : T extends string | number | boolean | null
-    ? T
-    : T extends undefined | ((...args: never[]) => unknown) | symbol
-      ? null
-      : T extends readonly (infer E)[]
-        ? Jsonified<E>[]
-        : T extends object
-          ? {
-              [
-                K in keyof T as T[K] extends undefined | ((...args: never[]) => unknown) | symbol ? never : K
-              ]: Jsonified<T[K]>;
-            }
-          : never;
+export type Jsonified<T> = unknown extends T
+  ? unknown // any and unknown stay as they are
+  : T extends { toJSON(): infer J }
+    ? Jsonified<J>
+    : T extends string | number | boolean | null
+      ? T
+      : T extends undefined | void | Dropped
+        ? null
+        : T extends ReadonlyMap<unknown, unknown> | ReadonlySet<unknown>
+          ? Record<string, never> // JSON.stringify(new Map(...)) is "{}"
+          : T extends readonly unknown[]
+            ? { -readonly [I in keyof T]: Jsonified<T[I]> } // undefined in an array becomes null
+            : T extends object
+              ? JsonObject<T>
+              : never;
+
+/** Values `JSON.stringify` leaves out of objects (and writes as `null` in arrays). */
+type Dropped = ((...args: never[]) => unknown) | symbol;
+
+/** An object after a JSON round trip: functions and symbols gone, keys that may be undefined optional. */
+type JsonObject<T> = Simplify<
+  {
+    [
+      K in keyof T as K extends symbol
+        ? never
+        : T[K] extends Dropped | undefined
+          ? never
+          : undefined extends T[K]
+            ? never
+            : K
+    ]: Jsonified<T[K]>;
+  } & {
+    [
+      K in keyof T as K extends symbol
+        ? never
+        : T[K] extends Dropped | undefined
+          ? never
+          : undefined extends T[K]
+            ? K
+            : never
+    ]?: Jsonified<Exclude<T[K], undefined>>;
+  }
+>;

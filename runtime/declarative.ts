@@ -51,7 +51,7 @@ type ClientRow<T extends TableName> = Jsonified<RowOf<T>>;
 
 /** What the client passes to each kind. */
 export type DeclarativeArgs<Kind extends DeclarativeKind, T extends TableName, O> = Kind extends 'queryRows'
-  ? [input?: QueryInput<T>]
+  ? [input?: QueryInput<T, O extends { filterable: readonly (infer F)[] } ? F & ColumnOf<T> : ColumnOf<T>>]
   : Kind extends 'insertRow'
     ? [values: Pick<NewRowOf<T>, Writable<T, O>>]
     : Kind extends 'patchRow'

@@ -67,9 +67,18 @@ export interface AnyStandardSchema {
 /** One validator per positional argument. */
 type ArgValidators = readonly AnyStandardSchema[];
 type OutputOf<S> = S extends { '~standard': { types?: { output: infer O } | undefined } } ? O : unknown;
+type InputOf<S> = S extends { '~standard': { types?: { input: infer I } | undefined } } ? I : unknown;
 type StandardResult =
   { value: unknown; issues?: undefined } | { issues: readonly { message: string; path?: readonly unknown[] }[] };
+/** What the handler receives: each validator's output. */
 type ArgsOf<V extends ArgValidators> = { -readonly [I in keyof V]: OutputOf<V[I]> };
+/** What the client passes: each validator's input; trailing ones that accept `undefined` may be left out. */
+type ClientArgsOf<V extends ArgValidators> = OptionalTail<{ -readonly [I in keyof V]: InputOf<V[I]> }>;
+type OptionalTail<A extends unknown[]> = A extends [...infer Head, infer Last]
+  ? undefined extends Last
+    ? [...OptionalTail<Head>, Last?]
+    : A
+  : A;
 
 export interface HandlerDefinition<K extends HandlerKind, A extends unknown[], R> {
   /** Validators for the client's arguments, checked before the handler runs (422 on failure). */
@@ -86,7 +95,7 @@ export interface HandlerFunction<K extends HandlerKind = HandlerKind, A extends 
   (...args: A): Promise<Jsonified<Awaited<R>>>;
   readonly [SERVER_FUNCTION]: K;
   readonly args: ArgValidators | undefined;
-  readonly handler: (ctx: CtxOf<K>, ...args: A) => R;
+  readonly handler: (ctx: CtxOf<K>, ...args: never[]) => R;
 }
 
 function define<K extends HandlerKind>(
@@ -114,7 +123,7 @@ function define<K extends HandlerKind>(
 export function query<const V extends ArgValidators, R>(definition: {
   args: V;
   handler: (ctx: QueryCtx, ...args: ArgsOf<V>) => R;
-}): HandlerFunction<'query', ArgsOf<V>, R>;
+}): HandlerFunction<'query', ClientArgsOf<V>, R>;
 export function query<A extends unknown[], R>(definition: {
   handler: (ctx: QueryCtx, ...args: A) => R;
 }): HandlerFunction<'query', A, R>;
@@ -129,7 +138,7 @@ export function query(definition: {
 export function mutation<const V extends ArgValidators, R>(definition: {
   args: V;
   handler: (ctx: MutationCtx, ...args: ArgsOf<V>) => R;
-}): HandlerFunction<'mutation', ArgsOf<V>, R>;
+}): HandlerFunction<'mutation', ClientArgsOf<V>, R>;
 export function mutation<A extends unknown[], R>(definition: {
   handler: (ctx: MutationCtx, ...args: A) => R;
 }): HandlerFunction<'mutation', A, R>;
@@ -144,7 +153,7 @@ export function mutation(definition: {
 export function action<const V extends ArgValidators, R>(definition: {
   args: V;
   handler: (ctx: ActionCtx, ...args: ArgsOf<V>) => R;
-}): HandlerFunction<'action', ArgsOf<V>, R>;
+}): HandlerFunction<'action', ClientArgsOf<V>, R>;
 export function action<A extends unknown[], R>(definition: {
   handler: (ctx: ActionCtx, ...args: A) => R;
 }): HandlerFunction<'action', A, R>;

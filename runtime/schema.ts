@@ -33,15 +33,22 @@ export interface SchemaDefinition<
   readonly storage: Readonly<Storage> | null;
 }
 
-/** The settings document of a schema: `StorageOf<typeof schema>`. */
+/** The settings document of a schema: `StorageOf<typeof schema>`; `v.optional` fields may be left out. */
 export type StorageOf<S> =
-  S extends SchemaDefinition<Record<string, TableDefinition>, infer Storage>
-    ? { [K in keyof Storage]: Infer<Storage[K]> }
-    : never;
+  S extends SchemaDefinition<Record<string, TableDefinition>, infer Storage> ? Fields<Storage> : never;
 
-/** A row of a table as the database returns it. */
+/** An object of validated fields: the ones whose validator accepts `undefined` are optional. */
+export type Fields<Shape> = Simplify<
+  { [K in keyof Shape as undefined extends Infer<Shape[K]> ? never : K]: Infer<Shape[K]> } & {
+    [K in keyof Shape as undefined extends Infer<Shape[K]> ? K : never]?: Infer<Shape[K]>;
+  }
+>;
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** A row of a table as the database returns it: a column without a value is `null`. */
 export type Row<T extends TableDefinition> = { id: string; createdAt: string } & {
-  [K in keyof T['columns']]: Infer<T['columns'][K]>;
+  [K in keyof T['columns']]: Exclude<Infer<T['columns'][K]>, undefined>;
 };
 
 /** A table's columns. Names are letters, digits and `_`, starting with a letter. */

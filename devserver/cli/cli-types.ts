@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { CLIENT_TYPES_DIR, writeClientTypes } from '../scan/client-types.js';
 
@@ -7,6 +8,10 @@ import { CLIENT_TYPES_DIR, writeClientTypes } from '../scan/client-types.js';
  */
 export async function runTypes(options: { root: string; schema?: string }): Promise<number> {
   const root = path.resolve(options.root);
+  if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+    process.stderr.write(`favn types: ${options.root} is not a folder (--root names the feature's folder)\n`);
+    return 1;
+  }
   const result = await writeClientTypes(root, { schema: options.schema, force: true });
   for (const warning of result.warnings) process.stderr.write(`favn types: ${warning}\n`);
   const count = result.functions.length;

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rmdir, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as babelParse } from '@babel/parser';
 import { findServerModules } from './server-modules.js';
@@ -12,7 +12,8 @@ export const CLIENT_TYPES_FILE = 'server-fns.d.ts';
 
 const PACKAGE = '@favn/vite-plugin-server-fns/server';
 const TYPED_MODULE = /\.(?:ts|tsx|mts)$/;
-const HEADER = '// Written by @favn/vite-plugin-server-fns on `vite`, `vite build`, `npm install` and `favn types`.';
+const HEADER =
+  '// Written by @favn/vite-plugin-server-fns when `vite` or `vite build` starts, on saves in dev, and by `favn types`.';
 
 export interface ClientTypesOptions {
   /** The schema module, relative to the root (default `server/schema.ts`); skipped when absent. */
@@ -52,38 +53,45 @@ export async function writeClientTypes(root: string, options: ClientTypesOptions
   const file = path.join(dir, CLIENT_TYPES_FILE);
   if (!options.force && !existsSync(path.join(root, 'tsconfig.json')) && !existsSync(file))
     return { file, changed: false, functions: [], schema: false, warnings: [] }; // a JavaScript project
+  await refuseLinks(root, dir);
   const modules = (await findServerModules(root, options.ignore)).filter((m) => TYPED_MODULE.test(m));
   const result: ClientTypesResult = { file, changed: false, functions: [], schema: false, warnings: [] };
   const copies = new Map<string, string>();
   const blocks: string[] = [];
   for (const absolute of modules) {
     const relative = path.relative(root, absolute).split(path.sep).join('/');
-    let code: string;
-    let found: PlainExports;
-    try {
-      code = await readFile(absolute, 'utf8');
-      found = plainExports(code, relative);
-    } catch {
-      continue; // the export check reports syntax errors; its types wait for a fix
-    }
-    result.warnings.push(...found.warnings);
-    if (!found.names.length) continue;
     const copy = path.join(dir, 'modules', relative);
-    copies.set(copy, `// @ts-nocheck\n${rewriteImports(code, relative, path.dirname(absolute), path.dirname(copy))}`);
-    const from = `./modules/${withoutExtension(relative)}`;
-    const target = relativeSpecifier(dir, absolute);
+    let found: PlainExports;
+    let copied: string;
+    try {
+      const code = await readFile(absolute, 'utf8');
+      found = plainExports(code, relative);
+      if (!found.names.length) {
+        for (const warning of found.warnings) result.warnings.push(warning);
+        continue;
+      }
+      copied = `// @ts-nocheck\n${rewriteImports(code, relative, path.dirname(absolute), path.dirname(copy))}`;
+    } catch (error) {
+      // A syntax error is the export check's to report; anything else is named here. Either way the
+      // other modules' types are still written.
+      if (!(error instanceof SyntaxError)) result.warnings.push(`${relative}: no client types (${messageOf(error)})`);
+      continue;
+    }
+    for (const warning of found.warnings) result.warnings.push(warning);
+    copies.set(copy, copied);
+    const from = JSON.stringify(`./modules/${withoutExtension(relative)}`);
     const lines = found.names.map((name) => {
-      const type = `typeof import('${from}').${name}`;
+      const type = `typeof import(${from}).${name}`;
       return `  export function ${name}(...args: PlainClientArgs<${type}>): Promise<ClientResult<${type}>>;`;
     });
-    blocks.push(`declare module '${target}' {\n${lines.join('\n')}\n}`);
-    result.functions.push(...found.names.map((name) => `${relative}#${name}`));
+    blocks.push(`declare module ${JSON.stringify(relativeSpecifier(dir, absolute))} {\n${lines.join('\n')}\n}`);
+    for (const name of found.names) result.functions.push(`${relative}#${name}`);
   }
   const schema = path.join(root, options.schema ?? 'server/schema.ts');
   if (existsSync(schema)) {
     result.schema = true;
     blocks.unshift(
-      `declare module '${PACKAGE}' {\n  interface Register {\n    schema: typeof import('${relativeSpecifier(dir, schema)}').default;\n  }\n}`,
+      `declare module '${PACKAGE}' {\n  interface Register {\n    schema: typeof import(${JSON.stringify(relativeSpecifier(dir, schema))}).default;\n  }\n}`,
     );
   }
   const imports = result.functions.length ? [`import type { ClientResult, PlainClientArgs } from '${PACKAGE}';`] : [];
@@ -154,24 +162,30 @@ function rewriteImports(code: string, file: string, fromDir: string, toDir: stri
     plugins: file.endsWith('x') ? ['typescript', 'jsx'] : ['typescript'],
   });
   const literals: { start: number; end: number; value: string }[] = [];
-  const visit = (node: unknown): void => {
-    if (!node || typeof node !== 'object') return;
-    if (Array.isArray(node)) return node.forEach(visit);
+  const pick = (value: unknown) => {
+    const literal = value as { type?: string; value?: unknown; start?: number; end?: number } | undefined;
+    if (literal?.type === 'StringLiteral' && typeof literal.value === 'string' && literal.value.startsWith('.'))
+      literals.push({ start: literal.start!, end: literal.end!, value: literal.value });
+  };
+  // A stack, not recursion: a deeply nested expression must not overflow the call stack.
+  const stack: unknown[] = [ast.program];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      for (const item of node) stack.push(item);
+      continue;
+    }
     const n = node as { type?: string; source?: unknown; argument?: unknown; arguments?: unknown[]; callee?: unknown };
-    const pick = (value: unknown) => {
-      const literal = value as { type?: string; value?: unknown; start?: number; end?: number } | undefined;
-      if (literal?.type === 'StringLiteral' && typeof literal.value === 'string' && literal.value.startsWith('.'))
-        literals.push({ start: literal.start!, end: literal.end!, value: literal.value });
-    };
     if (n.type === 'ImportDeclaration' || n.type === 'ExportNamedDeclaration' || n.type === 'ExportAllDeclaration')
       pick(n.source);
     if (n.type === 'TSImportType') pick((n.argument as { type?: string; literal?: unknown })?.literal ?? n.argument);
     if (n.type === 'CallExpression' && (n.callee as { type?: string })?.type === 'Import') pick(n.arguments?.[0]);
-    if (n.type === 'ImportExpression') pick((node as { source?: unknown }).source);
+    if (n.type === 'ImportExpression') pick(n.source);
     for (const [key, value] of Object.entries(node))
-      if (key !== 'loc' && key !== 'leadingComments' && key !== 'trailingComments') visit(value);
-  };
-  visit(ast.program);
+      if (key !== 'loc' && key !== 'leadingComments' && key !== 'trailingComments' && key !== 'extra')
+        stack.push(value);
+  }
   let out = code;
   for (const literal of literals.sort((a, b) => b.start - a.start)) {
     const target = path.resolve(fromDir, literal.value);
@@ -201,16 +215,51 @@ async function writeIfChanged(file: string, text: string): Promise<boolean> {
   return true;
 }
 
-/** Removes copies of modules that are gone; true when one was removed. */
-async function removeStale(dir: string, keep: ReadonlySet<string>): Promise<boolean> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  let removed = false;
-  for (const entry of entries) {
-    const file = path.join(entry.parentPath, entry.name);
-    if (entry.isFile() && !keep.has(file)) {
-      await rm(file, { force: true });
-      removed = true;
+/**
+ * `.favn/types` is ours: a symbolic link anywhere in it (one committed, or planted) would make a
+ * write or a removal land outside it, so links are removed (never followed) before anything is
+ * written, and a linked `.favn` or `.favn/types` is refused.
+ */
+async function refuseLinks(root: string, dir: string): Promise<void> {
+  for (const folder of [path.dirname(dir), dir]) {
+    const stat = await lstat(folder).catch(() => null);
+    if (stat?.isSymbolicLink())
+      throw new Error(`${path.relative(root, folder)} is a symbolic link: remove it, the plugin writes its own folder`);
+  }
+  const stack = [dir];
+  while (stack.length) {
+    const folder = stack.pop()!;
+    const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries) {
+      const full = path.join(folder, entry.name);
+      if (entry.isSymbolicLink()) await unlink(full);
+      else if (entry.isDirectory()) stack.push(full);
     }
   }
+}
+
+/** Removes copies of modules that are gone, and folders left empty; true when a copy was removed. */
+async function removeStale(dir: string, keep: ReadonlySet<string>): Promise<boolean> {
+  let removed = false;
+  const walk = async (folder: string): Promise<boolean> => {
+    const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+    let empty = true;
+    for (const entry of entries) {
+      const full = path.join(folder, entry.name);
+      if (entry.isDirectory() && !entry.isSymbolicLink()) {
+        if (await walk(full)) await rmdir(full).catch(() => undefined);
+        else empty = false;
+      } else if (!keep.has(full)) {
+        await unlink(full);
+        removed = true;
+      } else empty = false;
+    }
+    return empty;
+  };
+  await walk(dir);
   return removed;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
