@@ -9,6 +9,7 @@ const BENCHES = {
   crud: () => import('./crud.js'),
   isolate: () => import('./isolate.js'),
   proxy: () => import('./proxy.js'),
+  relay: () => import('./relay.js'),
 };
 
 const name = process.argv[2];

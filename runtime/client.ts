@@ -3,6 +3,7 @@
  * with calls to `createServerFunction`; `RpcError` is what those calls throw.
  */
 import { REQUEST_ID_HEADER, rpcPath, STORAGE_PREFIX, type RpcErrorBody } from './protocol.js';
+import { connectToHost, type RelayCall } from './relay.js';
 import { RpcError } from './rpc-error.js';
 
 export { RpcError } from './rpc-error.js';
@@ -30,6 +31,12 @@ export interface ServerFunctionProxy<Args extends unknown[] = unknown[], Result 
 const settings: RpcClientOptions = {};
 
 /**
+ * The embedding host, when this page runs in a sandboxed frame; decided once, when the page loads,
+ * so a page on its own calls over `fetch` with nothing in between.
+ */
+const frame = connectToHost();
+
+/**
  * Changes how every proxy in the page calls the host.
  *
  * @example
@@ -47,14 +54,33 @@ export function configureRpc(options: RpcClientOptions): void {
  * const stats = await callServerFunction('feature-my-feature', 'getData')
  */
 export async function callServerFunction(featureId: string, fnName: string, ...args: unknown[]): Promise<unknown> {
-  return request(rpcPath(featureId, fnName), 'POST', JSON.stringify({ args }), fnName);
+  const call: RelayCall = { kind: 'rpc', featureId, fn: fnName, method: 'POST', body: JSON.stringify({ args }) };
+  return request(call, fnName);
 }
 
 /**
  * One call to the host: network failures are `RpcError` status 0, non-2xx answers `RpcError` with
- * the contract's error text, 2xx answers their parsed JSON.
+ * the contract's error text, 2xx answers their parsed JSON. In a frame the embedding host relays it.
  */
-async function request(path: string, method: string, body: string | undefined, what: string): Promise<unknown> {
+function request(call: RelayCall, what: string): Promise<unknown> {
+  return frame ? relayRequest(frame, call, what) : fetchRequest(call, what);
+}
+
+/** `request` through the embedding host. */
+async function relayRequest(host: NonNullable<typeof frame>, call: RelayCall, what: string): Promise<unknown> {
+  const answer = await host.send(call);
+  if (answer.status === 0) throw new RpcError(0, `Network error calling ${what}: ${answer.body}`, null);
+  return readAnswer(answer.status >= 200 && answer.status < 300, answer.status, answer.requestId, answer.body, what);
+}
+
+function pathOf(call: RelayCall): string {
+  return call.kind === 'rpc' ? rpcPath(call.featureId, call.fn!) : storagePath(call.featureId);
+}
+
+/** `request` over `fetch`, on the page's own origin (or `baseUrl`). */
+async function fetchRequest(call: RelayCall, what: string): Promise<unknown> {
+  const { method, body } = call;
+  const path = pathOf(call);
   const doFetch = settings.fetch ?? globalThis.fetch;
   const extra = typeof settings.headers === 'function' ? settings.headers() : settings.headers;
   let response: Response;
@@ -74,14 +100,19 @@ async function request(path: string, method: string, body: string | undefined, w
   } catch (cause) {
     throw new RpcError(0, `Network error reading the result of ${what}: ${messageOf(cause)}`, requestId, { cause });
   }
+  return readAnswer(response.ok, response.status, requestId, text, what);
+}
+
+/** The result of an answer, or the `RpcError` it stands for: the same for `fetch` and the relay. */
+function readAnswer(ok: boolean, status: number, requestId: string | null, text: string, what: string): unknown {
   const parsed = parseJson(text);
-  if (response.ok) {
+  if (ok) {
     if (parsed.ok) return parsed.value;
-    throw new RpcError(response.status, `${what} returned a response that is not JSON`, requestId);
+    throw new RpcError(status, `${what} returned a response that is not JSON`, requestId);
   }
   const errorBody = parsed.ok ? (parsed.value as Partial<RpcErrorBody> | null) : null;
-  const message = typeof errorBody?.error === 'string' ? errorBody.error : `RPC failed: ${response.status}`;
-  throw new RpcError(response.status, message, errorBody?.requestId ?? requestId);
+  const message = typeof errorBody?.error === 'string' ? errorBody.error : `RPC failed: ${status}`;
+  throw new RpcError(status, message, errorBody?.requestId ?? requestId);
 }
 
 /**
@@ -206,7 +237,8 @@ function createSharedStorage(featureId: string): SharedStorage {
       const mine = ++epoch;
       saving++;
       try {
-        const data = await request(storagePath(featureId), 'PUT', JSON.stringify(doc), 'the settings document');
+        const call: RelayCall = { kind: 'storage', featureId, method: 'PUT', body: JSON.stringify(doc) };
+        const data = await request(call, 'the settings document');
         if (mine === epoch) show({ data, error: undefined });
         return data;
       } catch (error) {
@@ -220,7 +252,7 @@ function createSharedStorage(featureId: string): SharedStorage {
 }
 
 function readDocument(featureId: string): Promise<unknown> {
-  return request(storagePath(featureId), 'GET', undefined, 'the settings document');
+  return request({ kind: 'storage', featureId, method: 'GET' }, 'the settings document');
 }
 
 function storagePath(featureId: string): string {

@@ -12,6 +12,7 @@ import type { ServeConfig } from './serve-config.js';
 import { createDrain } from './drain.js';
 import { readFeatureSecrets } from './feature-secrets.js';
 import { createHostCheck } from './host-check.js';
+import { registerShellRoutes } from './shell-route.js';
 
 export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' | 'logError' | 'dev' | 'rateLimiter'> {
   port: number;
@@ -82,6 +83,10 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
         for (const { feature, staticDir } of features) {
           if (staticDir) mountClient(app, feature.id, staticDir);
         }
+        const pages = features
+          .filter((f) => f.staticDir)
+          .map(({ feature }) => ({ id: feature.id, page: `/${feature.id}/` }));
+        registerShellRoutes(app, pages);
       },
     },
   );
@@ -115,6 +120,11 @@ function mountClient(app: Parameters<NonNullable<HostOptions['before']>>[0], fea
   const files = serveStatic({ root: dir, rewriteRequestPath: (p) => p.slice(prefix.length) || '/' });
   const page = serveStatic({ root: dir, rewriteRequestPath: () => '/index.html' });
   app.get(prefix, (c) => c.redirect(`${prefix}/`, 301));
+  app.use(`${prefix}/*`, async (c, next) => {
+    await next();
+    // A sandboxed frame has an opaque origin: its module scripts are cross-origin requests.
+    if (path.extname(c.req.path)) c.header('access-control-allow-origin', '*');
+  });
   app.use(`${prefix}/*`, files);
   app.get(`${prefix}/*`, (c, next) => (path.extname(c.req.path) ? next() : page(c, next)));
 }
