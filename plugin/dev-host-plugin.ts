@@ -12,8 +12,9 @@ import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
 import { isServerModule } from '../devserver/scan/server-modules.js';
 import { registerDevHost, runWithRequest } from '../devserver/ssr/in-process.js';
+import { registerShellPage, SHELL_PATH } from '../devserver/serve/shell-route.js';
 
-const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`];
+const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`, SHELL_PATH];
 
 /**
  * `vite` dev: mounts the host into Vite's own server, so one port serves the page and
@@ -45,6 +46,10 @@ export function devHostPlugin(state: () => PluginState): Plugin {
           logger.error(`${message}\n${err.stack ?? err.message}`, { timestamp: true, error: err });
         },
       });
+      // /_shell (opt-in): the page in a sandboxed iframe through the relay, as a platform runs it.
+      const env = { ...readEnvLocal(state().root), ...process.env };
+      const shell = state().options.shell ?? env.FAVN_DEV_SHELL === '1';
+      if (shell) registerShellPage(host.app, () => [{ id: state().manifest.id, page: '/' }]);
       feature = new DevReloader(server, state(), host);
       replayProblemsOnConnect(server);
       void feature.reload();
@@ -53,20 +58,30 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       const unregister = registerDevHost(host.app.fetch);
       server.middlewares.use(function favnHost(req, res, next) {
         const url = req.url ?? '';
+        if (shell && req.headers.origin === 'null' && req.headers['sec-fetch-dest'] === 'script') {
+          // The page in /_shell's sandboxed frame has an opaque origin, so its module scripts are
+          // cross-origin requests; they carry no referrer to tell them from another site's frame,
+          // hence opt-in, and module scripts only (a fetch() of the sources stays refused).
+          res.setHeader('access-control-allow-origin', 'null');
+          res.setHeader('vary', 'origin');
+        }
         if (HOST_PATHS.some((p) => url.startsWith(p))) return void listener(req, res);
         // Server rendering of this request (a framework's SSR) calls server functions as its caller.
         runWithRequest(req, next);
       });
       // The dev database over the PostgreSQL protocol, for psql and favn db (FAVN_DB_PORT, 0/off: none).
-      const dbPort = devDatabasePort({ ...readEnvLocal(state().root), ...process.env });
+      const dbPort = devDatabasePort(env);
       const onSchemaChange = () => feature?.scheduleReload();
       const database = dbPort === null ? null : await serveDevDatabase(state().root, { port: dbPort, onSchemaChange });
-      if (database) {
+      if (database || shell) {
         // Printed under Vite's own URLs, where people look for them.
         const printUrls = server.printUrls.bind(server);
         server.printUrls = () => {
           printUrls();
-          logger.info(devDatabaseBanner(database.url, state().manifest.id));
+          if (database) logger.info(devDatabaseBanner(database.url, state().manifest.id));
+          const local = server.resolvedUrls?.local[0];
+          if (shell && local)
+            logger.info(`  ➜  Shell:    ${new URL(SHELL_PATH, local).href} (the page embedded in a sandbox)`);
         };
       }
       server.httpServer?.once('close', () => {

@@ -25,6 +25,13 @@ export interface ServerFnsOptions {
    * `{ mode: 'jwt', ... }` verifies tokens as the platform host does (same fields as `favn serve`).
    */
   auth?: Record<string, unknown>;
+  /**
+   * Serve `/_shell` in dev: the feature's page in a sandboxed iframe (opaque origin) whose calls go
+   * through the host page's relay, as a platform embeds it. Its module scripts are then served to
+   * opaque origins (`Origin: null`), which pages of other sites can also use: turn it on to try
+   * the embedding, not for every session. Also `FAVN_DEV_SHELL=1`. Default false.
+   */
+  shell?: boolean;
 }
 
 /** Specifiers of the client runtime that generated proxies and user code import. */

@@ -29,7 +29,17 @@ const SHELL_HEADERS = {
  */
 export function registerShellRoutes(app: Hono<HostEnv>, features: Array<{ id: string; page: string }>): void {
   app.get('/', (c) => c.redirect(SHELL_PATH, 302));
-  app.get(SHELL_PATH, (c) => c.html(renderShell(features), 200, SHELL_HEADERS));
+  registerShellPage(app, () => features);
+}
+
+/**
+ * Only the shell page and its modules (`vite` dev mounts it beside the feature's own page at `/`).
+ *
+ * @example
+ * registerShellPage(host.app, () => [{ id: manifest.id, page: '/' }])
+ */
+export function registerShellPage(app: Hono<HostEnv>, features: () => Array<{ id: string; page: string }>): void {
+  app.get(SHELL_PATH, (c) => c.html(renderShell(features()), 200, SHELL_HEADERS));
   app.get(`${SHELL_PATH}/:file`, async (c) => {
     const file = c.req.param('file');
     if (!SHELL_MODULES.has(file)) return c.notFound();
