@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCheck } from './cli/cli-check.js';
 import { runDb } from './cli/cli-db.js';
+import { runRelease, runReleaseKeygen } from './cli/cli-release.js';
 import { runServe } from './cli/cli-serve.js';
 import { runTypes } from './cli/cli-types.js';
 import { DEFAULT_SCHEMA_FILE } from './feature/schema-loader.js';
@@ -15,6 +16,8 @@ Usage:
   favn check [--fix]       compare server-module exports with serverFunctions.exports of feature.json
   favn db [tables|migrate|reset|shell]
                            the feature's dev database: list, migrate, reset, open for psql
+  favn release [--activate [version]]
+                           publish the built feature as a signed release, or switch the active one
   favn serve [feature-dir...]
                            serve built features (the standalone host)
   favn types               write .favn/types (client signatures of server functions, for tsc)
@@ -111,6 +114,28 @@ Options:
   --port <port>       the port to listen on (default: 5433)
 ${DB_OPTIONS_HELP}
   -h, --help          show this help
+`,
+  release: `Usage: favn release [--out <dir>] [--version <v>] [--activate [version]] [--key <file>] [--expires-in 30d]
+       favn release keygen [--out <dir>] [--name <name>]
+
+After vite build: copies dist-server/ (feature.json, the server module, the isolate bundle) to
+<out>/<version>/ (an existing version is never overwritten), adds it with the sha256 of each file to
+<out>/releases.json and signs that index (JWS, EdDSA/Ed25519) with a higher seq. Upload <out>/ to
+the CDN; favn serve loads the active version only if the signature and every digest match.
+
+Options:
+  --out <dir>         the releases folder, relative to the current folder (default: releases)
+  --version <v>       the version (default: "version" of feature.json)
+  --activate          publish and make the new version the active one (the first always is)
+  --activate <v>      publish nothing: make the published version <v> active (switch or roll back)
+  --key <file>        the publisher's Ed25519 private key (PKCS8 PEM); or the FAVN_RELEASE_KEY variable
+  --expires-in <n>[smhd]
+                      the signed index expires (re-sign before: any publish or --activate)
+  --root <dir>        the feature's folder (default: the current folder)
+  -h, --help          show this help
+
+keygen writes <name>.pem (private, mode 600) and <name>.pub.pem (for "publicKey" in the favn serve
+config) into --out (default: the current folder; --name default: release-key).
 `,
   serve: `Usage: favn serve [feature-dir...] [options]
 
@@ -214,6 +239,48 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
       allowDestructive: values['allow-destructive'],
       yes: values.yes,
       port: Number(values.port),
+    });
+  },
+
+  async release(rest) {
+    if (rest[0] === 'keygen') {
+      const { values } = parseArgs({
+        args: rest.slice(1),
+        options: {
+          ...HELP_OPTION,
+          out: { type: 'string', default: '.' },
+          name: { type: 'string', default: 'release-key' },
+        },
+        strict: true,
+      });
+      if (values.help) return printHelp(['release']);
+      return runReleaseKeygen({ out: values.out, name: values.name });
+    }
+    // `--activate` alone activates the version being published; with a version, only switches.
+    const args = rest.flatMap((arg, i) =>
+      arg === '--activate' && (rest[i + 1] === undefined || rest[i + 1]!.startsWith('-')) ? ['--activate='] : [arg],
+    );
+    const { values } = parseArgs({
+      args,
+      options: {
+        ...HELP_OPTION,
+        out: { type: 'string', default: 'releases' },
+        version: { type: 'string' },
+        activate: { type: 'string' },
+        key: { type: 'string' },
+        'expires-in': { type: 'string' },
+        root: { type: 'string', default: '.' },
+      },
+      strict: true,
+    });
+    if (values.help) return printHelp(['release']);
+    return runRelease({
+      root: values.root,
+      out: values.out,
+      version: values.version,
+      activate: values.activate === undefined ? false : values.activate === '' ? true : values.activate,
+      key: values.key,
+      expiresIn: values['expires-in'],
     });
   },
 

@@ -50,6 +50,7 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     logError: (message, error) =>
       process.stderr.write(`${message}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     warn: (message) => process.stderr.write(`${message}\n`),
+    info: (message) => process.stdout.write(`${message}\n`),
   });
   process.stdout.write(`favn serve: ${running.url}/\n`);
   // Started with plain `node` (a container's CMD), not the favn binary that sets the flag itself.

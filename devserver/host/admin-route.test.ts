@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { AdminSessions } from './admin-session.js';
 import { createHost, type HostOptions } from './host.js';
+import { hostedFeature } from '../feature/hosted-feature.js';
+import type { FeatureHealth, ReleasedFeature } from './health-route.js';
 
 const TOKEN = 'admin-token-0123456789abcdef';
 
@@ -171,5 +173,26 @@ describe('/_admin on favn serve: token login for browsers', () => {
     expect(sessions.has(value)).toBe(true);
     now = 1000;
     expect(sessions.has(value)).toBe(false);
+  });
+});
+
+describe('/_admin and /_health of a feature served from signed releases', () => {
+  it('show the release serving and why a newer one was refused', async () => {
+    const feature: ReleasedFeature = hostedFeature({ id: 'feature-x', version: '1.0.0', raw: {} }, null);
+    const refused = 'https://cdn.example.com/x/releases.json: the signed index expired at 2026-01-01T00:00:00.000Z';
+    feature.release = () => ({
+      location: 'https://cdn.example.com/x/releases.json',
+      version: '1.0.0',
+      seq: 4,
+      checkedAt: '2026-01-02T00:00:00.000Z',
+      refused,
+    });
+    const app = createHost([feature], { logCall: null, adminToken: TOKEN }).app;
+    const health = (await (await app.request('/_health/feature-x')).json()) as FeatureHealth;
+    expect(health).toMatchObject({ error: null, release: { version: '1.0.0', seq: 4, refused } });
+    const page = await app.request('/_admin', { headers: { ...html, authorization: `Bearer ${TOKEN}` } });
+    const text = await page.text();
+    expect(text).toContain('(signed release, seq 4)');
+    expect(text).toContain(`release refused: ${refused}`);
   });
 });

@@ -179,7 +179,11 @@ function renderAdmin(report: AdminReport, devIdentity: string | null, loggedIn: 
           ${report.features.map(
             (f) =>
               html`<tr>
-                <td><code>${f.featureId}</code>${f.version ? ` ${f.version}` : ''}</td>
+                <td>
+                  <code>${f.featureId}</code>${f.version ? ` ${f.version}` : ''}${
+                    f.release?.seq ? ` (signed release, seq ${f.release.seq})` : ''
+                  }
+                </td>
                 <td>${f.mode}</td>
                 <td>${f.declared.join(', ')}</td>
                 <td>${f.exports.join(', ')}</td>
@@ -192,6 +196,7 @@ function renderAdmin(report: AdminReport, devIdentity: string | null, loggedIn: 
                     f.declaredOnly.length ? `declared, not exported: ${f.declaredOnly.join(', ')}` : '',
                     f.exportedOnly.length ? `exported, not declared: ${f.exportedOnly.join(', ')}` : '',
                     f.error ?? '',
+                    f.release?.refused && !f.error ? `release refused: ${f.release.refused}` : '',
                   ]
                     .filter(Boolean)
                     .join('; ')}

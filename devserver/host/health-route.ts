@@ -12,6 +12,26 @@ export interface FeatureHealth {
   declared: string[];
   loadedAt: string | null;
   error: string | null;
+  /** A feature served from signed releases: the release in use and a refused newer one. */
+  release?: ReleaseHealth;
+}
+
+/** The release state of a feature that `favn serve` loads from a signed `releases.json`. */
+export interface ReleaseHealth {
+  location: string;
+  /** The version serving, `null` before any release was accepted. */
+  version: string | null;
+  /** `seq` of the signed index accepted last. */
+  seq: number | null;
+  /** When `releases.json` was last read. */
+  checkedAt: string | null;
+  /** Why the index or release read last was refused (the previous release keeps serving), else `null`. */
+  refused: string | null;
+}
+
+/** A hosted feature that may carry its release state (`favn serve` sets it on released features). */
+export interface ReleasedFeature extends HostedFeature {
+  release?: () => ReleaseHealth;
 }
 
 /**
@@ -27,8 +47,9 @@ export function registerHealthRoutes(app: Hono<HostEnv>, state: HostState): void
 }
 
 /** Health of one feature, also used by `/_admin`. */
-export function featureHealth(feature: HostedFeature): FeatureHealth {
+export function featureHealth(feature: ReleasedFeature): FeatureHealth {
   const status = feature.functions?.status();
+  const release = feature.release?.();
   return {
     featureId: feature.id,
     version: feature.manifest.version ?? null,
@@ -37,6 +58,7 @@ export function featureHealth(feature: HostedFeature): FeatureHealth {
     declared: [...feature.declared],
     loadedAt: status?.loadedAt ?? null,
     error: feature.unavailableReason ?? joinErrors(status?.error, feature.handlersError?.()),
+    ...(release ? { release } : {}),
   };
 }
 

@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchRelease } from './releases.js';
+import { writeFileSync } from 'node:fs';
+import { generateReleaseKeys } from './release-signature.js';
 import { readServeConfig } from './serve-config.js';
 
 let dir: string;
@@ -13,6 +14,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+const file = (content: unknown) => {
+  const where = path.join(dir, `favn-${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(where, JSON.stringify(content));
+  return where;
+};
+
 const configWith = async (content: unknown) => {
   const file = path.join(dir, `favn-${Math.random().toString(36).slice(2)}.json`);
   await writeFile(file, typeof content === 'string' ? content : JSON.stringify(content));
@@ -22,7 +29,7 @@ const configWith = async (content: unknown) => {
 describe('favn serve config', () => {
   it('resolves paths against the config file and reads auth and cross-site settings', async () => {
     const file = await configWith({
-      features: ['./a', { manifest: 'ep/feature.json' }, { releases: 'https://cdn.example.com/x/releases.json' }],
+      features: ['./a', { manifest: 'ep/feature.json' }],
       allowedOrigins: ['https://portal.example.com'],
       trustProxy: true,
     });
@@ -30,7 +37,6 @@ describe('favn serve config', () => {
     expect(config.features).toEqual([
       { kind: 'built', dir: path.join(dir, 'a') },
       { kind: 'manifest', file: path.join(dir, 'ep', 'feature.json') },
-      { kind: 'releases', location: 'https://cdn.example.com/x/releases.json' },
     ]);
     expect(config.auth).toEqual({ mode: 'none' });
     expect(config.crossSite).toEqual({ allowedOrigins: ['https://portal.example.com'], trustProxy: true });
@@ -76,19 +82,40 @@ describe('favn serve config', () => {
   });
 });
 
-describe('releases.json', () => {
+describe('releases in the serve config', () => {
+  it('reads the public key as PEM, a key file or a publisher, and allowRollback', async () => {
+    const { publicKeyPem } = generateReleaseKeys();
+    await writeFile(path.join(dir, 'team.pub.pem'), publicKeyPem);
+    const file = await configWith({
+      publishers: { team: './team.pub.pem' },
+      releasePollSeconds: 0.5,
+      features: [
+        { releases: 'https://cdn.example.com/x/releases.json', publicKey: publicKeyPem, allowRollback: true },
+        { releases: 'y/releases.json', publisher: 'team' },
+      ],
+    });
+    const config = readServeConfig(file, []);
+    expect(config.releasePollSeconds).toBe(0.5);
+    expect(config.features.map((f) => f.kind === 'releases' && [f.location, f.allowRollback])).toEqual([
+      ['https://cdn.example.com/x/releases.json', true],
+      [path.join(dir, 'y', 'releases.json'), false],
+    ]);
+    const keys = config.features.map((f) => f.kind === 'releases' && f.publicKey.export({ format: 'jwk' }).x);
+    expect(keys[0]).toBe(keys[1]);
+  });
+
   it.each([
-    [{ releases: [] }, /releases\.json must be \{"active"/],
-    [
-      { active: '2.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: '0'.repeat(64) }] },
-      /the active release "2\.0\.0" is not in "releases"/,
-    ],
-    [
-      { active: '1.0.0', releases: [{ version: '1.0.0', manifest: 'x', serverFunctionsSha256: 'abc' }] },
-      /release "1\.0\.0" needs "manifest" and "serverFunctionsSha256" \(64 hex digits\)/,
-    ],
-  ])('refuses a malformed %j', async (content, message) => {
-    const file = await configWith(content);
-    await expect(fetchRelease(file, path.join(dir, 'cache'))).rejects.toThrowError(message);
+    [{ features: [{ releases: 'r.json' }] }, /"features\[0\]" needs "publicKey" \(or "publisher"\)/],
+    [{ features: [{ releases: 'r.json', publicKey: 'missing.pem' }] }, /neither a PEM nor an existing key file/],
+    [{ features: [{ releases: 'r.json', publisher: 'nobody' }] }, /"features\[0\]\.publisher" names no key/],
+    [{ releasePollSeconds: -1 }, /"releasePollSeconds" must be a number of seconds/],
+  ])('refuses %j', async (content, message) => {
+    expect(() => readServeConfig(file(content), [])).toThrowError(message);
+  });
+
+  it('refuses a private key given as the public key', async () => {
+    const { privateKeyPem } = generateReleaseKeys();
+    const config = await configWith({ features: [{ releases: 'r.json', publicKey: privateKeyPem }] });
+    expect(() => readServeConfig(config, [])).toThrowError(/is a private key: give its public half/);
   });
 });

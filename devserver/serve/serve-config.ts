@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAuthConfig, type AuthConfig } from '../auth/auth-config.js';
@@ -5,6 +6,10 @@ import type { CrossSiteOptions } from '../auth/csrf.js';
 import { FEATURE_ID_PATTERN } from '../../runtime/protocol.js';
 import { UsageError } from '../common/usage-error.js';
 import { parseAllowedHosts, type AllowedHosts } from './allowed-hosts.js';
+import { readReleaseKey } from './release-signature.js';
+
+/** How often `favn serve` reads each `releases.json` again, unless `releasePollSeconds` says otherwise. */
+export const DEFAULT_RELEASE_POLL_SECONDS = 5;
 
 /** Where one served feature comes from. */
 export type FeatureSource =
@@ -12,8 +17,11 @@ export type FeatureSource =
   | { kind: 'built'; dir: string }
   /** A `feature.json` of an endpoint-mode feature (no build needed). */
   | { kind: 'manifest'; file: string }
-  /** A feature published as releases: `releases.json` by URL or path (remote module mode). */
-  | { kind: 'releases'; location: string };
+  /**
+   * A feature published as signed releases: `releases.json` by URL or path (remote module mode),
+   * trusted only through its publisher's Ed25519 public key.
+   */
+  | { kind: 'releases'; location: string; publicKey: KeyObject; allowRollback: boolean };
 
 /** `favn.config.json` of `favn serve`, all optional. */
 export interface ServeConfig {
@@ -32,6 +40,8 @@ export interface ServeConfig {
   allowedHosts?: AllowedHosts;
   /** A `.env` file of secrets per feature id (`ctx.secrets`); `FAVN_SECRET_*` variables add to it. */
   secrets?: Record<string, string>;
+  /** Seconds between two reads of each `releases.json` (default 5; 0: only at start). */
+  releasePollSeconds?: number;
 }
 
 /**
@@ -65,6 +75,7 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
     fail('(root)', 'must be an object like {"features": ["./my-feature"]}');
   const record = raw as Record<string, unknown>;
   const base = path.dirname(where);
+  const publishers = readPublishers(record.publishers, base, fail);
   const features = record.features ?? [];
   if (!Array.isArray(features)) fail('features', 'must be an array');
   (features as unknown[]).forEach((entry, i) => {
@@ -80,11 +91,9 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
       entry !== null &&
       typeof (entry as { releases?: unknown }).releases === 'string'
     ) {
-      const location = (entry as { releases: string }).releases;
-      config.features.push({
-        kind: 'releases',
-        location: /^(https?|file):/.test(location) ? location : path.resolve(base, location),
-      });
+      config.features.push(
+        readReleasesEntry(entry as Record<string, unknown>, `features[${i}]`, base, publishers, fail),
+      );
     } else
       fail(
         `features[${i}]`,
@@ -118,6 +127,12 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
     config.allowedHosts = parseAllowedHosts(record.allowedHosts, `${where}: "allowedHosts"`);
   }
   if (record.secrets !== undefined) config.secrets = readSecretsField(record.secrets, base, fail);
+  if (record.releasePollSeconds !== undefined) {
+    const seconds = record.releasePollSeconds;
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0)
+      fail('releasePollSeconds', 'must be a number of seconds (0: read releases.json only at start)');
+    config.releasePollSeconds = seconds as number;
+  }
   return config;
 }
 
@@ -139,4 +154,67 @@ function readSecretsField(
     files[featureId] = path.resolve(base, file as string);
   }
   return files;
+}
+
+type Fail = (field: string, problem: string) => never;
+
+/** `{"releases": "<url or path>", "publicKey": "<PEM, JWK or key file>" | "publisher": "<name>", "allowRollback"?}` */
+function readReleasesEntry(
+  entry: Record<string, unknown>,
+  field: string,
+  base: string,
+  publishers: Map<string, KeyObject>,
+  fail: Fail,
+): FeatureSource {
+  const location = entry.releases as string;
+  let publicKey: KeyObject | undefined;
+  if (entry.publisher !== undefined) {
+    publicKey = publishers.get(String(entry.publisher));
+    if (!publicKey)
+      fail(`${field}.publisher`, `names no key of "publishers" (${[...publishers.keys()].join(', ') || 'none'})`);
+  } else if (entry.publicKey !== undefined) {
+    publicKey = readKeyField(entry.publicKey, base, `${field}.publicKey`, fail);
+  } else {
+    fail(
+      field,
+      'needs "publicKey" (or "publisher"): favn serve trusts a release only when its releases.json is signed by that key',
+    );
+  }
+  if (entry.allowRollback !== undefined && typeof entry.allowRollback !== 'boolean')
+    fail(`${field}.allowRollback`, 'must be true or false');
+  return {
+    kind: 'releases',
+    location: /^(https?|file):/.test(location) ? location : path.resolve(base, location),
+    publicKey: publicKey as KeyObject,
+    allowRollback: entry.allowRollback === true,
+  };
+}
+
+/** `"publishers": {"team-a": "<PEM, JWK or key file>"}`: one key for every feature a team publishes. */
+function readPublishers(value: unknown, base: string, fail: Fail): Map<string, KeyObject> {
+  const keys = new Map<string, KeyObject>();
+  if (value === undefined) return keys;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail('publishers', 'must map publisher names to public keys, like {"team-a": "./keys/team-a.pub.pem"}');
+  for (const [name, key] of Object.entries(value as Record<string, unknown>)) {
+    keys.set(name, readKeyField(key, base, `publishers.${name}`, fail));
+  }
+  return keys;
+}
+
+/** A public key as PEM text, a JWK object, or the path of a file holding either. */
+function readKeyField(value: unknown, base: string, field: string, fail: Fail): KeyObject {
+  let source: string | object;
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) source = value;
+  else if (typeof value === 'string' && value.trim().startsWith('-----BEGIN')) source = value;
+  else if (typeof value === 'string' && value) {
+    const file = path.resolve(base, value);
+    if (!existsSync(file)) return fail(field, `is neither a PEM nor an existing key file (${file})`);
+    source = readFileSync(file, 'utf8');
+  } else return fail(field, 'must be an Ed25519 public key: PEM text, a JWK object, or the path of a .pem file');
+  try {
+    return readReleaseKey(source, 'public');
+  } catch (error) {
+    return fail(field, (error as Error).message);
+  }
 }

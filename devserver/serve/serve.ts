@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { SqlClient } from '../data/sql-client.js';
 import { openDatabase } from '../data/open-database.js';
 import { createHost, type HostOptions } from '../host/host.js';
+import type { HostedFeature } from '../feature/hosted-feature.js';
 import { loadFeatures, type ServedFeature } from './load-features.js';
 import { openRateLimiter } from '../rate-limit/open-rate-limiter.js';
 import { createIdentify } from '../auth/create-identify.js';
@@ -12,7 +13,11 @@ import type { ServeConfig } from './serve-config.js';
 import { createDrain } from './drain.js';
 import { readFeatureSecrets } from './feature-secrets.js';
 import { createHostCheck } from './host-check.js';
+import { UsageError } from '../common/usage-error.js';
 import { registerShellRoutes } from './shell-route.js';
+import { loadBuiltFeature } from '../feature/load-built-feature.js';
+import { ReleaseWatcher } from './release-watcher.js';
+import { DEFAULT_RELEASE_POLL_SECONDS } from './serve-config.js';
 
 export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' | 'logError' | 'dev' | 'rateLimiter'> {
   port: number;
@@ -23,6 +28,8 @@ export interface ServeOptions extends Pick<HostOptions, 'identify' | 'logCall' |
   root?: string;
   env?: Record<string, string | undefined>;
   warn?: (message: string) => void;
+  /** Told of release switches. */
+  info?: (message: string) => void;
 }
 
 export interface RunningHost {
@@ -49,12 +56,44 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
   // Read before anything opens: a missing secrets file stops the start with a usage error.
   const secrets = readFeatureSecrets(config.secrets ?? {}, env, warn);
   let database: Promise<SqlClient> | null = null;
-  const features = await loadFeatures(config.features, {
-    database: () => (database ??= openDatabase(root, env)),
-    cacheDir: config.cacheDir ?? path.join(root, '.favn', 'releases'),
-    secrets: (featureId) => secrets.of(featureId),
-    warn,
-  });
+  const openShared = () => (database ??= openDatabase(root, env));
+  const cacheDir = config.cacheDir ?? path.join(root, '.favn', 'releases');
+  const watchers: ReleaseWatcher[] = [];
+  // Their watchers free them (and the releases they switched to).
+  const released = new Set<HostedFeature>();
+  const features: ServedFeature[] = [];
+  for (const source of config.features) {
+    let one: ServedFeature;
+    if (source.kind === 'releases') {
+      const watcher = new ReleaseWatcher(source, {
+        cacheDir,
+        pollMs: (config.releasePollSeconds ?? DEFAULT_RELEASE_POLL_SECONDS) * 1000,
+        // A release that is switched away from closes its runtime: the shared database stays open.
+        load: (dir, featureId) =>
+          loadBuiltFeature(dir, {
+            database: async () => borrowed(await openShared()),
+            secrets: secrets.of(featureId),
+            warn,
+          }),
+        warn,
+        info: options.info ?? ((m: string) => console.log(m)),
+      });
+      watchers.push(watcher);
+      one = { feature: await watcher.start(new Set(features.map((f) => f.feature.id))), staticDir: null };
+      released.add(one.feature);
+    } else {
+      [one] = (await loadFeatures([source], {
+        database: openShared,
+        cacheDir,
+        secrets: (featureId) => secrets.of(featureId),
+        warn,
+      })) as [ServedFeature];
+    }
+    if (features.some((s) => s.feature.id === one.feature.id)) {
+      throw new UsageError(`Feature "${one.feature.id}" is listed twice`);
+    }
+    features.push(one);
+  }
   for (const source of secrets.unused(features.map((f) => f.feature.id))) {
     warn(`favn serve: ${source} names no served feature`);
   }
@@ -91,6 +130,7 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
     },
   );
   const { server, port } = await listen(host.app.fetch, options);
+  for (const watcher of watchers) watcher.watch(host.features);
   const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
   return {
     url: `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`,
@@ -107,10 +147,23 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
       clearInterval(timer);
       (server as Server).closeAllConnections?.();
       await closed;
-      for (const { feature } of features) feature.close?.();
+      for (const watcher of watchers) watcher.close();
+      for (const { feature } of features) if (!released.has(feature)) feature.close?.();
       await rateLimiter?.close();
       if (database) await (await database).close();
     },
+  };
+}
+
+/** The shared database for one feature runtime: closing the runtime leaves it open for the others. */
+function borrowed(client: SqlClient): SqlClient {
+  return {
+    engine: client.engine,
+    location: client.location,
+    transactionTimeoutMs: client.transactionTimeoutMs,
+    transaction: (role, fn, options) => client.transaction(role, fn, options),
+    adminTransaction: (fn) => client.adminTransaction(fn),
+    close: async () => {},
   };
 }
 
