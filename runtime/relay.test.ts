@@ -88,7 +88,10 @@ function embed(options: Partial<EmbedOptions> = {}) {
     onRefused: (r) => refusals.push(r),
     ...options,
   });
-  post(RELAY_HELLO, frame);
+  const key = /favn-relay=([0-9a-f]+)/.exec(embedded.url('/page/'))![1];
+  let seq = 0;
+  const hello = (from = frame, ports: MessagePort[] = []) => post({ type: RELAY_HELLO, key, seq: ++seq }, from, ports);
+  hello();
   const port = frame.posted.at(-1)!.port!;
   const answers: Array<Record<string, unknown>> = [];
   port.onmessage = (event) => answers.push(event.data);
@@ -96,7 +99,7 @@ function embed(options: Partial<EmbedOptions> = {}) {
     await vi.waitFor(() => expect(answers.length).toBeGreaterThanOrEqual(count), { timeout: 3_000 });
     return answers[count - 1]!;
   };
-  return { frame, port, answers, answer, refusals, embedded, hello: () => post(RELAY_HELLO, frame) };
+  return { frame, port, answers, answer, refusals, embedded, hello };
 }
 
 const CALL = { kind: 'rpc', featureId: FEATURE, fn: 'getData', method: 'POST', body: '{"args":[1]}' };
@@ -104,7 +107,7 @@ const CALL = { kind: 'rpc', featureId: FEATURE, fn: 'getData', method: 'POST', b
 describe('embedFeature', () => {
   it("forwards a call to its feature's route with the host's headers; the frame gets status, request id and body only", async () => {
     const relay = embed({ headers: () => ({ authorization: 'Bearer host-token' }) });
-    expect(relay.frame.posted[0]!.data).toEqual({ type: RELAY_PORT, timeoutMs: 16_000 });
+    expect(relay.frame.posted[0]!.data).toEqual({ type: RELAY_PORT, seq: 1, timeoutMs: 16_000 });
     relay.port.postMessage({ id: 7, ...CALL });
     expect(await relay.answer(1)).toEqual({
       id: 7,
@@ -153,7 +156,8 @@ describe('embedFeature', () => {
       'malformed',
       'malformed',
     ]);
-    expect(warn).toHaveBeenCalledTimes(hostile.length + 2);
+    // One by one up to ten; past that only a count now and then (logging is what a flood costs most).
+    expect(warn).toHaveBeenCalledTimes(Math.min(hostile.length + 2, 10));
     expect(String(warn.mock.calls[0]![0])).toMatch(
       /^favn relay \(feature-relay-unit\): refused other-feature: the frame of "feature-relay-unit" called feature "feature-other"/,
     );
@@ -194,12 +198,12 @@ describe('embedFeature', () => {
   it('answers a hello only from its iframe, never uses an offered port, and replaces the port on a new hello', async () => {
     const relay = embed();
     const stranger = frameWindow();
-    post(RELAY_HELLO, stranger);
+    relay.hello(stranger);
     expect(stranger.posted).toEqual([]);
     const offered = new MessageChannel();
     const seen: unknown[] = [];
     offered.port2.onmessage = (event) => seen.push(event.data);
-    post(RELAY_HELLO, relay.frame, [offered.port1]);
+    relay.hello(relay.frame, [offered.port1]);
     offered.port2.postMessage({ id: 1, ...CALL });
     expect(relay.refusals.map((r) => r.reason)).toEqual(['other-frame', 'forged-port']);
     expect(relay.frame.posted).toHaveLength(1);
@@ -220,5 +224,42 @@ describe('embedFeature', () => {
     relay.embedded.close();
     fresh.close();
     offered.port2.close();
+  });
+
+  it('answers only a document it loaded: a hello without the key of its URL gets no port', async () => {
+    const frame = frameWindow();
+    const refusals: Refusal[] = [];
+    const iframe = { contentWindow: frame, src: '' } as unknown as HTMLIFrameElement;
+    const embedded = embedFeature({
+      iframe,
+      featureId: FEATURE,
+      baseUrl,
+      src: '/page/',
+      onRefused: (r) => refusals.push(r),
+    });
+    expect(iframe.src).toMatch(/^\/page\/#favn-relay=[0-9a-f]{32}$/);
+    post({ type: RELAY_HELLO, key: 'f'.repeat(32), seq: 1 }, frame);
+    post({ type: RELAY_HELLO, seq: 2 }, frame);
+    post(RELAY_HELLO, frame);
+    expect(frame.posted).toEqual([]);
+    expect(refusals.map((r) => r.reason)).toEqual(['other-frame', 'other-frame', 'other-frame']);
+    post({ type: RELAY_HELLO, key: /favn-relay=(\w+)/.exec(iframe.src)![1], seq: 3 }, frame);
+    expect(frame.posted).toMatchObject([{ data: { type: RELAY_PORT, seq: 3 } }]);
+    embedded.close();
+  });
+
+  it("stays silent about another relay's frame, and closes the port of a frame that floods it", async () => {
+    const relay = embed();
+    const second = embed();
+    second.hello(second.frame);
+    expect(relay.refusals).toEqual([]);
+    for (let i = 0; i < 10_000; i++) relay.port.postMessage({ id: i, kind: 'nope' });
+    await vi.waitFor(() => expect(relay.refusals).toHaveLength(10_000), { timeout: 10_000 });
+    const before = relay.answers.length;
+    relay.port.postMessage({ id: 1, ...CALL });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(relay.answers.length).toBe(before);
+    relay.embedded.close();
+    second.embedded.close();
   });
 });

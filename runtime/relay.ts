@@ -4,9 +4,12 @@
  * the host end (`@favn/vite-plugin-server-fns/relay`); `connectToHost` is the frame end, which the
  * browser client starts on its own when its page runs in a frame.
  *
- * The handshake: the frame posts `RELAY_HELLO` (a bare string, no data) to `window.parent`; the
- * host checks the message came from the iframe it embeds and answers by transferring a fresh port.
- * A reload of the frame sends a new hello and gets a new port; the old one is closed.
+ * The handshake: the host loads the frame's page with a fresh random key in its URL fragment
+ * (`#favn-relay=<key>`); the frame posts `{ type: RELAY_HELLO, key, seq }` to `window.parent`; the
+ * host checks the message came from the iframe it embeds and carries its key, and answers by
+ * transferring a fresh port. A document the host did not load (a page the frame navigated to, the
+ * previous feature's page still alive during a switch) does not know the key and gets nothing. A
+ * reload keeps the URL, sends a new hello and gets a new port; the old one is closed.
  */
 import {
   CONTRACT_ERRORS,
@@ -17,8 +20,11 @@ import {
   STORAGE_PREFIX,
 } from './protocol.js';
 
-/** What the frame posts to its parent to ask for a port. Carries nothing else. */
+/** `type` of what the frame posts to its parent to ask for a port (with the key of its URL). */
 export const RELAY_HELLO = 'favn-relay:hello';
+
+/** The URL fragment parameter the host puts the frame's key in. */
+export const RELAY_KEY_PARAM = 'favn-relay';
 
 /** `type` of the host's answer to a hello; the port rides in `event.ports`. */
 export const RELAY_PORT = 'favn-relay:port';
@@ -55,6 +61,11 @@ export interface Refusal {
 export interface EmbedOptions {
   /** The iframe the feature runs in; use `sandbox="allow-scripts"` (no `allow-same-origin`). */
   iframe: HTMLIFrameElement;
+  /**
+   * The feature's page: the relay loads it into the iframe with this embedding's key. Only a
+   * document loaded from it is answered. (Or load `embedded.url(page)` into the iframe yourself.)
+   */
+  src?: string;
   /** The one feature this frame may call. */
   featureId: string;
   /** Origin or path prefix of `/rpc` and `/_storage`. Default: the host page's origin. */
@@ -78,45 +89,67 @@ export interface EmbedOptions {
 export interface EmbeddedFeature {
   /** Stops relaying: removes the listener and closes the frame's port. */
   close(): void;
+  /** `page` with this embedding's key, to load into the iframe when `src` was not given. */
+  url(page: string): string;
 }
 
 const DEFAULT_MAX_IN_FLIGHT = 16;
 const DEFAULT_RELAY_TIMEOUT_MS = DEFAULT_TIMEOUT_MS + 5_000;
 /** The frame waits this much longer than the host, so the host's own timeout answer arrives first. */
 const FRAME_TIMEOUT_MARGIN_MS = 1_000;
+/** Refusals logged one by one; after that a summary every `REFUSALS_SUMMARY`, and the port closes at `REFUSALS_CLOSE`. */
+const REFUSALS_LOGGED = 10;
+const REFUSALS_SUMMARY = 1000;
+const REFUSALS_CLOSE = 10_000;
 /** A function name as the host declares them: a JavaScript identifier, never `.` or `..` of a path. */
 const FN_NAME = /^[A-Za-z_$][\w$]{0,127}$/;
 
 /**
  * Embeds a feature: relays the calls of the page in `iframe` to `/rpc/{featureId}/...` and
  * `/_storage/{featureId}` with the host page's own credentials, and answers on the frame's port.
- * Call it before the iframe loads (or at any time: the frame repeats its hello for a while).
+ * Give it the page (`src`): only a document loaded from that URL by this call gets a port. To show
+ * another feature, use a new iframe element (a document of the old one can outlive a switch).
  *
  * @example
  * const iframe = document.querySelector('iframe#feature')
- * const embedded = embedFeature({ iframe, featureId: 'feature-rules', headers: () => ({ authorization: `Bearer ${token()}` }) })
- * iframe.src = '/feature-rules/'
+ * embedFeature({ iframe, featureId: 'feature-rules', src: '/feature-rules/', headers: () => ({ authorization: `Bearer ${token()}` }) })
  */
 export function embedFeature(options: EmbedOptions): EmbeddedFeature {
   const { iframe, featureId } = options;
   const timeoutMs = options.timeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
+  const key = randomKey();
   let port: MessagePort | null = null;
+  let refusals = 0;
   const refuse = (reason: RefusalReason, message: string) => {
-    const refusal = { reason, featureId, message };
-    console.warn(`favn relay (${featureId}): refused ${reason}: ${message}`);
-    options.onRefused?.(refusal);
+    refusals++;
+    // Logging is what costs a flooded page most: one by one at first, then a count now and then.
+    if (refusals <= REFUSALS_LOGGED) console.warn(`favn relay (${featureId}): refused ${reason}: ${message}`);
+    else if (refusals % REFUSALS_SUMMARY === 0) console.warn(`favn relay (${featureId}): ${refusals} messages refused`);
+    options.onRefused?.({ reason, featureId, message });
+    if (refusals === REFUSALS_CLOSE && port) {
+      console.warn(`favn relay (${featureId}): the frame sent ${refusals} refused messages; its port is closed`);
+      port.close();
+      port = null;
+    }
   };
   const forward = createForwarder(options, timeoutMs, refuse);
   const onWindowMessage = (event: MessageEvent) => {
-    const ours = event.data === RELAY_HELLO || (isRecord(event.data) && event.data.type === RELAY_PORT);
-    if (event.ports.length > 0 && (ours || event.source === iframe.contentWindow)) {
+    const data: unknown = event.data;
+    const isHello = data === RELAY_HELLO || (isRecord(data) && data.type === RELAY_HELLO);
+    const ours = isHello || (isRecord(data) && data.type === RELAY_PORT);
+    const fromFrame = event.source === iframe.contentWindow && event.source !== null;
+    if (!ours && !(fromFrame && event.ports.length > 0)) return;
+    // Another relay of this page answers its own frame: its hellos are not ours to judge.
+    if (!fromFrame && relayedElsewhere(event.source, iframe)) return;
+    if (event.ports.length > 0) {
       // The relay only listens on ports it made itself; one from the frame or elsewhere gets nothing.
       for (const forged of event.ports) forged.close();
       return refuse('forged-port', 'a port the host did not create was offered; it is closed unanswered');
     }
-    if (!ours) return;
-    if (event.source !== iframe.contentWindow || event.source === null) {
-      return refuse('other-frame', 'a hello from a window that is not the embedded iframe');
+    if (!isHello) return;
+    if (!fromFrame) return refuse('other-frame', 'a hello from a window that is not the embedded iframe');
+    if (!isRecord(data) || data.key !== key) {
+      return refuse('other-frame', 'a hello from a document this relay did not load (it lacks the key of its URL)');
     }
     port?.close();
     const channel = new MessageChannel();
@@ -124,17 +157,36 @@ export function embedFeature(options: EmbedOptions): EmbeddedFeature {
     const mine = port;
     mine.onmessage = (message) => forward(message.data, mine);
     // The frame's origin is opaque ("null"), so no narrower target exists; the port is all it gets.
-    const hello = { type: RELAY_PORT, timeoutMs: timeoutMs + FRAME_TIMEOUT_MARGIN_MS };
-    event.source.postMessage(hello, { targetOrigin: '*', transfer: [channel.port2] });
+    const answer = { type: RELAY_PORT, seq: data.seq, timeoutMs: timeoutMs + FRAME_TIMEOUT_MARGIN_MS };
+    event.source!.postMessage(answer, { targetOrigin: '*', transfer: [channel.port2] });
   };
   window.addEventListener('message', onWindowMessage);
+  RELAYED_FRAMES.add(iframe);
+  const url = (page: string) => `${page}${page.includes('#') ? '&' : '#'}${RELAY_KEY_PARAM}=${key}`;
+  if (options.src !== undefined) iframe.src = url(options.src);
   return {
     close() {
       window.removeEventListener('message', onWindowMessage);
+      RELAYED_FRAMES.delete(iframe);
       port?.close();
       port = null;
     },
+    url,
   };
+}
+
+/** The iframes relays of this page embed (several features on one page). */
+const RELAYED_FRAMES = new Set<HTMLIFrameElement>();
+
+function relayedElsewhere(source: MessageEventSource | null, mine: HTMLIFrameElement): boolean {
+  for (const frame of RELAYED_FRAMES) if (frame !== mine && frame.contentWindow === source) return true;
+  return false;
+}
+
+/** 128 random bits, as hex. */
+function randomKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /** The handler of one port message: checks it, forwards it, posts the answer on that port. */
@@ -217,6 +269,7 @@ function parseCall(data: Record<string, unknown>): RelayCall | string {
 
 /** UTF-8 length of `text`, counted only when it could exceed `max` (a character is at most 3 bytes). */
 function byteLength(text: string, max: number): number {
+  if (text.length > max) return text.length; // every UTF-16 unit is at least one byte: too large already
   return text.length * 3 <= max ? text.length : new TextEncoder().encode(text).length;
 }
 
@@ -242,6 +295,9 @@ const FIRST_HELLO_RETRY_MS = 50;
  */
 export function connectToHost(): FrameEnd | null {
   if (typeof window === 'undefined' || window.parent === window || globalThis.origin !== 'null') return null;
+  // The key the host put in this document's URL; read now, before the page's own code runs.
+  const key = new RegExp(`[#&]${RELAY_KEY_PARAM}=([0-9a-f]{32})`).exec(location.hash)?.[1] ?? null;
+  let helloSeq = 0;
   let port: MessagePort | null = null;
   let callTimeoutMs = DEFAULT_RELAY_TIMEOUT_MS + FRAME_TIMEOUT_MARGIN_MS;
   let gaveUp = false;
@@ -253,6 +309,8 @@ export function connectToHost(): FrameEnd | null {
   window.addEventListener('message', (event) => {
     if (event.source !== window.parent || event.ports.length !== 1) return;
     if (!isRecord(event.data) || event.data.type !== RELAY_PORT) return;
+    // A port for an earlier hello is one the host has already replaced: wait for the latest.
+    if (event.data.seq !== helloSeq) return void event.ports[0]!.close();
     port?.close();
     port = event.ports[0]!;
     port.onmessage = (message) => settle(message.data);
@@ -262,7 +320,7 @@ export function connectToHost(): FrameEnd | null {
   });
   const hello = (retryMs: number, elapsedMs: number) => {
     if (port) return;
-    window.parent.postMessage(RELAY_HELLO, '*');
+    window.parent.postMessage({ type: RELAY_HELLO, key, seq: ++helloSeq }, '*');
     if (elapsedMs >= HANDSHAKE_WAIT_MS) {
       gaveUp = true;
       return flush();
@@ -278,7 +336,11 @@ export function connectToHost(): FrameEnd | null {
     pending.delete(data.id);
     clearTimeout(entry.timer);
     const requestId = typeof data.requestId === 'string' ? data.requestId : null;
-    entry.resolve({ status: data.status, requestId, body: typeof data.body === 'string' ? data.body : '' });
+    const status = data.status;
+    if (status !== 0 && !(Number.isInteger(status) && status >= 100 && status <= 599)) {
+      return entry.resolve({ status: 0, requestId: null, body: `the embedding host answered with status ${status}` });
+    }
+    entry.resolve({ status, requestId, body: typeof data.body === 'string' ? data.body : '' });
   }
 
   function post(call: RelayCall, to: MessagePort): Promise<RelayAnswer> {

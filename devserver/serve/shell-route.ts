@@ -85,14 +85,18 @@ function renderShell(features: Array<{ id: string; page: string }>) {
         <script type="module">
           import { embedFeature } from '${SHELL_PATH}/relay.js';
           const features = ${raw(list)};
-          const frame = document.getElementById('feature');
+          let frame = document.getElementById('feature');
           let embedded = null;
           function open(id) {
             const feature = features.find((f) => f.id === id);
             if (!feature) return;
             embedded?.close();
-            embedded = embedFeature({ iframe: frame, featureId: feature.id });
-            frame.src = feature.page;
+            // A new iframe per feature: the old one's document must not outlive the switch.
+            const fresh = frame.cloneNode(false);
+            fresh.removeAttribute('src');
+            frame.replaceWith(fresh);
+            frame = fresh;
+            embedded = embedFeature({ iframe: frame, featureId: feature.id, src: feature.page });
             history.replaceState(null, '', '?feature=' + encodeURIComponent(feature.id));
           }
           for (const { id } of features) {
