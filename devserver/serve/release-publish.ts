@@ -1,6 +1,6 @@
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, randomUUID, type KeyObject } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UsageError } from '../common/usage-error.js';
 import { parseManifest, readManifest } from '../feature/manifest.js';
@@ -72,17 +72,30 @@ export async function publishRelease(options: PublishOptions): Promise<PublishRe
   for (const name of names) {
     if (!/^(\.\/)?[\w.-]+$/.test(name)) throw new UsageError(`${name} of ${manifestFile} is not a file next to it`);
   }
+  // Only plain files are published: a symbolic link could carry any file of this machine along.
+  for (const name of ['feature.json', ...names]) {
+    const file = path.join(built, name);
+    const info = await lstat(file).catch(() => null);
+    if (info?.isSymbolicLink())
+      throw new UsageError(`${file} is a symbolic link: favn release copies only plain files`);
+  }
   // Write into a scratch folder and rename: a failed copy leaves no half version behind.
-  const partial = `${dir}.partial-${process.pid}`;
-  await mkdir(partial, { recursive: true });
-  for (const name of names) await copyFile(path.join(built, name), path.join(partial, name));
-  const manifestText =
-    options.version && options.version !== manifest.version
-      ? `${JSON.stringify({ ...manifest.raw, version }, null, 2)}\n`
-      : await readFile(manifestFile, 'utf8');
-  await writeFile(path.join(partial, 'feature.json'), manifestText);
-  const entry = await describeRelease(partial, version);
-  await rename(partial, dir);
+  const partial = `${dir}.partial-${randomUUID()}`;
+  let entry: ReleaseEntry;
+  try {
+    await mkdir(partial, { recursive: true });
+    for (const name of names) await copyFile(path.join(built, name), path.join(partial, name));
+    const manifestText =
+      options.version && options.version !== manifest.version
+        ? `${JSON.stringify({ ...manifest.raw, version }, null, 2)}\n`
+        : await readFile(manifestFile, 'utf8');
+    await writeFile(path.join(partial, 'feature.json'), manifestText);
+    entry = await describeRelease(partial, version);
+    await rename(partial, dir);
+  } catch (error) {
+    await rm(partial, { recursive: true, force: true });
+    throw error;
+  }
   const index: ReleaseIndex = {
     feature: manifest.id,
     active: options.activate || !previous ? version : previous.active,
@@ -162,6 +175,7 @@ async function writeIndex(
   const signed = await signReleaseIndex(index, privateKey, { expiresInSeconds });
   const file = path.join(out, RELEASES_FILE);
   await mkdir(out, { recursive: true });
-  await writeFile(`${file}.partial`, `${JSON.stringify(signed, null, 2)}\n`);
-  await rename(`${file}.partial`, file);
+  const partial = `${file}.${randomUUID()}.partial`;
+  await writeFile(partial, `${JSON.stringify(signed, null, 2)}\n`);
+  await rename(partial, file);
 }

@@ -92,4 +92,33 @@ describe('signed release index', () => {
     expect(message).toMatch(/is not a PKCS8 PEM/);
     expect(message).not.toContain(publisher.privateKeyPem.slice(28, 60));
   });
+
+  it('refuses a readable copy nested deeper than an index can be, instead of overflowing the stack', async () => {
+    const signed = await signReleaseIndex(index, privateKey);
+    const deep = 200_000;
+    const text = `{"signature":${JSON.stringify(signed.signature)},"payload":${'['.repeat(deep)}${']'.repeat(deep)}}`;
+    await expect(verifyReleaseIndex(text, publicKey)).rejects.toThrow(
+      /the index in releases\.json is nested deeper than 32 levels/,
+    );
+  });
+
+  it('says releases.json is not valid JSON without quoting what was read', async () => {
+    const text = '{"payload": {"feature": "feature-x"}, "signature": "eyJ-sensitive-bytes';
+    const refusal = await verifyReleaseIndex(text, publicKey).catch((error: Error) => error);
+    expect((refusal as Error).message).toBe('releases.json is not valid JSON');
+  });
+
+  it('never quotes the text of a broken JWK key in its error', () => {
+    const jwk = JSON.stringify(publicKey.export({ format: 'jwk' }));
+    const broken = `${jwk.slice(0, -1)},"note": "kept-out-of-logs"`;
+    let message = '';
+    try {
+      readReleaseKey(broken, 'public');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/is not an SPKI PEM .* or a JWK of an Ed25519 key/);
+    expect(message).not.toContain('kept-out-of-logs');
+    expect(message).not.toContain((publicKey.export({ format: 'jwk' }) as { x: string }).x);
+  });
 });

@@ -45,10 +45,13 @@ export interface SignedReleases {
 export class ReleaseRefusal extends Error {
   /** The feature the index claims to be for, unverified (to name the refused feature). */
   claimedFeature: string | null;
-  constructor(message: string, claimedFeature: string | null = null) {
+  /** Not a verdict on the signed index (a file that could not be read): read it again at the next poll. */
+  retry: boolean;
+  constructor(message: string, claimedFeature: string | null = null, options: { retry?: boolean } = {}) {
     super(message);
     this.name = 'ReleaseRefusal';
     this.claimedFeature = claimedFeature;
+    this.retry = options.retry ?? false;
   }
 }
 
@@ -89,8 +92,9 @@ export async function verifyReleaseIndex(
   let file: unknown;
   try {
     file = JSON.parse(text);
-  } catch (error) {
-    throw new ReleaseRefusal(`releases.json is not valid JSON: ${(error as Error).message}`);
+  } catch {
+    // The parser's message quotes the bytes read: only say what is wrong.
+    throw new ReleaseRefusal('releases.json is not valid JSON');
   }
   const record = (typeof file === 'object' && file !== null ? file : {}) as Record<string, unknown>;
   const claimed = claimedFeature(record.payload);
@@ -112,6 +116,10 @@ export async function verifyReleaseIndex(
   } catch (error) {
     throw new ReleaseRefusal(describeJoseError(error), claimed);
   }
+  // Nesting deeper than any index needs is refused before comparing (and before a stack overflow).
+  if (nestingDepth(record.payload) > MAX_DEPTH || nestingDepth(verified) > MAX_DEPTH) {
+    throw new ReleaseRefusal(`the index in releases.json is nested deeper than ${MAX_DEPTH} levels`, claimed);
+  }
   // Only the signed claims count; a readable copy that says something else was edited after signing.
   if (canonicalJson(verified) !== canonicalJson(record.payload)) {
     throw new ReleaseRefusal('the index in releases.json differs from the signed one (edited after signing)', claimed);
@@ -127,16 +135,16 @@ export async function verifyReleaseIndex(
  */
 export function readReleaseKey(source: string | object, kind: 'private' | 'public'): KeyObject {
   const text = typeof source === 'string' ? source.trim() : '';
-  let input: Parameters<typeof createPublicKey>[0];
-  if (typeof source === 'object') input = { key: source as never, format: 'jwk' };
-  else if (text.startsWith('{')) input = { key: JSON.parse(text) as never, format: 'jwk' };
-  else input = text;
   const secret = text.includes('PRIVATE KEY') || (typeof source === 'object' && 'd' in source) || /"d"\s*:/.test(text);
   // A private key where a public one belongs would still verify, and would sit in a config file.
   if (kind === 'public' && secret) throw new Error('the release public key is a private key: give its public half');
-  // The parse error of a private key could quote it: say only what was expected.
+  // A parse error (of the JWK text or of the key) could quote the key: say only what was expected.
   let key: KeyObject;
   try {
+    let input: Parameters<typeof createPublicKey>[0];
+    if (typeof source === 'object') input = { key: source as never, format: 'jwk' };
+    else if (text.startsWith('{')) input = { key: JSON.parse(text) as never, format: 'jwk' };
+    else input = text;
     key = kind === 'private' ? createPrivateKey(input as never) : createPublicKey(input);
   } catch {
     const format = kind === 'private' ? 'a PKCS8 PEM ("BEGIN PRIVATE KEY")' : 'an SPKI PEM ("BEGIN PUBLIC KEY")';
@@ -160,6 +168,23 @@ export function generateReleaseKeys(): { privateKeyPem: string; publicKeyPem: st
     privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
     publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string,
   };
+}
+
+/** How deep an index may nest: it needs 3 levels (index, releases, entry). */
+const MAX_DEPTH = 32;
+
+/** How deeply `value` nests objects and arrays, counted without recursion (so without a stack limit). */
+export function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_DEPTH) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 /** JSON with sorted keys: two values are the same claims exactly when these strings are equal. */

@@ -3,7 +3,13 @@ import type { FeatureManifest } from '../feature/manifest.js';
 import { hostedFeature } from '../feature/hosted-feature.js';
 import type { ReleaseHealth, ReleasedFeature } from '../host/health-route.js';
 import { readAcceptedSeq } from './release-accepted.js';
-import { checkReleases, newReleaseMemory, type ReleaseMemory, type ReleaseSource } from './releases.js';
+import {
+  checkReleases,
+  newReleaseMemory,
+  type ReleaseCheck,
+  type ReleaseMemory,
+  type ReleaseSource,
+} from './releases.js';
 import type { ReleaseEntry } from './release-signature.js';
 
 export interface ReleaseWatcherOptions {
@@ -18,10 +24,6 @@ export interface ReleaseWatcherOptions {
   /** A release switch. */
   info: (message: string) => void;
 }
-
-/** The id a source is served under before any index of it was verified: none claims one. */
-const UNKNOWN_PREFIX = 'unverified-release';
-let unknownCount = 0;
 
 /**
  * One feature served from signed releases: loads the active release at start, then reads
@@ -46,7 +48,8 @@ export class ReleaseWatcher {
   #retiring = new Set<{ feature: HostedFeature; timer: NodeJS.Timeout }>();
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
-  #taken: ReadonlySet<string> = new Set();
+  /** The accepted-seq record was read: until then no index is accepted (a replay could be). */
+  #recordRead = false;
 
   constructor(source: ReleaseSource, options: ReleaseWatcherOptions) {
     this.#source = source;
@@ -60,26 +63,27 @@ export class ReleaseWatcher {
   }
 
   /**
-   * Reads and loads the active release; a refused one gives an unavailable feature with the reason.
-   * `taken`: ids already served, which an unverified index cannot claim.
+   * Reads and loads the active release; a refused one gives an unavailable feature (under the
+   * configured feature id) with the reason. Never throws.
    */
-  async start(taken: ReadonlySet<string> = new Set()): Promise<HostedFeature> {
-    this.#taken = taken;
-    const accepted = await readAcceptedSeq(this.#options.cacheDir, this.#source.location);
-    this.#memory.acceptedSeq = accepted.seq;
-    this.#memory.acceptedClaims = accepted.claimsSha256;
-    const check = await checkReleases(this.#source, this.#options.cacheDir, this.#memory);
+  async start(): Promise<HostedFeature> {
+    const id = this.#source.feature;
+    let check: ReleaseCheck;
+    try {
+      check = await this.#check();
+    } catch (error) {
+      return this.#unavailable(`${this.#source.location} could not be checked: ${(error as Error).message}`);
+    }
     this.#health.checkedAt = new Date().toISOString();
     if (check.kind === 'verified') {
-      const loaded = await this.#load(check.dir, check.index.feature);
+      const loaded = await this.#load(check.dir, id);
       if ('feature' in loaded) {
         this.#serve(loaded.feature, check.release, check.index.seq);
         return this.#feature;
       }
-      return this.#unavailable(check.index.feature, `release ${check.release.version}: ${loaded.problem}`);
+      return this.#unavailable(`release ${check.release.version}: ${loaded.problem}`);
     }
-    const reason = check.kind === 'refused' ? check.reason : `${this.#source.location} could not be read`;
-    return this.#unavailable(check.kind === 'refused' ? check.feature : null, reason);
+    return this.#unavailable(check.kind === 'refused' ? check.reason : `${this.#source.location} could not be read`);
   }
 
   /** Starts polling; a switch replaces the entry of `features` (the host's map). */
@@ -108,18 +112,29 @@ export class ReleaseWatcher {
     this.#feature.close?.();
   }
 
+  /** Reads the accepted-seq record (until it could be read once), then `releases.json`. */
+  async #check(): Promise<ReleaseCheck> {
+    if (!this.#recordRead) {
+      let accepted;
+      try {
+        accepted = await readAcceptedSeq(this.#options.cacheDir, this.#source.location, this.#source.feature);
+      } catch (error) {
+        return { kind: 'refused', reason: (error as Error).message, feature: this.#source.feature };
+      }
+      this.#memory.acceptedSeq = accepted.seq;
+      this.#memory.acceptedClaims = accepted.claimsSha256;
+      this.#recordRead = true;
+    }
+    return checkReleases(this.#source, this.#options.cacheDir, this.#memory);
+  }
+
   async #poll(features: Map<string, HostedFeature>): Promise<void> {
-    const check = await checkReleases(this.#source, this.#options.cacheDir, this.#memory);
+    const check = await this.#check();
     this.#health.checkedAt = new Date().toISOString();
     if (check.kind === 'unchanged') return;
     if (check.kind === 'refused') return this.#refuse(check.reason);
     const { index, release } = check;
-    const servedId = this.#feature.id;
-    if (this.#serving && index.feature !== servedId) {
-      return this.#refuse(
-        `${this.#source.location}: the index is of "${index.feature}", this host serves "${servedId}" from it`,
-      );
-    }
+    // checkReleases refused an index of another feature: this is the configured one.
     if (this.#serving && sameRelease(this.#serving.release, release)) {
       // Re-signed (another version published, a new expiry): nothing to switch.
       this.#serving.seq = index.seq;
@@ -127,15 +142,11 @@ export class ReleaseWatcher {
       this.#health.refused = null;
       return;
     }
-    if (index.feature !== servedId && features.has(index.feature)) {
-      return this.#refuse(`${this.#source.location}: the index is of "${index.feature}", which another source serves`);
-    }
     const loaded = await this.#load(check.dir, index.feature);
     if (!('feature' in loaded)) return this.#refuse(`release ${release.version}: ${loaded.problem}`);
     const previous = this.#feature;
     this.#serve(loaded.feature, release, index.seq);
-    if (previous.id !== index.feature) features.delete(previous.id);
-    features.set(index.feature, this.#feature);
+    features.set(this.#source.feature, this.#feature);
     const from = previous.manifest.version ? ` from ${previous.manifest.version}` : '';
     this.#options.info(`favn serve: ${index.feature} switched${from} to ${release.version} (seq ${index.seq})`);
     this.#retire(previous);
@@ -160,9 +171,9 @@ export class ReleaseWatcher {
     this.#feature = Object.assign(feature, { release: () => ({ ...this.#health }) });
   }
 
-  #unavailable(claimed: string | null, reason: string): HostedFeature {
-    // An unverified index names the feature it claims to be; it cannot take another source's place.
-    const id = claimed && !this.#taken.has(claimed) ? claimed : `${UNKNOWN_PREFIX}-${++unknownCount}`;
+  #unavailable(reason: string): HostedFeature {
+    // Under the configured id: nothing an unverified index says names the feature.
+    const id = this.#source.feature;
     const feature = hostedFeature({ id, raw: { id } } as FeatureManifest, null) as ReleasedFeature;
     feature.unavailableReason = reason;
     this.#health.refused = reason;

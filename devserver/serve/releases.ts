@@ -1,5 +1,5 @@
-import { createHash, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseManifest } from '../feature/manifest.js';
@@ -16,6 +16,8 @@ import {
 export interface ReleaseSource {
   /** `releases.json` by URL (`https:`, `http:`, `file:`) or path. */
   location: string;
+  /** The feature id this source serves: an index signed for another feature is refused. */
+  feature: string;
   /** The publisher's Ed25519 public key: the only thing that makes a release trusted. */
   publicKey: KeyObject;
   /** Accept an index with a lower `seq` than the last accepted one (a deliberate downgrade). */
@@ -25,7 +27,10 @@ export interface ReleaseSource {
 /** What the host remembers of one `releases.json` between two reads. */
 export interface ReleaseMemory {
   etag: string | null;
-  /** The text last read, accepted or refused: the same text again is not checked again. */
+  /**
+   * The text last read with a definite outcome (accepted, or refused for what it says): the same
+   * text again is not checked again. A text whose files could not be read is read again.
+   */
   text: string | null;
   /** `seq` of the last index accepted: an older one is a replay (rollback protection). */
   acceptedSeq: number;
@@ -37,35 +42,56 @@ export interface ReleaseMemory {
 export type ReleaseCheck =
   | { kind: 'unchanged' }
   | { kind: 'verified'; index: ReleaseIndex; release: ReleaseEntry; dir: string }
-  | { kind: 'refused'; reason: string; feature: string | null };
+  | { kind: 'refused'; reason: string; feature: string };
+
+/** The largest `releases.json` read, in bytes. */
+export const MAX_INDEX_BYTES = 1024 * 1024;
+/** The largest release file read (manifest, server module, isolate bundle), in bytes. */
+export const MAX_RELEASE_FILE_BYTES = 50 * 1024 * 1024;
 
 /**
  * Reads `releases.json` (a URL with `If-None-Match`, or a file), verifies its signature with the
- * source's public key and its `seq` against `memory`, then fetches the active release's runtime
- * manifest, server module and isolate bundle and checks each against the digests of the signed
- * entry. The verified files land in `cacheDir/<featureId>/<version>-<digest>/` for `loadBuiltFeature`.
+ * source's public key, its `feature` against the source's and its `seq` against `memory`, then
+ * fetches the active release's runtime manifest, server module and isolate bundle and checks each
+ * against the digests of the signed entry. The verified files land in
+ * `cacheDir/<featureId>/<version>-<digest>/` for `loadBuiltFeature`. Never throws: any problem is
+ * a refusal.
  *
  * @example
  * const memory = newReleaseMemory()
- * const check = await checkReleases({ location: 'https://cdn.example.com/x/releases.json', publicKey }, '.favn/releases', memory)
+ * const check = await checkReleases({ location: 'https://cdn.example.com/x/releases.json', feature: 'feature-x', publicKey }, '.favn/releases', memory)
  */
 export async function checkReleases(
   source: ReleaseSource,
   cacheDir: string,
   memory: ReleaseMemory,
 ): Promise<ReleaseCheck> {
-  const base = toUrl(source.location);
+  const refused = (problem: string): ReleaseCheck => ({
+    kind: 'refused',
+    reason: `${source.location}${problem}`,
+    feature: source.feature,
+  });
+  let base: URL;
   let read: { text: string; etag: string | null } | null;
   try {
+    base = toUrl(source.location);
     read = await readIndex(base, memory.etag);
   } catch (error) {
-    return { kind: 'refused', reason: `${source.location} cannot be read: ${(error as Error).message}`, feature: null };
+    return refused(` cannot be read: ${(error as Error).message}`);
   }
   if (read === null || read.text === memory.text) return { kind: 'unchanged' };
-  memory.etag = read.etag;
-  memory.text = read.text;
+  const remember = () => {
+    memory.etag = read.etag;
+    memory.text = read.text;
+  };
   try {
     const index = await verifyReleaseIndex(read.text, source.publicKey);
+    if (index.feature !== source.feature) {
+      throw new ReleaseRefusal(
+        `the index is signed for "${index.feature}", this source serves "${source.feature}"`,
+        index.feature,
+      );
+    }
     const claims = sha256Hex(canonicalJson(index));
     if (index.seq < memory.acceptedSeq && !source.allowRollback) {
       throw new ReleaseRefusal(
@@ -80,13 +106,21 @@ export async function checkReleases(
     const release = index.releases.find((r) => r.version === index.active);
     if (!release) throw new ReleaseRefusal(`the active release "${index.active}" is not in "releases"`, index.feature);
     const dir = await fetchReleaseFiles(index, release, base, cacheDir);
+    try {
+      await writeAcceptedSeq(cacheDir, source.location, source.feature, { seq: index.seq, claimsSha256: claims });
+    } catch (error) {
+      throw new ReleaseRefusal(`its seq could not be recorded: ${(error as Error).message}`, index.feature, {
+        retry: true,
+      });
+    }
     memory.acceptedSeq = index.seq;
     memory.acceptedClaims = claims;
-    await writeAcceptedSeq(cacheDir, source.location, { seq: index.seq, claimsSha256: claims });
+    remember();
     return { kind: 'verified', index, release, dir };
   } catch (error) {
-    if (!(error instanceof ReleaseRefusal)) throw error;
-    return { kind: 'refused', reason: `${source.location}: ${error.message}`, feature: error.claimedFeature };
+    if (!(error instanceof ReleaseRefusal)) return refused(` could not be checked: ${(error as Error).message}`);
+    if (!error.retry) remember();
+    return refused(`: ${error.message}`);
   }
 }
 
@@ -124,15 +158,16 @@ async function fetchReleaseFiles(
   const refuse = (problem: string): never => {
     throw new ReleaseRefusal(`release ${release.version}: ${problem}`, index.feature);
   };
+  // A file that cannot be read now (or not as signed yet) may be at the next poll.
+  const retry = (problem: string): never => {
+    throw new ReleaseRefusal(`release ${release.version}: ${problem}`, index.feature, { retry: true });
+  };
   const fetchChecked = async (url: URL, expected: string, what: string) => {
-    const bytes = await readBytes(url).catch((error: Error) => refuse(`${what} cannot be read: ${error.message}`));
-    const digest = sha256Hex(bytes);
-    if (digest !== expected) {
-      refuse(`${url.href} does not match ${what} of the signed release (expected ${expected}, got ${digest})`);
-    }
+    const bytes = await readBytes(url).catch((error: Error) => retry(`${what} cannot be read: ${error.message}`));
+    if (sha256Hex(bytes) !== expected) retry(`${url.href} does not match ${what} of the signed release`);
     return bytes;
   };
-  const manifestUrl = new URL(release.manifest, base);
+  const manifestUrl = entryUrl(release.manifest, base, refuse);
   const manifestBytes = await fetchChecked(manifestUrl, release.manifestSha256, 'manifestSha256');
   let manifest;
   try {
@@ -160,7 +195,7 @@ async function fetchReleaseFiles(
   // One folder per content: a module URL once imported is never re-read, so new code needs a new path.
   const key = sha256Hex([release.manifestSha256, release.serverFunctionsSha256, release.handlersSha256].join(':'));
   const dir = path.join(cacheDir, index.feature, `${release.version.replace(/[^\w.-]/g, '_')}-${key.slice(0, 16)}`);
-  const partial = `${dir}.partial-${process.pid}`;
+  const partial = `${dir}.partial-${randomUUID()}`;
   await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true });
   for (const [name, bytes] of files) await writeFile(path.join(partial, name), bytes);
@@ -175,15 +210,26 @@ function plainName(file: string, refuse: (problem: string) => never): string {
   return file.replace(/^\.\//, '');
 }
 
+/**
+ * The URL of a signed entry's manifest: a relative path (no `..`, not absolute, not a URL) in the
+ * folder of `releases.json`, on the same origin.
+ */
+function entryUrl(file: string, base: URL, refuse: (problem: string) => never): URL {
+  const inside = () =>
+    refuse(`its manifest ${JSON.stringify(file)} is not a relative path in the folder of releases.json`);
+  const segments = file.split('/');
+  if (!/^[\w.+-]+(\/[\w.+-]+)*$/.test(file) || segments.some((s) => s === '.' || s === '..')) return inside();
+  const url = new URL(file, base);
+  const folder = new URL('.', base);
+  if (url.protocol !== base.protocol || url.origin !== base.origin || !url.pathname.startsWith(folder.pathname)) {
+    return inside();
+  }
+  return url;
+}
+
 async function readIndex(url: URL, etag: string | null): Promise<{ text: string; etag: string | null } | null> {
-  if (url.protocol === 'file:') return { text: await readFile(fileURLToPath(url), 'utf8'), etag: null };
-  const res = await fetch(url, {
-    headers: etag ? { 'if-none-match': etag } : {},
-    signal: AbortSignal.timeout(30_000),
-  });
-  if (res.status === 304) return null;
-  if (!res.ok) throw new Error(`GET ${url.href} answered ${res.status}`);
-  return { text: await res.text(), etag: res.headers.get('etag') };
+  const read = await readCapped(url, MAX_INDEX_BYTES, etag);
+  return read && { text: read.bytes.toString('utf8'), etag: read.etag };
 }
 
 function toUrl(location: string): URL {
@@ -193,8 +239,57 @@ function toUrl(location: string): URL {
 }
 
 async function readBytes(url: URL): Promise<Buffer> {
-  if (url.protocol === 'file:') return readFile(fileURLToPath(url));
-  const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
-  if (!res.ok) throw new Error(`GET ${url.href} answered ${res.status}`);
-  return Buffer.from(await res.arrayBuffer());
+  return ((await readCapped(url, MAX_RELEASE_FILE_BYTES, null)) as { bytes: Buffer }).bytes;
+}
+
+/**
+ * The bytes at `url`, at most `limit` of them: a larger body is refused, and not read past the
+ * limit. Redirects are refused: the signed index names where its files are. `null`: 304.
+ */
+async function readCapped(
+  url: URL,
+  limit: number,
+  etag: string | null,
+): Promise<{ bytes: Buffer; etag: string | null } | null> {
+  const tooLarge = () => new Error(`${url.href} is larger than ${limit} bytes`);
+  if (url.protocol === 'file:') {
+    // A local file is the operator's own: its size is checked before reading it.
+    const file = fileURLToPath(url);
+    if ((await stat(file)).size > limit) throw tooLarge();
+    const bytes = await readFile(file);
+    if (bytes.length > limit) throw tooLarge();
+    return { bytes, etag: null };
+  }
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: etag ? { 'if-none-match': etag } : {},
+      redirect: 'error',
+      signal: AbortSignal.timeout(30_000),
+    });
+  } catch (error) {
+    const cause = (error as { cause?: { message?: string } }).cause?.message;
+    throw new Error(`GET ${url.href} failed: ${cause ?? (error as Error).message}`);
+  }
+  if (res.status === 304) return null;
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new Error(`GET ${url.href} answered ${res.status}`);
+  }
+  if (Number(res.headers.get('content-length') ?? 0) > limit) {
+    await res.body?.cancel();
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = res.body?.getReader();
+  for (let part = await reader?.read(); reader && part && !part.done; part = await reader.read()) {
+    size += part.value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(part.value);
+  }
+  return { bytes: Buffer.concat(chunks), etag: res.headers.get('etag') };
 }

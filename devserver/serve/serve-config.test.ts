@@ -90,32 +90,67 @@ describe('releases in the serve config', () => {
       publishers: { team: './team.pub.pem' },
       releasePollSeconds: 0.5,
       features: [
-        { releases: 'https://cdn.example.com/x/releases.json', publicKey: publicKeyPem, allowRollback: true },
-        { releases: 'y/releases.json', publisher: 'team' },
+        {
+          releases: 'https://cdn.example.com/x/releases.json',
+          feature: 'feature-x',
+          publicKey: publicKeyPem,
+          allowRollback: true,
+        },
+        { releases: 'y/releases.json', feature: 'feature-y', publisher: 'team' },
       ],
     });
     const config = readServeConfig(file, []);
     expect(config.releasePollSeconds).toBe(0.5);
-    expect(config.features.map((f) => f.kind === 'releases' && [f.location, f.allowRollback])).toEqual([
-      ['https://cdn.example.com/x/releases.json', true],
-      [path.join(dir, 'y', 'releases.json'), false],
+    expect(config.features.map((f) => f.kind === 'releases' && [f.location, f.feature, f.allowRollback])).toEqual([
+      ['https://cdn.example.com/x/releases.json', 'feature-x', true],
+      [path.join(dir, 'y', 'releases.json'), 'feature-y', false],
     ]);
     const keys = config.features.map((f) => f.kind === 'releases' && f.publicKey.export({ format: 'jwk' }).x);
     expect(keys[0]).toBe(keys[1]);
   });
 
   it.each([
-    [{ features: [{ releases: 'r.json' }] }, /"features\[0\]" needs "publicKey" \(or "publisher"\)/],
-    [{ features: [{ releases: 'r.json', publicKey: 'missing.pem' }] }, /neither a PEM nor an existing key file/],
-    [{ features: [{ releases: 'r.json', publisher: 'nobody' }] }, /"features\[0\]\.publisher" names no key/],
+    [
+      { features: [{ releases: 'r.json', feature: 'feature-x' }] },
+      /"features\[0\]" needs "publicKey" \(or "publisher"\)/,
+    ],
+    [
+      { features: [{ releases: 'r.json', feature: 'feature-x', publicKey: 'missing.pem' }] },
+      /neither a PEM nor an existing key file/,
+    ],
+    [
+      { features: [{ releases: 'r.json', feature: 'feature-x', publisher: 'nobody' }] },
+      /"features\[0\]\.publisher" names no key/,
+    ],
+    [
+      { features: [{ releases: 'r.json', publisher: 'nobody' }] },
+      /"features\[0\]\.feature" must be the id of the feature this releases\.json serves/,
+    ],
+    [
+      { features: [{ releases: 'r.json', feature: 'Feature X' }] },
+      /"features\[0\]\.feature" must be the id of the feature this releases\.json serves/,
+    ],
     [{ releasePollSeconds: -1 }, /"releasePollSeconds" must be a number of seconds/],
   ])('refuses %j', async (content, message) => {
     expect(() => readServeConfig(file(content), [])).toThrowError(message);
   });
 
+  it('refuses two release sources of the same feature', async () => {
+    const { publicKeyPem } = generateReleaseKeys();
+    const config = await configWith({
+      features: [
+        { releases: 'a/releases.json', feature: 'feature-x', publicKey: publicKeyPem },
+        { releases: 'b/releases.json', feature: 'feature-x', publicKey: publicKeyPem },
+      ],
+    });
+    expect(() => readServeConfig(config, [])).toThrowError(/"features\[1\]\.feature" "feature-x" is listed twice/);
+  });
+
   it('refuses a private key given as the public key', async () => {
     const { privateKeyPem } = generateReleaseKeys();
-    const config = await configWith({ features: [{ releases: 'r.json', publicKey: privateKeyPem }] });
+    const config = await configWith({
+      features: [{ releases: 'r.json', feature: 'feature-x', publicKey: privateKeyPem }],
+    });
     expect(() => readServeConfig(config, [])).toThrowError(/is a private key: give its public half/);
   });
 });

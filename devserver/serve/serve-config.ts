@@ -21,7 +21,7 @@ export type FeatureSource =
    * A feature published as signed releases: `releases.json` by URL or path (remote module mode),
    * trusted only through its publisher's Ed25519 public key.
    */
-  | { kind: 'releases'; location: string; publicKey: KeyObject; allowRollback: boolean };
+  | { kind: 'releases'; location: string; feature: string; publicKey: KeyObject; allowRollback: boolean };
 
 /** `favn.config.json` of `favn serve`, all optional. */
 export interface ServeConfig {
@@ -100,6 +100,11 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
         'must be a folder, {"manifest": "<feature.json>"} or {"releases": "<releases.json URL or path>"}',
       );
   });
+  const releaseIds = config.features.flatMap((f, i) => (f.kind === 'releases' ? [[f.feature, i] as const] : []));
+  for (const [id, i] of releaseIds) {
+    if (releaseIds.some(([other, j]) => other === id && j < i))
+      fail(`features[${i}].feature`, `"${id}" is listed twice`);
+  }
   if (record.adminToken !== undefined) {
     if (typeof record.adminToken !== 'string' || record.adminToken.length < 16)
       fail('adminToken', 'must be a string of at least 16 characters');
@@ -158,7 +163,10 @@ function readSecretsField(
 
 type Fail = (field: string, problem: string) => never;
 
-/** `{"releases": "<url or path>", "publicKey": "<PEM, JWK or key file>" | "publisher": "<name>", "allowRollback"?}` */
+/**
+ * `{"releases": "<url or path>", "feature": "<feature id>", "publicKey": "<PEM, JWK or key file>" |
+ * "publisher": "<name>", "allowRollback"?}`
+ */
 function readReleasesEntry(
   entry: Record<string, unknown>,
   field: string,
@@ -167,6 +175,13 @@ function readReleasesEntry(
   fail: Fail,
 ): FeatureSource {
   const location = entry.releases as string;
+  // A key signs every feature of its publisher: the source names the one it serves.
+  if (typeof entry.feature !== 'string' || !FEATURE_ID_PATTERN.test(entry.feature))
+    fail(
+      `${field}.feature`,
+      'must be the id of the feature this releases.json serves (lower-case letters, digits and -): ' +
+        'an index signed for another feature is refused',
+    );
   let publicKey: KeyObject | undefined;
   if (entry.publisher !== undefined) {
     publicKey = publishers.get(String(entry.publisher));
@@ -185,6 +200,7 @@ function readReleasesEntry(
   return {
     kind: 'releases',
     location: /^(https?|file):/.test(location) ? location : path.resolve(base, location),
+    feature: entry.feature as string,
     publicKey: publicKey as KeyObject,
     allowRollback: entry.allowRollback === true,
   };

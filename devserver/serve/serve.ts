@@ -62,37 +62,50 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
   // Their watchers free them (and the releases they switched to).
   const released = new Set<HostedFeature>();
   const features: ServedFeature[] = [];
-  for (const source of config.features) {
-    let one: ServedFeature;
-    if (source.kind === 'releases') {
-      const watcher = new ReleaseWatcher(source, {
-        cacheDir,
-        pollMs: (config.releasePollSeconds ?? DEFAULT_RELEASE_POLL_SECONDS) * 1000,
-        // A release that is switched away from closes its runtime: the shared database stays open.
-        load: (dir, featureId) =>
-          loadBuiltFeature(dir, {
-            database: async () => borrowed(await openShared()),
-            secrets: secrets.of(featureId),
-            warn,
-          }),
-        warn,
-        info: options.info ?? ((m: string) => console.log(m)),
-      });
-      watchers.push(watcher);
-      one = { feature: await watcher.start(new Set(features.map((f) => f.feature.id))), staticDir: null };
-      released.add(one.feature);
-    } else {
-      [one] = (await loadFeatures([source], {
-        database: openShared,
-        cacheDir,
-        secrets: (featureId) => secrets.of(featureId),
-        warn,
-      })) as [ServedFeature];
+  // Every release source starts at once: a slow CDN delays the start by its own wait only.
+  const starting = config.features.map((source) => {
+    if (source.kind !== 'releases') return null;
+    const watcher = new ReleaseWatcher(source, {
+      cacheDir,
+      pollMs: (config.releasePollSeconds ?? DEFAULT_RELEASE_POLL_SECONDS) * 1000,
+      // A release that is switched away from closes its runtime: the shared database stays open.
+      load: (dir, featureId) =>
+        loadBuiltFeature(dir, {
+          database: async () => borrowed(await openShared()),
+          secrets: secrets.of(featureId),
+          warn,
+        }),
+      warn,
+      info: options.info ?? ((m: string) => console.log(m)),
+    });
+    watchers.push(watcher);
+    return watcher.start();
+  });
+  try {
+    for (const [i, source] of config.features.entries()) {
+      let one: ServedFeature;
+      const release = starting[i];
+      if (release) {
+        one = { feature: await release, staticDir: null };
+        released.add(one.feature);
+      } else {
+        [one] = (await loadFeatures([source], {
+          database: openShared,
+          cacheDir,
+          secrets: (featureId) => secrets.of(featureId),
+          warn,
+        })) as [ServedFeature];
+      }
+      if (features.some((s) => s.feature.id === one.feature.id)) {
+        throw new UsageError(`Feature "${one.feature.id}" is listed twice`);
+      }
+      features.push(one);
     }
-    if (features.some((s) => s.feature.id === one.feature.id)) {
-      throw new UsageError(`Feature "${one.feature.id}" is listed twice`);
-    }
-    features.push(one);
+  } catch (error) {
+    // A start that fails frees the releases already loaded.
+    await Promise.allSettled(starting);
+    for (const watcher of watchers) watcher.close();
+    throw error;
   }
   for (const source of secrets.unused(features.map((f) => f.feature.id))) {
     warn(`favn serve: ${source} names no served feature`);
