@@ -2,9 +2,14 @@
  * Browser side of server functions. The plugin replaces each `*.server.*` module in client builds
  * with calls to `createServerFunction`; `RpcError` is what those calls throw.
  */
-import { REQUEST_ID_HEADER, rpcPath, STORAGE_PREFIX, type RpcErrorBody } from './protocol.js';
+import { LIVE_HEADER, LIVE_PREFIX, REQUEST_ID_HEADER, rpcPath, STORAGE_PREFIX, type RpcErrorBody } from './protocol.js';
 import { connectToHost, type RelayCall } from './relay.js';
 import { RpcError } from './rpc-error.js';
+import { LiveChannel, type LiveStatus } from './live-client.js';
+import type { ClientArgs, ClientResult } from './client-types.js';
+
+export type { LiveStatus } from './live-client.js';
+export type { ClientArgs, ClientResult } from './client-types.js';
 
 export { RpcError } from './rpc-error.js';
 export { rpcPath } from './protocol.js';
@@ -19,6 +24,11 @@ export interface RpcClientOptions {
   fetch?: typeof fetch;
   /** The page's feature, for `useExtensionStorage()`. Default: the feature of the first proxy loaded. */
   featureId?: string;
+  /**
+   * Live queries (default true): `useQuery` and `subscribe` get each new result the host pushes.
+   * `false`: they answer once, and `useMutation` refetches the page's queries after a write.
+   */
+  live?: boolean;
 }
 
 /** A client-side server function: the server signature minus the `ctx` argument. */
@@ -79,17 +89,28 @@ function pathOf(call: RelayCall): string {
 
 /** `request` over `fetch`, on the page's own origin (or `baseUrl`). */
 async function fetchRequest(call: RelayCall, what: string): Promise<unknown> {
+  return (await fetchAnswer(call, what)).data;
+}
+
+/** The page's headers for the host: `configureRpc({ headers })`. */
+function pageHeaders(): Record<string, string> | undefined {
+  return typeof settings.headers === 'function' ? settings.headers() : settings.headers;
+}
+
+/** A call over `fetch`: its result, and the `x-favn-live` answer when `live` asked to keep it live. */
+async function fetchAnswer(
+  call: RelayCall,
+  what: string,
+  live?: string,
+): Promise<{ data: unknown; live: string | null }> {
   const { method, body } = call;
   const path = pathOf(call);
   const doFetch = settings.fetch ?? globalThis.fetch;
-  const extra = typeof settings.headers === 'function' ? settings.headers() : settings.headers;
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...pageHeaders() };
+  if (live) headers[LIVE_HEADER] = live;
   let response: Response;
   try {
-    response = await doFetch(`${settings.baseUrl ?? ''}${path}`, {
-      method,
-      headers: { 'content-type': 'application/json', ...extra },
-      body,
-    });
+    response = await doFetch(`${settings.baseUrl ?? ''}${path}`, { method, headers, body });
   } catch (cause) {
     throw new RpcError(0, `Network error calling ${what}: ${messageOf(cause)}`, null, { cause });
   }
@@ -100,7 +121,10 @@ async function fetchRequest(call: RelayCall, what: string): Promise<unknown> {
   } catch (cause) {
     throw new RpcError(0, `Network error reading the result of ${what}: ${messageOf(cause)}`, requestId, { cause });
   }
-  return readAnswer(response.ok, response.status, requestId, text, what);
+  return {
+    data: readAnswer(response.ok, response.status, requestId, text, what),
+    live: response.headers.get(LIVE_HEADER),
+  };
 }
 
 /** The result of an answer, or the `RpcError` it stands for: the same for `fetch` and the relay. */
@@ -130,6 +154,109 @@ export function createServerFunction(featureId: string, fnName: string): ServerF
     fnName: { value: fnName, enumerable: true },
   });
   return proxy as ServerFunctionProxy;
+}
+
+type AnyProxy = (...args: never[]) => unknown;
+
+/** Options of `subscribe`. */
+export interface SubscribeOptions {
+  /** Hears where the subscription stands: `live`, `connecting`, `reconnecting` (connection lost), `off`. */
+  onStatus?: (status: LiveStatus) => void;
+}
+
+const NOT_LIVE = Symbol.for('favn.notLive');
+const channels = new Map<string, LiveChannel>();
+
+/**
+ * Runs a query and keeps it live: `onData` gets its result now and again after each committed
+ * write that changes it (pushed by the host, in every tab and for every user). Returns the
+ * unsubscribe function. For Vue, Svelte and code without a framework; React's `useQuery` uses it.
+ * Functions that write, run on the feature's own backend, or come through `notLive(fn)` answer once.
+ *
+ * @example
+ * const stop = subscribe(listNotes, [{ limit: 20 }], (notes) => render(notes), (error) => show(error))
+ */
+export function subscribe<F extends AnyProxy>(
+  fn: F,
+  args: ClientArgs<F>,
+  onData: (data: ClientResult<F>) => void,
+  onError: (error: RpcError) => void = () => {},
+  options: SubscribeOptions = {},
+): () => void {
+  const proxy = fn as unknown as ServerFunctionProxy & { [NOT_LIVE]?: true };
+  const onStatus = options.onStatus ?? (() => {});
+  const call: RelayCall = {
+    kind: 'rpc',
+    featureId: proxy.featureId,
+    fn: proxy.fnName,
+    method: 'POST',
+    body: JSON.stringify({ args }),
+  };
+  return keepLive(call, proxy.fnName, Boolean(proxy[NOT_LIVE]), {
+    onData: onData as (data: unknown) => void,
+    onError,
+    onStatus,
+  });
+}
+
+/**
+ * `fn` for `useQuery`/`subscribe` without live updates: it answers once (and refetches after a
+ * `useMutation` of the page).
+ *
+ * @example
+ * const { data } = useQuery(notLive(listNotes), { limit: 20 })
+ */
+export function notLive<F extends AnyProxy>(fn: F): F {
+  const proxy = fn as unknown as ServerFunctionProxy;
+  const once = ((...args: unknown[]) => callServerFunction(proxy.featureId, proxy.fnName, ...args)) as unknown as F;
+  Object.defineProperties(once, {
+    name: { value: proxy.fnName },
+    featureId: { value: proxy.featureId, enumerable: true },
+    fnName: { value: proxy.fnName, enumerable: true },
+    [NOT_LIVE]: { value: true },
+  });
+  return once;
+}
+
+/** Whether queries of the page are live: not in a relayed frame, nor with `configureRpc({ live: false })`. */
+export function isLive(fn: AnyProxy): boolean {
+  return !frame && settings.live !== false && !(fn as { [NOT_LIVE]?: true })[NOT_LIVE];
+}
+
+function keepLive(
+  call: RelayCall,
+  what: string,
+  once: boolean,
+  listener: { onData: (data: unknown) => void; onError: (error: RpcError) => void; onStatus: (s: LiveStatus) => void },
+): () => void {
+  if (frame || once || settings.live === false) {
+    // Answers once: through the relay there is no push stream (yet), or live updates were turned off.
+    let stopped = false;
+    request(call, what).then(
+      (data) => !stopped && (listener.onData(data), listener.onStatus('off')),
+      (error: RpcError) => !stopped && listener.onError(error),
+    );
+    return () => void (stopped = true);
+  }
+  const key = `${settings.baseUrl ?? ''}\0${call.featureId}`;
+  let channel = channels.get(key);
+  if (!channel) channels.set(key, (channel = createChannel(call.featureId)));
+  return channel.add((live) => fetchAnswer(call, what, live), listener);
+}
+
+function createChannel(featureId: string): LiveChannel {
+  const base = () => `${settings.baseUrl ?? ''}${LIVE_PREFIX}/${encodeURIComponent(featureId)}`;
+  const doFetch = () => settings.fetch ?? globalThis.fetch;
+  return new LiveChannel({
+    open: (signal) => doFetch()(base(), { headers: { accept: 'text/event-stream', ...pageHeaders() }, signal }),
+    unsubscribe: (connection, subs) =>
+      void doFetch()(`${base()}/unsubscribe`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...pageHeaders() },
+        body: JSON.stringify({ connection, subs }),
+        keepalive: true,
+      }).catch(() => {}),
+  });
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -226,12 +353,30 @@ function createSharedStorage(featureId: string): SharedStorage {
       )
       .finally(() => (reading = false));
   };
+  // While shown, the document is live: a save in another tab, by another user, shows here too.
+  let stopLive: (() => void) | null = null;
+  const startLive = () => {
+    if (!isLive(readDocument)) return read();
+    const call: RelayCall = { kind: 'storage', featureId, method: 'GET' };
+    stopLive = keepLive(call, 'the settings document', false, {
+      // A save under way brings the newest document itself; after it, the host pushes it too.
+      onData: (data) => !saving && show({ data, error: undefined }),
+      onError: (error) => !saving && show({ error }),
+      onStatus: () => {},
+    });
+  };
   return {
     current: () => state,
     subscribe(listener) {
       listeners.add(listener);
-      read();
-      return () => void listeners.delete(listener);
+      if (!stopLive) startLive();
+      return () => {
+        listeners.delete(listener);
+        if (listeners.size === 0 && stopLive) {
+          stopLive();
+          stopLive = null;
+        }
+      };
     },
     async save(doc) {
       const mine = ++epoch;

@@ -9,6 +9,18 @@ export const RPC_PREFIX = '/rpc';
 /** Route of a feature's settings document: `GET|PUT /_storage/{featureId}`. */
 export const STORAGE_PREFIX = '/_storage';
 
+/**
+ * Live queries: `GET /_live/{featureId}` opens the page's push stream (server-sent events);
+ * `POST /_live/{featureId}/unsubscribe` ends subscriptions.
+ */
+export const LIVE_PREFIX = '/_live';
+
+/**
+ * On a call: `{connectionId}.{subId}` keeps its query live on that stream. On the answer: `on`, or
+ * `off; <why>` when the query answers once (it wrote, it reads no table, a limit was reached).
+ */
+export const LIVE_HEADER = 'x-favn-live';
+
 /** Response (and accepted request) header carrying the call's request id. */
 export const REQUEST_ID_HEADER = 'x-request-id';
 

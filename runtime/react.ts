@@ -2,15 +2,23 @@
  * React hooks over server functions. Pass the imported server function (its client proxy).
  *
  * @example
- * const { data, error, loading, refetch } = useQuery(listRules, { limit: 10 })
- * const { mutate, pending } = useMutation(addRule) // refetches this feature's queries on success
+ * const { data, error, loading, live } = useQuery(listRules, { limit: 10 }) // stays live
+ * const { mutate, pending } = useMutation(addRule) // every tab's listRules shows the new rule
  */
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore } from 'react';
-import { sharedStorage, type ServerFunctionProxy, type StorageState } from './client.js';
+import {
+  isLive,
+  sharedStorage,
+  subscribe,
+  type LiveStatus,
+  type ServerFunctionProxy,
+  type StorageState,
+} from './client.js';
 import type { ClientArgs, ClientResult, RegisteredStorage } from './client-types.js';
 import type { RpcError } from './rpc-error.js';
 
 export type { ClientArgs, ClientResult } from './client-types.js';
+export { notLive, subscribe, type LiveStatus } from './client.js';
 export type { StorageOf } from './schema.js';
 
 type AnyProxy = (...args: never[]) => unknown;
@@ -20,6 +28,11 @@ export interface QueryState<T> {
   error: RpcError | undefined;
   loading: boolean;
   refetch: () => Promise<void>;
+  /**
+   * `live`: the host pushes each new result; `connecting`/`reconnecting`: the push connection is
+   * not up (the data may be stale); `off`: answered once (see `notLive`, `configureRpc({ live })`).
+   */
+  live: LiveStatus;
 }
 
 export interface MutationState<F extends AnyProxy> {
@@ -30,40 +43,73 @@ export interface MutationState<F extends AnyProxy> {
   pending: boolean;
 }
 
-/** Refetch callbacks of mounted queries, by featureId. */
-const liveQueries = new Map<string, Set<() => Promise<void>>>();
+/** Refetch callbacks of mounted queries that are not live, by featureId. */
+const onceQueries = new Map<string, Set<() => Promise<void>>>();
+
+interface QueryData<T> {
+  data?: T;
+  error?: RpcError;
+  loading: boolean;
+  live: LiveStatus;
+}
 
 /**
- * Calls a server function when the component mounts and whenever `args` change (compared as JSON).
+ * Calls a server function when the component mounts and whenever `args` change (compared as JSON),
+ * and keeps the result live: after a write anywhere (another tab, user or host) that changes it,
+ * the host pushes the new result. `useQuery(notLive(fn), ...)` answers once instead.
  */
 export function useQuery<F extends AnyProxy>(fn: F, ...args: ClientArgs<F>): QueryState<ClientResult<F>> {
-  const [state, setState] = useState<{ data?: ClientResult<F>; error?: RpcError; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<QueryData<ClientResult<F>>>(() => ({
+    loading: true,
+    live: isLive(fn) ? 'connecting' : 'off',
+  }));
   const key = JSON.stringify(args);
   const latest = useRef(0);
+  const status = useRef<LiveStatus>('connecting');
   const refetch = useCallback(async () => {
     const attempt = ++latest.current;
     setState((s) => ({ ...s, loading: true }));
     try {
       const data = (await call(fn, JSON.parse(key) as unknown[])) as ClientResult<F>;
-      if (attempt === latest.current) setState({ data, loading: false });
+      if (attempt === latest.current) setState((s) => ({ data, loading: false, live: s.live }));
     } catch (error) {
-      if (attempt === latest.current) setState((s) => ({ data: s.data, error: error as RpcError, loading: false }));
+      if (attempt === latest.current) setState((s) => ({ ...s, error: error as RpcError, loading: false }));
     }
   }, [fn, key]);
   useEffect(() => {
-    void refetch();
     const featureId = featureOf(fn);
-    const set = liveQueries.get(featureId) ?? new Set();
-    set.add(refetch);
-    liveQueries.set(featureId, set);
-    return () => void set.delete(refetch);
-  }, [fn, refetch]);
-  return { data: state.data, error: state.error, loading: state.loading, refetch };
+    // A query that is not live (or not yet) refetches after a useMutation of the page.
+    const set = onceQueries.get(featureId) ?? new Set();
+    const afterMutation = () => (status.current === 'live' ? Promise.resolve() : refetch());
+    set.add(afterMutation);
+    onceQueries.set(featureId, set);
+    setState((s) => ({ ...s, loading: true }));
+    const stop = subscribe(
+      fn,
+      JSON.parse(key) as ClientArgs<F>,
+      (data) => {
+        latest.current++;
+        setState((s) => ({ data, loading: false, live: s.live }));
+      },
+      (error) => setState((s) => ({ ...s, error, loading: false })),
+      {
+        onStatus: (live) => {
+          status.current = live;
+          setState((s) => (s.live === live ? s : { ...s, live }));
+        },
+      },
+    );
+    return () => {
+      set.delete(afterMutation);
+      stop();
+    };
+  }, [fn, key, refetch]);
+  return { data: state.data, error: state.error, loading: state.loading, refetch, live: state.live };
 }
 
 /**
  * Wraps a server function that changes data; after it succeeds, every mounted `useQuery` of the
- * same feature refetches.
+ * same feature that is not live refetches (live ones get the host's push).
  */
 export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
   const [state, setState] = useState<{ data?: ClientResult<F>; error?: RpcError; pending: boolean }>({
@@ -75,7 +121,7 @@ export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
       try {
         const data = (await call(fn, args as unknown[])) as ClientResult<F>;
         setState({ data, pending: false });
-        await Promise.all([...(liveQueries.get(featureOf(fn)) ?? [])].map((refetch) => refetch()));
+        await Promise.all([...(onceQueries.get(featureOf(fn)) ?? [])].map((refetch) => refetch()));
         return data;
       } catch (error) {
         setState({ error: error as RpcError, pending: false });

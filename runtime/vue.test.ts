@@ -55,6 +55,8 @@ beforeAll(async () => {
       res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': 'req-1' });
       res.end(JSON.stringify(value));
     };
+    // A host without live queries: the composables answer once and refetch after a mutation.
+    if (req.url?.startsWith('/_live/')) return answer(404, { error: 'Not found', requestId: 'req-1' });
     if (req.url?.startsWith('/_storage/')) {
       const featureId = decodeURIComponent(req.url.slice('/_storage/'.length));
       storageCalls.push(`${req.method} ${featureId}`);

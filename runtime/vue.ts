@@ -28,11 +28,12 @@ import {
   type MaybeRefOrGetter,
   type ShallowRef,
 } from 'vue';
-import { sharedStorage, type ServerFunctionProxy } from './client.js';
+import { isLive, sharedStorage, subscribe, type LiveStatus, type ServerFunctionProxy } from './client.js';
 import type { ClientArgs, ClientResult, RegisteredStorage } from './client-types.js';
 import type { RpcError } from './rpc-error.js';
 
 export type { ClientArgs, ClientResult } from './client-types.js';
+export { notLive, subscribe, type LiveStatus } from './client.js';
 export type { StorageOf } from './schema.js';
 
 type AnyProxy = (...args: never[]) => unknown;
@@ -48,6 +49,11 @@ export interface QueryState<T> {
   error: ReadonlyRef<RpcError | undefined>;
   loading: ReadonlyRef<boolean>;
   refetch: () => Promise<void>;
+  /**
+   * `live`: the host pushes each new result; `connecting`/`reconnecting`: the push connection is
+   * not up (the data may be stale); `off`: answered once (see `notLive`, `configureRpc({ live })`).
+   */
+  live: ReadonlyRef<LiveStatus>;
 }
 
 export interface MutationState<F extends AnyProxy> {
@@ -58,57 +64,86 @@ export interface MutationState<F extends AnyProxy> {
   pending: ReadonlyRef<boolean>;
 }
 
-/** Refetch callbacks of live queries, by featureId. */
-const liveQueries = new Map<string, Set<() => Promise<void>>>();
+/** Refetch callbacks of mounted queries that are not live, by featureId. */
+const onceQueries = new Map<string, Set<() => Promise<void>>>();
 
 /**
- * Calls a server function at once and whenever an argument changes (compared as JSON); the call
- * stops with the component (the effect scope).
+ * Calls a server function at once and whenever an argument changes (compared as JSON), and keeps
+ * the result live: after a write anywhere (another tab, user or host) that changes it, the host
+ * pushes the new result. The query stops with the component (the effect scope).
+ * `useQuery(notLive(fn), ...)` answers once instead.
  *
  * @example
  * const page = ref(1)
- * const { data } = useQuery(listRules, () => ({ limit: 10, page: page.value }))
+ * const { data, live } = useQuery(listRules, () => ({ limit: 10, page: page.value }))
  */
 export function useQuery<F extends AnyProxy>(fn: F, ...args: ReactiveArgs<ClientArgs<F>>): QueryState<ClientResult<F>> {
   const data = shallowRef<ClientResult<F>>();
   const error = shallowRef<RpcError>();
   const loading = shallowRef(true);
+  const live = shallowRef<LiveStatus>(isLive(fn) ? 'connecting' : 'off');
   // Reading every argument here tracks refs, getters and reactive objects, however deep.
   const key = computed(() => JSON.stringify((args as MaybeRefOrGetter<unknown>[]).map((arg) => toValue(arg))));
   let latest = 0;
-  let live = true;
+  let running = true;
+  let stop: (() => void) | null = null;
   const refetch = async () => {
     const attempt = ++latest;
     loading.value = true;
     try {
       const result = (await call(fn, JSON.parse(key.value) as unknown[])) as ClientResult<F>;
-      if (live && attempt === latest) {
+      if (running && attempt === latest) {
         data.value = result;
         error.value = undefined;
         loading.value = false;
       }
     } catch (failure) {
-      if (live && attempt === latest) {
+      if (running && attempt === latest) {
         error.value = failure as RpcError;
         loading.value = false;
       }
     }
   };
-  watch(key, () => void refetch(), { immediate: true });
+  watch(
+    key,
+    (current) => {
+      stop?.();
+      loading.value = true;
+      stop = subscribe(
+        fn,
+        JSON.parse(current) as ClientArgs<F>,
+        (result) => {
+          latest++;
+          data.value = result;
+          error.value = undefined;
+          loading.value = false;
+        },
+        (failure) => {
+          error.value = failure;
+          loading.value = false;
+        },
+        { onStatus: (status) => (live.value = status) },
+      );
+    },
+    { immediate: true },
+  );
   const featureId = featureOf(fn);
-  const set = liveQueries.get(featureId) ?? new Set();
-  set.add(refetch);
-  liveQueries.set(featureId, set);
+  const set = onceQueries.get(featureId) ?? new Set();
+  const afterMutation = () => (live.value === 'live' ? Promise.resolve() : refetch());
+  set.add(afterMutation);
+  onceQueries.set(featureId, set);
   whenScopeEnds(() => {
-    live = false;
-    set.delete(refetch);
+    running = false;
+    stop?.();
+    set.delete(afterMutation);
   });
-  return { data, error, loading, refetch };
+  return { data, error, loading, refetch, live };
 }
 
 /**
- * Wraps a server function that changes data; after it succeeds, every live `useQuery` of the same
- * feature refetches (and `mutate` resolves once they have).
+ * Wraps a server function that changes data; after it succeeds, every `useQuery` of the same
+ * feature that is not live refetches (and `mutate` resolves once they have); live ones get the
+ * host's push.
  *
  * @example
  * const { mutate, pending, error } = useMutation(addRule)
@@ -125,7 +160,7 @@ export function useMutation<F extends AnyProxy>(fn: F): MutationState<F> {
       const result = (await call(fn, args as unknown[])) as ClientResult<F>;
       data.value = result;
       pending.value = false;
-      await Promise.all([...(liveQueries.get(featureOf(fn)) ?? [])].map((refetch) => refetch()));
+      await Promise.all([...(onceQueries.get(featureOf(fn)) ?? [])].map((refetch) => refetch()));
       return result;
     } catch (failure) {
       data.value = undefined;

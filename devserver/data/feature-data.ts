@@ -15,6 +15,7 @@ import { compileDeleteRow, compileInsertRow, compilePatchRow } from './compile-w
 import type { CompiledFunction } from './statement.js';
 import type { SchemaModel } from './table-model.js';
 import { UsageError } from '../common/usage-error.js';
+import { readSetOf } from './read-set.js';
 
 /** Built-in declarative functions behind `ctx.db`, one per table and kind, unscoped. */
 const OPEN = { query: queryRows, insert: insertRow, patch: patchRow, delete: deleteRow } as const;
@@ -26,6 +27,8 @@ const NESTED_HINT =
 /** What one committed transaction changed: the feature's tables it wrote (`_storage` included). */
 export interface CommittedChange {
   readonly tables: ReadonlySet<string>;
+  /** The writing caller's tenant; `undefined` when the write was not a call's (every tenant). */
+  readonly tenantId?: string | null;
 }
 
 export interface FeatureDataOptions {
@@ -104,11 +107,17 @@ export class FeatureData {
     const compiled = this.compile(fn, name);
     const statement = compiled.prepare(args, ctx);
     const { text, values } = statement;
+    const reads = readSetOf(ctx);
+    if (reads) {
+      if (compiled.readOnly) reads.tables.add(fn.table);
+      else reads.wrote = true;
+    }
     const rows = query
       ? await query(text, values)
       : await this.client.transaction(this.#model.role, (q) => q(text, values), {
           readOnly: compiled.readOnly,
           signal,
+          tenantId: ctx.visibility.tenantId,
         });
     return compiled.result(rows, args);
   }
@@ -187,7 +196,12 @@ export class FeatureData {
         const readOnly = options.readOnly ?? false;
         const body = (query: QueryFn) => fn(ops(guard(query, ctx.signal)));
         this.client
-          .transaction(this.#model.role, body, { readOnly, signal: stopped.signal, onExpire })
+          .transaction(this.#model.role, body, {
+            readOnly,
+            signal: stopped.signal,
+            onExpire,
+            tenantId: ctx.visibility.tenantId,
+          })
           .finally(() => open--)
           .then(resolve, reject);
       });
@@ -249,7 +263,7 @@ function featureClient(
           ),
         settings,
       );
-      if (tables.size > 0) committed({ tables });
+      if (tables.size > 0) committed({ tables, tenantId: options.tenantId });
       return result;
     },
     adminTransaction: (fn) => client.adminTransaction(fn),

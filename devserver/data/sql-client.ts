@@ -22,6 +22,11 @@ export interface TransactionOptions {
    * settles only when `fn` has settled too, so a caller that must answer at once listens here.
    */
   onExpire?: (error: TransactionTimeoutError) => void;
+  /**
+   * Whose write this is: the caller's tenant, so live queries re-run for that installation only.
+   * Absent: not a call's (every tenant's subscriptions re-run).
+   */
+  tenantId?: string | null;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { Identity } from '../auth/identity.js';
 import type { HostedFeature } from '../feature/hosted-feature.js';
 import type { RateLimiter } from '../rate-limit/limiter.js';
 import type { CallLog } from './call-log.js';
+import type { LiveHub, LiveLimits } from '../live/live-hub.js';
 
 // The host's options and the state its routes share, apart from `createHost` so that the routes
 // and the host that registers them do not import each other.
@@ -35,13 +36,19 @@ export interface HostOptions {
    * false (dev), only features that set `rateLimits` are limited. Default false.
    */
   defaultRateLimits?: boolean;
+  /** Limits of live queries (connections, subscriptions, re-runs at once). */
+  live?: LiveLimits;
 }
 
 /** Host state the routes share. */
 export interface HostState {
   features: Map<string, HostedFeature>;
   calls: CallLog;
-  options: Required<Omit<HostOptions, 'logCall' | 'adminToken' | 'before'>> & { adminToken: string | undefined };
+  /** Live queries: push connections, subscriptions and their re-runs. */
+  live: LiveHub;
+  options: Required<Omit<HostOptions, 'logCall' | 'adminToken' | 'before' | 'live'>> & {
+    adminToken: string | undefined;
+  };
 }
 
 /** Hono environment of the host's routes. */

@@ -8,6 +8,8 @@ import { handleError } from './handle-error.js';
 import { registerHealthRoutes } from './health-route.js';
 import { registerRpcRoute } from './rpc-route.js';
 import { registerStorageRoutes } from './storage-route.js';
+import { registerLiveRoutes } from './live-route.js';
+import { LiveHub } from '../live/live-hub.js';
 
 import type { HostEnv, HostOptions, HostState } from './host-state.js';
 
@@ -19,6 +21,8 @@ export interface Host {
   /** Features by id; replace an entry to hot-swap a feature. */
   features: Map<string, HostedFeature>;
   calls: CallLog;
+  /** Live queries: `live.changed(...)` re-runs what a write from outside a call touched. */
+  live: LiveHub;
 }
 
 /**
@@ -32,6 +36,7 @@ export function createHost(features: Iterable<HostedFeature>, options: HostOptio
   const state: HostState = {
     features: new Map([...features].map((f) => [f.id, f])),
     calls: new CallLog({ print: options.logCall ?? null }),
+    live: new LiveHub(options.live),
     options: {
       dev: options.dev ?? false,
       bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -47,7 +52,7 @@ export function createHost(features: Iterable<HostedFeature>, options: HostOptio
   options.before?.(app);
   registerRoutes(app, state);
   app.onError((error, c) => handleError(error, c, state));
-  return { app, features: state.features, calls: state.calls };
+  return { app, features: state.features, calls: state.calls, live: state.live };
 }
 
 function registerRoutes(app: Hono<HostEnv>, state: HostState): void {
@@ -55,4 +60,5 @@ function registerRoutes(app: Hono<HostEnv>, state: HostState): void {
   registerHealthRoutes(app, state);
   registerAdminRoutes(app, state);
   registerStorageRoutes(app, state);
+  registerLiveRoutes(app, state);
 }

@@ -1,5 +1,5 @@
 import type { Context, Hono } from 'hono';
-import { CONTRACT_ERRORS, contractText, REQUEST_ID_HEADER, RPC_PREFIX } from '../../runtime/protocol.js';
+import { CONTRACT_ERRORS, contractText, LIVE_HEADER, REQUEST_ID_HEADER, RPC_PREFIX } from '../../runtime/protocol.js';
 import { RequestError } from '../../runtime/request-error.js';
 import type { ServerContext } from '../../runtime/server.js';
 import { buildServerContext, CallAbort } from './context.js';
@@ -13,6 +13,10 @@ import { withTimeout } from '../common/with-timeout.js';
 import { DEFAULT_RATE_LIMITS } from '../rate-limit/limits.js';
 import { checkRateLimit } from '../rate-limit/rate-limit.js';
 import { createCrossSiteCheck } from '../auth/csrf.js';
+import type { Identity } from '../auth/identity.js';
+import { trackReads, type ReadSet } from '../data/read-set.js';
+import { groupKey } from '../live/live-hub.js';
+import { outcomeOf } from './live-route.js';
 
 /**
  * Mounts `POST /rpc/{featureId}/{fnName}`. The pipeline is a sequence of small steps: request id,
@@ -53,15 +57,17 @@ export function registerRpcRoute(app: Hono<HostEnv>, state: HostState): void {
     }
     const abort = new CallAbort();
     const ctx = buildServerContext(feature, requestId, identity, abort);
+    state.live.watch(featureId, feature.data);
+    const liveHeader = c.req.header(LIVE_HEADER);
+    const live = liveHeader === undefined ? null : startLive(state, liveHeader, feature, identity, ctx);
     const result = await runWithDeadline(invocation, ctx, args, feature, abort, c);
     const body = serializeResult(result, fnName);
     const status = result instanceof RawJson ? result.status : 200;
     state.calls.record({ featureId, fnName, status, ms: performance.now() - started, requestId });
     // A plain headers object keeps @hono/node-server on its fast path.
-    return new Response(body, {
-      status,
-      headers: { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId },
-    });
+    const headers: Record<string, string> = { 'content-type': 'application/json', [REQUEST_ID_HEADER]: requestId };
+    if (live) headers[LIVE_HEADER] = keepLive(state, live, feature, fnName, invocation, identity, args, body, status);
+    return new Response(body, { status, headers });
   });
   app.all(route, (c) => {
     assignRequestId(c);
@@ -238,3 +244,79 @@ function serializeResult(result: unknown, fnName: string): string {
 function tooDeep(fnName: string): Error {
   return new Error(`${fnName} returned a value nested deeper than ${MAX_JSON_DEPTH} levels, which is not sent`);
 }
+
+/** A subscribing call, as it starts: where its pushes go and what it reads; or why it cannot be live. */
+type LiveStart = { connectionId: string; subId: string; reads: ReadSet; since: number } | string;
+
+function startLive(
+  state: HostState,
+  header: string,
+  feature: HostedFeature,
+  identity: Identity,
+  ctx: ServerContext,
+): LiveStart {
+  const checked = state.live.check(header, feature.id, identity);
+  if (typeof checked === 'string') return checked;
+  return { ...checked, reads: trackReads(ctx), since: state.live.seq };
+}
+
+/** Which kinds of function may stay live: those that only read. */
+const LIVE_KINDS = new Set<string | undefined>([undefined, 'plain', 'queryRows', 'query']);
+
+/** Keeps the answered call's query live; the `x-favn-live` answer: `on`, or `off; <why>`. */
+function keepLive(
+  state: HostState,
+  live: LiveStart,
+  feature: HostedFeature,
+  fnName: string,
+  invocation: Invocation,
+  identity: Identity,
+  args: unknown[],
+  json: string,
+  status: number,
+): string {
+  if (typeof live === 'string') return `off; ${live}`;
+  if (feature.functions?.mode === 'endpoint') return "off; the function runs on the feature's own backend";
+  if (!LIVE_KINDS.has(invocation.kind)) return `off; a ${invocation.kind} is not a query`;
+  if (status !== 200) return 'off; the answer was not a result';
+  if (live.reads.wrote) return 'off; the function wrote data';
+  if (live.reads.tables.size === 0) return 'off; the function read no table';
+  const argsJson = JSON.stringify(args);
+  if (argsJson.length > state.live.limits.maxArgsBytes) return 'off; the arguments are too long to keep live';
+  const featureId = feature.id;
+  const run = () =>
+    outcomeOf(
+      async (requestId) => {
+        const current = findFeature(state, featureId);
+        const found = findFunction(current, fnName);
+        const again = found instanceof Promise ? await waitForLoad(found, current) : found;
+        const abort = new CallAbort();
+        const ctx = buildServerContext(current, requestId, identity, abort);
+        const reads = trackReads(ctx);
+        const result = await withTimeout(invokeSafely(again, ctx, args, NO_REQUEST), current.timeoutMs, () => {
+          const error = new RequestError(503, `${contractText('timedOut')} after ${current.timeoutMs} ms`);
+          abort.abort(error);
+          return error;
+        });
+        if (result instanceof RawJson && result.status !== 200) throw new RequestError(result.status, result.json);
+        return { json: serializeResult(result, fnName), tables: reads.tables, wrote: reads.wrote };
+      },
+      state,
+      `${featureId}/${fnName}`,
+    );
+  const kept = state.live.subscribe({
+    connectionId: live.connectionId,
+    subId: live.subId,
+    featureId,
+    identity,
+    key: groupKey(featureId, fnName, argsJson, identity),
+    tables: live.reads.tables,
+    json,
+    since: live.since,
+    run,
+  });
+  return kept === true ? 'on' : `off; ${kept}`;
+}
+
+/** A re-run has no incoming request: it sends no caller headers anywhere. */
+const NO_REQUEST = { header: () => undefined };

@@ -198,12 +198,16 @@ export class IsolateRunner {
     const data = this.#options.data();
     // Without tables a mutation has nothing to commit: it runs like an action, and its ctx.db says why.
     if (kind !== 'mutation' || !data) return this.#execute(slot, kind, name, ctx, argsJson, null, parent);
-    return data.client.transaction(data.model.role, (query) => {
-      // Waiting for the transaction took time: the action that runs this may have ended meanwhile.
-      if (parent && (parent.settled || slot.disposed))
-        return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));
-      return this.#execute(slot, kind, name, ctx, argsJson, query, parent);
-    });
+    return data.client.transaction(
+      data.model.role,
+      (query) => {
+        // Waiting for the transaction took time: the action that runs this may have ended meanwhile.
+        if (parent && (parent.settled || slot.disposed))
+          return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));
+        return this.#execute(slot, kind, name, ctx, argsJson, query, parent);
+      },
+      { tenantId: ctx.visibility.tenantId },
+    );
   }
 
   #argsJson(kind: HandlerKind, name: string, args: unknown, maxBytes: number): string {

@@ -1,0 +1,225 @@
+/**
+ * The browser's end of live queries: one push stream per feature and page (server-sent events over
+ * `fetch`, so the page's headers, e.g. `authorization`, go with it), the subscriptions on it, and
+ * reconnecting with backoff. A subscription is an ordinary call carrying `x-favn-live`; the host
+ * answers it as usual and then pushes each new result of it.
+ */
+import { RpcError } from './rpc-error.js';
+
+/** Where a live query stands: `live` (pushed), `connecting`/`reconnecting`, or `off` (answers once). */
+export type LiveStatus = 'connecting' | 'live' | 'reconnecting' | 'off';
+
+/** One subscription's callbacks. */
+export interface LiveListener {
+  onData: (data: unknown) => void;
+  onError: (error: RpcError) => void;
+  onStatus: (status: LiveStatus) => void;
+}
+
+/** How the channel reaches the host; `client.ts` gives it the page's settings. */
+export interface LiveTransport {
+  /** Opens `GET /_live/{featureId}`. */
+  open: (signal: AbortSignal) => Promise<Response>;
+  /** One call of the subscription, with `x-favn-live` (none: a plain call); its result and the `x-favn-live` answer. */
+  call: (header?: string) => Promise<{ data: unknown; live: string | null }>;
+  /** `POST /_live/{featureId}/unsubscribe`. */
+  unsubscribe: (connection: string, subs: string[]) => void;
+}
+
+interface Sub {
+  id: string;
+  listener: LiveListener;
+  call: LiveTransport['call'];
+  /** Increases with every start: an answer of an older start is out of date. */
+  attempt: number;
+  live: boolean;
+  /** It has shown a result or an error. */
+  answered: boolean;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+/** A query waits this long for the push connection, then answers without it (and subscribes later). */
+const CONNECT_WAIT_MS = 2000;
+
+/**
+ * The push stream of one feature on this page, shared by all of its subscriptions. Opened with
+ * the first subscription, closed a moment after the last one ends.
+ */
+export class LiveChannel {
+  readonly #transport: Omit<LiveTransport, 'call'>;
+  readonly #subs = new Map<string, Sub>();
+  #next = 0;
+  #connection: string | null = null;
+  #abort: AbortController | null = null;
+  #failures = 0;
+  #retry: ReturnType<typeof setTimeout> | null = null;
+  #idle: ReturnType<typeof setTimeout> | null = null;
+  #ending: string[] = [];
+
+  constructor(transport: Omit<LiveTransport, 'call'>) {
+    this.#transport = transport;
+  }
+
+  /** Subscribes; `call` runs the query (with the header). Returns the unsubscribe. */
+  add(call: LiveTransport['call'], listener: LiveListener): () => void {
+    const sub: Sub = { id: `s${++this.#next}`, listener, call, attempt: 0, live: false, answered: false };
+    this.#subs.set(sub.id, sub);
+    if (this.#idle) clearTimeout(this.#idle);
+    this.#idle = null;
+    if (this.#connection) this.#start(sub);
+    else if (this.#failures > 0) {
+      // The connection is down: answer now, subscribe when it is back.
+      listener.onStatus('reconnecting');
+      this.#answerOnce(sub);
+    } else {
+      listener.onStatus('connecting');
+      this.#connect();
+      setTimeout(() => !this.#connection && this.#subs.has(sub.id) && this.#answerOnce(sub), CONNECT_WAIT_MS);
+    }
+    return () => this.#remove(sub);
+  }
+
+  #remove(sub: Sub): void {
+    if (!this.#subs.delete(sub.id)) return;
+    sub.attempt = -1;
+    if (sub.live && this.#connection) {
+      this.#ending.push(sub.id);
+      // Subscriptions ended together (a page change) go in one request.
+      if (this.#ending.length === 1) queueMicrotask(() => this.#flushEnding());
+    }
+    if (this.#subs.size === 0) this.#idle = setTimeout(() => this.#disconnect(), 1000);
+  }
+
+  #flushEnding(): void {
+    const ids = this.#ending;
+    this.#ending = [];
+    if (this.#connection && ids.length) this.#transport.unsubscribe(this.#connection, ids);
+  }
+
+  #disconnect(): void {
+    this.#idle = null;
+    if (this.#subs.size > 0) return;
+    this.#abort?.abort();
+    this.#abort = null;
+    this.#connection = null;
+    if (this.#retry) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#failures = 0;
+  }
+
+  /** A plain call for a query that has shown nothing yet, while there is no connection. */
+  #answerOnce(sub: Sub): void {
+    if (sub.answered) return;
+    const attempt = ++sub.attempt;
+    sub.call().then(
+      ({ data }) => {
+        if (sub.attempt !== attempt) return;
+        sub.answered = true;
+        sub.listener.onData(data);
+      },
+      (error: RpcError) => {
+        if (sub.attempt !== attempt) return;
+        sub.answered = true;
+        sub.listener.onError(error);
+      },
+    );
+  }
+
+  /** Runs the subscription's call on the open connection; its answer says whether it stays live. */
+  #start(sub: Sub): void {
+    const attempt = ++sub.attempt;
+    const connection = this.#connection!;
+    sub.call(`${connection}.${sub.id}`).then(
+      ({ data, live }) => {
+        if (sub.attempt !== attempt) return;
+        sub.live = live === 'on' && this.#connection === connection;
+        sub.answered = true;
+        sub.listener.onData(data);
+        sub.listener.onStatus(sub.live ? 'live' : this.#connection === connection ? 'off' : 'reconnecting');
+      },
+      (error: RpcError) => {
+        if (sub.attempt !== attempt) return;
+        sub.live = false;
+        sub.answered = true;
+        sub.listener.onError(error);
+      },
+    );
+  }
+
+  #connect(): void {
+    if (this.#abort) return;
+    const abort = (this.#abort = new AbortController());
+    void this.#read(abort).then(
+      () => this.#lost(abort),
+      () => this.#lost(abort),
+    );
+  }
+
+  async #read(abort: AbortController): Promise<void> {
+    const response = await this.#transport.open(abort.signal);
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      return;
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        this.#event(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+      }
+    }
+  }
+
+  /** One server-sent event: `hello` names the connection; others are pushes to a subscription. */
+  #event(block: string): void {
+    let name = 'message';
+    let data = '';
+    for (const line of block.split('\n')) {
+      if (line.startsWith('event: ')) name = line.slice(7);
+      else if (line.startsWith('data: ')) data += line.slice(6);
+    }
+    if (!data) return;
+    const message = JSON.parse(data) as Record<string, unknown>;
+    if (name === 'hello') {
+      this.#connection = message.connection as string;
+      this.#failures = 0;
+      // A new connection (the first, or after the host restarted): every query subscribes again.
+      for (const sub of this.#subs.values()) this.#start(sub);
+      return;
+    }
+    const sub = this.#subs.get(message.sub as string);
+    if (!sub) return;
+    if ('data' in message) return sub.listener.onData(message.data);
+    const error = message.error as { status: number; error: string; requestId: string };
+    sub.listener.onError(new RpcError(error.status, error.error, error.requestId || null));
+    if (message.ended) {
+      sub.live = false;
+      // Ended by the host: an expired token subscribes again (with the page's fresh headers).
+      if (error.status === 401) this.#start(sub);
+      else sub.listener.onStatus('off');
+    }
+  }
+
+  /** The stream ended or failed: every live query waits, and the channel reconnects with backoff. */
+  #lost(abort: AbortController): void {
+    if (this.#abort !== abort) return;
+    this.#abort = null;
+    this.#connection = null;
+    if (this.#subs.size === 0) return;
+    for (const sub of this.#subs.values()) {
+      sub.live = false;
+      sub.listener.onStatus('reconnecting');
+      this.#answerOnce(sub);
+    }
+    const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** this.#failures++) * (0.5 + Math.random() / 2);
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      if (this.#subs.size > 0) this.#connect();
+    }, delay);
+  }
+}
