@@ -6,15 +6,16 @@ import { createHost } from '../devserver/host/host.js';
 import { readEnvLocal } from '../devserver/common/env-local.js';
 import { devDatabaseBanner, devDatabasePort, serveDevDatabase } from '../devserver/data/dev-socket.js';
 import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
-import { RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
+import { LIVE_PREFIX, RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevReloader } from './dev-reloader.js';
+import { listenForChanges } from '../devserver/live/postgres-changes.js';
 import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
 import { isServerModule } from '../devserver/scan/server-modules.js';
 import { registerDevHost, runWithRequest } from '../devserver/ssr/in-process.js';
 import { registerShellPage, SHELL_PATH } from '../devserver/serve/shell-route.js';
 
-const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`, SHELL_PATH];
+const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`, `${LIVE_PREFIX}/`, SHELL_PATH];
 
 /**
  * `vite` dev: mounts the host into Vite's own server, so one port serves the page and
@@ -72,7 +73,18 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       // The dev database over the PostgreSQL protocol, for psql and favn db (FAVN_DB_PORT, 0/off: none).
       const dbPort = devDatabasePort(env);
       const onSchemaChange = () => feature?.scheduleReload();
-      const database = dbPort === null ? null : await serveDevDatabase(state().root, { port: dbPort, onSchemaChange });
+      // With DATABASE_URL, writes by other hosts of the database (a favn serve, a teammate) count too.
+      if (env.DATABASE_URL) {
+        const warn = (message: string) => logger.warn(`[favn] ${message}`, { timestamp: true });
+        listenForChanges(env.DATABASE_URL, (event) => host.live.remote(event), warn).then(
+          (bridge) => host.live.bridge(bridge),
+          (error: Error) => warn(`live queries: cannot listen for other hosts' changes (${error.message})`),
+        );
+      }
+      // Rows changed through psql or favn db re-run the live queries of every feature.
+      const onWrite = () => host.live.changed({ featureId: null, tables: null });
+      const database =
+        dbPort === null ? null : await serveDevDatabase(state().root, { port: dbPort, onSchemaChange, onWrite });
       if (database || shell) {
         // Printed under Vite's own URLs, where people look for them.
         const printUrls = server.printUrls.bind(server);
@@ -86,6 +98,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       }
       server.httpServer?.once('close', () => {
         unregister();
+        void host.live.shutdown();
         void database?.close();
         void feature?.close();
         void rateLimiter.close();

@@ -99,6 +99,8 @@ export class DevReloader {
     this.#readManifest();
     await this.runtime.load();
     this.#report();
+    // Saved server code may answer differently: the feature's live queries run again.
+    this.#host.live.changed({ featureId: this.#state.manifest.id, tables: null });
   }
 
   /** The data layer, once `server/schema.ts` has loaded and migrated (for tools and tests). */

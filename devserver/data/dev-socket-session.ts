@@ -17,10 +17,14 @@ export interface SessionSettings {
   idleInTransactionMs: number;
   /** Told when a client's statements ran DDL (`CREATE`, `ALTER`, `DROP`), once they are done. */
   onSchemaChange: () => void;
+  /** Told when a client's turn ends having changed rows (live queries re-run). */
+  onWrite?: () => void;
 }
 
 /** A client's DDL (a reload of the host's table model follows it). */
 const DDL_TAG = /^(CREATE|ALTER|DROP) /;
+/** Command tags of statements that change rows. */
+const WRITE_TAG = /^(INSERT|UPDATE|DELETE|MERGE|COPY|TRUNCATE)\b/;
 
 /**
  * One client connection of the dev database socket. Its messages go to PGlite as they are, but a
@@ -42,6 +46,7 @@ export class SocketSession {
   #release: (() => void) | null = null;
   #restore = '';
   #ranDdl = false;
+  #wrote = false;
   #idle: NodeJS.Timeout | null = null;
   #ending = false;
   #ended!: () => void;
@@ -172,6 +177,7 @@ export class SocketSession {
     );
     streaming = false;
     if (scan.tags.some((tag) => DDL_TAG.test(tag))) this.#ranDdl = true;
+    if (scan.tags.some((tag) => WRITE_TAG.test(tag))) this.#wrote = true;
     // Only once PGlite waits for the client's next command (never inside an extended-protocol
     // sequence, whose unnamed statement a query of ours would replace), and never in a failed
     // transaction, which refuses every statement until it ends.
@@ -194,7 +200,10 @@ export class SocketSession {
     this.#release?.();
     this.#release = null;
     if (this.#ranDdl) this.#settings.onSchemaChange();
+    // A turn that wrote and then rolled back tells too: its queries re-run and find nothing new.
+    if (this.#wrote || this.#ranDdl) this.#settings.onWrite?.();
     this.#ranDdl = false;
+    this.#wrote = false;
   }
 
   /** After the connection closed: rolls back what it left open and hands PGlite back clean. */

@@ -26,6 +26,8 @@ export interface DatabaseSocketOptions {
   idleInTransactionMs?: number;
   /** Told (once a burst of DDL settles) that a client created, altered or dropped something. */
   onSchemaChange?: () => void;
+  /** Told when a client's statement or transaction changed rows (live queries re-run). */
+  onWrite?: () => void;
 }
 
 /** A PGlite database served over the PostgreSQL protocol on loopback. */
@@ -57,6 +59,7 @@ export async function serveDatabase(
   const settings = {
     database,
     idleInTransactionMs: options.idleInTransactionMs ?? IDLE_IN_TRANSACTION_MS,
+    onWrite: () => options.onWrite?.(),
     onSchemaChange: () => {
       clearTimeout(settle);
       settle = setTimeout(() => options.onSchemaChange?.(), SCHEMA_CHANGE_SETTLE_MS);

@@ -148,6 +148,7 @@ export class LiveHub {
 
   /** Hands local changes to other hosts, and theirs to `remote`. */
   bridge(bridge: ChangeBridge): void {
+    if (this.#closed) return void bridge.close();
     this.#bridge = bridge;
   }
 

@@ -11,6 +11,7 @@ import { openRateLimiter } from '../rate-limit/open-rate-limiter.js';
 import { createIdentify } from '../auth/create-identify.js';
 import type { ServeConfig } from './serve-config.js';
 import { createDrain } from './drain.js';
+import { listenForChanges } from '../live/postgres-changes.js';
 import { readFeatureSecrets } from './feature-secrets.js';
 import { createHostCheck } from './host-check.js';
 import { UsageError } from '../common/usage-error.js';
@@ -142,6 +143,11 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
       },
     },
   );
+  // Hosts on one PostgreSQL database share their change events, so live queries hold across them.
+  if (env.DATABASE_URL) {
+    const bridge = await listenForChanges(env.DATABASE_URL, (event) => host.live.remote(event), warn);
+    host.live.bridge(bridge);
+  }
   const { server, port } = await listen(host.app.fetch, options);
   for (const watcher of watchers) watcher.watch(host.features);
   const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
@@ -150,6 +156,8 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
     features,
     async close(graceMs = 30_000) {
       drain.start();
+      // Push streams end now: their pages reconnect, to another host behind the balancer.
+      await host.live.shutdown();
       (server as Server).closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await drain.settled(graceMs);
