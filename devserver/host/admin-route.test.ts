@@ -59,7 +59,7 @@ describe('/_admin on favn serve: token login for browsers', () => {
     const json = await app.request('/_admin', {
       headers: { accept: 'application/json', cookie: `favn_admin=${value}` },
     });
-    expect([json.status, Object.keys((await json.json()) as object)]).toEqual([200, ['features', 'calls']]);
+    expect([json.status, Object.keys((await json.json()) as object)]).toEqual([200, ['features', 'calls', 'live']]);
   });
 
   it('each login gets its own unguessable value; a forged or altered value opens nothing', async () => {

@@ -17,6 +17,8 @@ import type { IsolatePoolStats } from '../isolate/isolate-pool.js';
 export interface AdminReport {
   features: (FeatureHealth & { declaredOnly: string[]; exportedOnly: string[]; isolates: IsolatePoolStats | null })[];
   calls: CallRecord[];
+  /** Live queries on this host: open push connections, subscriptions, and the groups that re-run. */
+  live: { connections: number; subscriptions: number; groups: number };
 }
 
 /** A login form is a few dozen bytes; anything larger is not one. */
@@ -127,6 +129,7 @@ function adminReport(state: HostState): AdminReport {
       };
     }),
     calls: state.calls.recent(),
+    live: state.live.stats(),
   };
 }
 
@@ -222,6 +225,11 @@ ${devIdentity}</textarea
                   <button type="submit" name="claims" value="">Anonymous</button>
                 </form>`
         }
+        <h2>Live queries</h2>
+        <p>
+          ${report.live.connections} connections, ${report.live.subscriptions} subscriptions in ${report.live.groups}
+          groups
+        </p>
         <h2>Recent calls</h2>
         <table>
           <tr>
