@@ -9,6 +9,7 @@ import { openRateLimiter } from '../devserver/rate-limit/open-rate-limiter.js';
 import { LIVE_PREFIX, RPC_PREFIX, STORAGE_PREFIX } from '../runtime/protocol.js';
 import { DevReloader } from './dev-reloader.js';
 import { listenForChanges } from '../devserver/live/postgres-changes.js';
+import { attachLiveSockets } from '../devserver/host/live-socket.js';
 import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { replayProblemsOnConnect } from './report-problems.js';
 import { isServerModule } from '../devserver/scan/server-modules.js';
@@ -56,6 +57,8 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       void feature.reload();
 
       const listener = getRequestListener(host.app.fetch);
+      // Live queries' WebSocket on Vite's own server, beside its HMR socket.
+      const detachSockets = server.httpServer ? attachLiveSockets(server.httpServer, host.app.fetch) : () => {};
       const unregister = registerDevHost(host.app.fetch);
       server.middlewares.use(function favnHost(req, res, next) {
         const url = req.url ?? '';
@@ -99,6 +102,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       server.httpServer?.once('close', () => {
         unregister();
         void host.live.shutdown();
+        detachSockets();
         void database?.close();
         void feature?.close();
         void rateLimiter.close();

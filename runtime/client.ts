@@ -5,7 +5,7 @@
 import { LIVE_HEADER, LIVE_PREFIX, REQUEST_ID_HEADER, rpcPath, STORAGE_PREFIX, type RpcErrorBody } from './protocol.js';
 import { connectToHost, type RelayCall } from './relay.js';
 import { RpcError } from './rpc-error.js';
-import { LiveChannel, type LiveStatus } from './live-client.js';
+import { LiveChannel, openLiveSocket, socketUrl, type LiveStatus } from './live-client.js';
 import type { ClientArgs, ClientResult } from './client-types.js';
 
 export type { LiveStatus } from './live-client.js';
@@ -78,12 +78,11 @@ function request(call: RelayCall, what: string): Promise<unknown> {
 
 /** `request` through the embedding host. */
 async function relayRequest(host: NonNullable<typeof frame>, call: RelayCall, what: string): Promise<unknown> {
-  const answer = await host.send(call);
-  if (answer.status === 0) throw new RpcError(0, `Network error calling ${what}: ${answer.body}`, null);
-  return readAnswer(answer.status >= 200 && answer.status < 300, answer.status, answer.requestId, answer.body, what);
+  return (await relayAnswer(host, call, what)).data;
 }
 
 function pathOf(call: RelayCall): string {
+  if (call.kind === 'live') return `${LIVE_PREFIX}/${encodeURIComponent(call.featureId)}/unsubscribe`;
   return call.kind === 'rpc' ? rpcPath(call.featureId, call.fn!) : storagePath(call.featureId);
 }
 
@@ -218,9 +217,9 @@ export function notLive<F extends AnyProxy>(fn: F): F {
   return once;
 }
 
-/** Whether queries of the page are live: not in a relayed frame, nor with `configureRpc({ live: false })`. */
+/** Whether a query of `fn` is live: not with `notLive(fn)` nor `configureRpc({ live: false })`. */
 export function isLive(fn: AnyProxy): boolean {
-  return !frame && settings.live !== false && !(fn as { [NOT_LIVE]?: true })[NOT_LIVE];
+  return settings.live !== false && !(fn as { [NOT_LIVE]?: true })[NOT_LIVE];
 }
 
 function keepLive(
@@ -229,8 +228,8 @@ function keepLive(
   once: boolean,
   listener: { onData: (data: unknown) => void; onError: (error: RpcError) => void; onStatus: (s: LiveStatus) => void },
 ): () => void {
-  if (frame || once || settings.live === false) {
-    // Answers once: through the relay there is no push stream (yet), or live updates were turned off.
+  if (once || settings.live === false) {
+    // Answers once: live updates were turned off.
     let stopped = false;
     request(call, what).then(
       (data) => !stopped && (listener.onData(data), listener.onStatus('off')),
@@ -241,14 +240,57 @@ function keepLive(
   const key = `${settings.baseUrl ?? ''}\0${call.featureId}`;
   let channel = channels.get(key);
   if (!channel) channels.set(key, (channel = createChannel(call.featureId)));
-  return channel.add((live) => fetchAnswer(call, what, live), listener);
+  return channel.add(
+    (live) => (frame ? relayAnswer(frame, call, what, live) : fetchAnswer(call, what, live)),
+    listener,
+  );
+}
+
+/** A call through the embedding host: its result, and the `x-favn-live` answer when `live` asked. */
+async function relayAnswer(
+  host: NonNullable<typeof frame>,
+  call: RelayCall,
+  what: string,
+  live?: string,
+): Promise<{ data: unknown; live: string | null }> {
+  const answer = await host.send(live ? { ...call, live } : call);
+  if (answer.status === 0) throw new RpcError(0, `Network error calling ${what}: ${answer.body}`, null);
+  const data = readAnswer(
+    answer.status >= 200 && answer.status < 300,
+    answer.status,
+    answer.requestId,
+    answer.body,
+    what,
+  );
+  return { data, live: answer.live ?? null };
 }
 
 function createChannel(featureId: string): LiveChannel {
   const base = () => `${settings.baseUrl ?? ''}${LIVE_PREFIX}/${encodeURIComponent(featureId)}`;
   const doFetch = () => settings.fetch ?? globalThis.fetch;
+  if (frame) {
+    // In a sandboxed frame the embedding host opens the stream, with its own credentials.
+    const host = frame;
+    return new LiveChannel({
+      open: (signal) => host.open(featureId, signal),
+      unsubscribe: (connection, subs) =>
+        void host.send({ kind: 'live', featureId, method: 'POST', body: JSON.stringify({ connection, subs }) }),
+    });
+  }
   return new LiveChannel({
-    open: (signal) => doFetch()(base(), { headers: { accept: 'text/event-stream', ...pageHeaders() }, signal }),
+    async open(signal) {
+      // A WebSocket where there is one (it takes none of the browser's six connections per
+      // origin); server-sent events over fetch when it cannot open, or with a fetch of your own.
+      const url = settings.fetch ? null : socketUrl(base());
+      if (url) {
+        try {
+          return await openLiveSocket(url, pageHeaders() ?? {}, signal);
+        } catch (error) {
+          if (signal.aborted) throw error;
+        }
+      }
+      return doFetch()(base(), { headers: { accept: 'text/event-stream', ...pageHeaders() }, signal });
+    },
     unsubscribe: (connection, subs) =>
       void doFetch()(`${base()}/unsubscribe`, {
         method: 'POST',

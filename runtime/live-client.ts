@@ -223,3 +223,68 @@ export class LiveChannel {
     }, delay);
   }
 }
+
+/**
+ * Opens a feature's push stream over a WebSocket, as a `fetch` response of the stream's text: a
+ * browser keeps only six HTTP/1.1 connections per origin, and a socket takes none of them. The
+ * page's headers go in the first message (a browser's WebSocket cannot set them); the host answers
+ * `{"status"}` first, then the stream. Rejects when the socket cannot open (a proxy that refuses
+ * upgrades): the caller then opens the stream over `fetch`.
+ *
+ * @example
+ * const response = await openLiveSocket('wss://app.example.com/_live/feature-x', { authorization }, signal)
+ */
+export function openLiveSocket(url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    let stream!: ReadableStreamDefaultController<string>;
+    const body = new ReadableStream<string>({ start: (c) => void (stream = c), cancel: () => ws.close() });
+    let answered = false;
+    const end = () => {
+      try {
+        stream.close();
+      } catch {
+        // Already closed or errored.
+      }
+    };
+    signal.addEventListener(
+      'abort',
+      () => {
+        ws.close();
+        if (!answered) reject(signal.reason);
+        end();
+      },
+      { once: true },
+    );
+    ws.onopen = () => ws.send(JSON.stringify({ headers }));
+    ws.onmessage = (event) => {
+      const text = String(event.data);
+      if (answered) return stream.enqueue(text);
+      answered = true;
+      const first = JSON.parse(text) as { status: number; body?: string };
+      if (first.status === 200) return resolve(new Response(body.pipeThrough(new TextEncoderStream())));
+      ws.close();
+      resolve(new Response(first.body ?? '', { status: first.status }));
+    };
+    ws.onclose = () => {
+      if (!answered) {
+        answered = true;
+        reject(new TypeError(`The live queries socket ${url} closed before it answered`));
+      }
+      end();
+    };
+  });
+}
+
+/** `ws(s)://` for an `http(s)://` URL, resolved against the page; `null` where no socket can go. */
+export function socketUrl(url: string): string | null {
+  if (typeof WebSocket === 'undefined') return null;
+  try {
+    const resolved = new URL(url, typeof location === 'undefined' ? undefined : location.href);
+    if (resolved.protocol !== 'http:' && resolved.protocol !== 'https:') return null;
+    resolved.protocol = resolved.protocol === 'https:' ? 'wss:' : 'ws:';
+    return resolved.href;
+  } catch {
+    return null;
+  }
+}

@@ -15,10 +15,13 @@ import {
   CONTRACT_ERRORS,
   DEFAULT_BODY_LIMIT,
   DEFAULT_TIMEOUT_MS,
+  LIVE_HEADER,
+  LIVE_PREFIX,
   REQUEST_ID_HEADER,
   rpcPath,
   STORAGE_PREFIX,
 } from './protocol.js';
+import { openLiveSocket, socketUrl } from './live-client.js';
 
 /** `type` of what the frame posts to its parent to ask for a port (with the key of its URL). */
 export const RELAY_HELLO = 'favn-relay:hello';
@@ -31,14 +34,17 @@ export const RELAY_PORT = 'favn-relay:port';
 
 /** One call from the frame, posted on the port. The host builds the URL; the frame never names one. */
 export interface RelayCall {
-  kind: 'rpc' | 'storage';
+  /** A call, the settings document, or live queries (`GET`: the push stream, `POST`: unsubscribe). */
+  kind: 'rpc' | 'storage' | 'live';
   featureId: string;
   /** The function, for `kind: 'rpc'`. */
   fn?: string;
-  /** `POST` for rpc; `GET` or `PUT` for storage. */
+  /** `POST` for rpc; `GET` or `PUT` for storage; `GET` or `POST` for live. */
   method: string;
   /** The JSON body, as sent over HTTP. */
   body?: string;
+  /** `x-favn-live` of a subscribing call (rpc, storage GET): `{connection}.{subId}`. */
+  live?: string;
 }
 
 /** The host's answer: the HTTP status, request id and body text; status 0 when no response came. */
@@ -47,6 +53,8 @@ export interface RelayAnswer {
   requestId: string | null;
   /** The response text, or for status 0 why no response came. */
   body: string;
+  /** The `x-favn-live` answer of a subscribing call. */
+  live?: string | null;
 }
 
 /** Why the host refused a message. */
@@ -103,6 +111,10 @@ const REFUSALS_SUMMARY = 1000;
 const REFUSALS_CLOSE = 10_000;
 /** A function name as the host declares them: a JavaScript identifier, never `.` or `..` of a path. */
 const FN_NAME = /^[A-Za-z_$][\w$]{0,127}$/;
+/** `x-favn-live` of a subscribing call. */
+const LIVE_ID = /^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$/;
+/** Push streams (live queries) one frame may hold open at once. */
+const MAX_STREAMS = 2;
 
 /**
  * Embeds a feature: relays the calls of the page in `iframe` to `/rpc/{featureId}/...` and
@@ -132,7 +144,7 @@ export function embedFeature(options: EmbedOptions): EmbeddedFeature {
       port = null;
     }
   };
-  const forward = createForwarder(options, timeoutMs, refuse);
+  const { forward, endStreams } = createForwarder(options, timeoutMs, refuse);
   const onWindowMessage = (event: MessageEvent) => {
     const data: unknown = event.data;
     const isHello = data === RELAY_HELLO || (isRecord(data) && data.type === RELAY_HELLO);
@@ -152,6 +164,7 @@ export function embedFeature(options: EmbedOptions): EmbeddedFeature {
       return refuse('other-frame', 'a hello from a document this relay did not load (it lacks the key of its URL)');
     }
     port?.close();
+    endStreams();
     const channel = new MessageChannel();
     port = channel.port1;
     const mine = port;
@@ -170,6 +183,7 @@ export function embedFeature(options: EmbedOptions): EmbeddedFeature {
       RELAYED_FRAMES.delete(iframe);
       port?.close();
       port = null;
+      endStreams();
     },
     url,
   };
@@ -194,14 +208,21 @@ function createForwarder(
   options: EmbedOptions,
   timeoutMs: number,
   refuse: (reason: RefusalReason, message: string) => void,
-): (data: unknown, port: MessagePort) => void {
+): { forward: (data: unknown, port: MessagePort) => void; endStreams: () => void } {
   const { featureId } = options;
   const maxBytes = options.maxMessageBytes ?? DEFAULT_BODY_LIMIT;
   const maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   const base = options.baseUrl ?? '';
   let inFlight = 0;
-  return function forward(data, port) {
+  /** Open push streams by message id: the frame cancels one by its id. */
+  const streams = new Map<number, AbortController>();
+  function forward(data: unknown, port: MessagePort): void {
     const id = isRecord(data) && Number.isSafeInteger(data.id) ? (data.id as number) : null;
+    if (id !== null && (data as Record<string, unknown>).cancel === true) {
+      streams.get(id)?.abort();
+      streams.delete(id);
+      return;
+    }
     const answer = (a: RelayAnswer) => port.postMessage({ id, ...a });
     const refuseWith = (reason: RefusalReason, status: number, text: string, detail: string) => {
       refuse(reason, detail);
@@ -218,31 +239,98 @@ function createForwarder(
     if (call.body !== undefined && byteLength(call.body, maxBytes) > maxBytes) {
       return refuseWith('too-large', 413, CONTRACT_ERRORS.payloadTooLarge.text, `the body exceeds ${maxBytes} bytes`);
     }
+    const live = `${LIVE_PREFIX}/${encodeURIComponent(featureId)}`;
+    if (call.kind === 'live' && call.method === 'GET') {
+      if (streams.size >= MAX_STREAMS) {
+        return refuseWith('too-many', 429, CONTRACT_ERRORS.rateLimited.text, `more than ${MAX_STREAMS} push streams`);
+      }
+      const abort = new AbortController();
+      streams.set(id!, abort);
+      void openStream(options, `${base}${live}`, abort.signal, (message) =>
+        port.postMessage({ id, ...message }),
+      ).finally(() => streams.delete(id!));
+      return;
+    }
     if (inFlight >= maxInFlight) {
       return refuseWith('too-many', 429, CONTRACT_ERRORS.rateLimited.text, `more than ${maxInFlight} calls in flight`);
     }
     inFlight++;
     const path =
-      call.kind === 'rpc' ? rpcPath(featureId, call.fn!) : `${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`;
+      call.kind === 'rpc'
+        ? rpcPath(featureId, call.fn!)
+        : call.kind === 'live'
+          ? `${live}/unsubscribe`
+          : `${STORAGE_PREFIX}/${encodeURIComponent(featureId)}`;
     void send(options, `${base}${path}`, call, timeoutMs)
       .then(answer)
       .finally(() => inFlight--);
+  }
+  const endStreams = () => {
+    for (const abort of streams.values()) abort.abort();
+    streams.clear();
   };
+  return { forward, endStreams };
+}
+
+/**
+ * Opens the feature's push stream with the host's credentials and posts what it says to the
+ * frame: first `{status, requestId, body, stream: true}`, then `{chunk}` for each piece, then
+ * `{end: true}`. Never rejects.
+ */
+async function openStream(
+  options: EmbedOptions,
+  url: string,
+  signal: AbortSignal,
+  post: (message: Record<string, unknown>) => void,
+): Promise<void> {
+  try {
+    const extra = typeof options.headers === 'function' ? await options.headers() : options.headers;
+    // A WebSocket takes none of the page's six connections per origin (a page may embed several
+    // features); server-sent events over fetch when it cannot open, or with a fetch of your own.
+    const socket = options.fetch || options.credentials === 'omit' ? null : socketUrl(url);
+    const opened = socket ? await openLiveSocket(socket, extra ?? {}, signal).catch(() => null) : null;
+    const response =
+      opened ??
+      (await (options.fetch ?? globalThis.fetch)(url, {
+        headers: { accept: 'text/event-stream', ...extra },
+        credentials: options.credentials ?? 'same-origin',
+        signal,
+      }));
+    const requestId = response.headers.get(REQUEST_ID_HEADER);
+    if (!response.ok || !response.body) {
+      return post({ status: response.status, requestId, body: await response.text(), stream: true, end: true });
+    }
+    post({ status: response.status, requestId, body: '', stream: true });
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      post({ chunk: value });
+    }
+    post({ end: true });
+  } catch (error) {
+    post({ status: 0, requestId: null, body: messageOf(error), stream: true, end: true });
+  }
 }
 
 /** Forwards one checked call with the host's credentials; never rejects. */
 async function send(options: EmbedOptions, url: string, call: RelayCall, timeoutMs: number): Promise<RelayAnswer> {
   try {
     const extra = typeof options.headers === 'function' ? await options.headers() : options.headers;
+    const headers: Record<string, string> = { 'content-type': 'application/json', ...extra };
+    if (call.live) headers[LIVE_HEADER] = call.live;
     const response = await (options.fetch ?? globalThis.fetch)(url, {
       method: call.method,
-      headers: { 'content-type': 'application/json', ...extra },
+      headers,
       body: call.body,
       credentials: options.credentials ?? 'same-origin',
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = await response.text();
-    return { status: response.status, requestId: response.headers.get(REQUEST_ID_HEADER), body };
+    const requestId = response.headers.get(REQUEST_ID_HEADER);
+    const answer: RelayAnswer = { status: response.status, requestId, body };
+    if (call.live) answer.live = response.headers.get(LIVE_HEADER);
+    return answer;
   } catch (error) {
     const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
     const why = timedOut ? `the host did not answer within ${timeoutMs} ms` : messageOf(error);
@@ -252,19 +340,26 @@ async function send(options: EmbedOptions, url: string, call: RelayCall, timeout
 
 /** The call in a port message, or what is wrong with it. */
 function parseCall(data: Record<string, unknown>): RelayCall | string {
-  const { kind, featureId, fn, method, body } = data;
+  const { kind, featureId, fn, method, body, live } = data;
   if (typeof featureId !== 'string') return 'featureId is not a string';
   if (body !== undefined && typeof body !== 'string') return 'body is not a string';
+  if (live !== undefined && (typeof live !== 'string' || !LIVE_ID.test(live))) return 'live is not {connection}.{id}';
+  const subscribing = live === undefined ? {} : { live };
   if (kind === 'rpc') {
     if (method !== 'POST') return 'a call is a POST';
     if (typeof fn !== 'string' || !FN_NAME.test(fn)) return 'fn is not a function name';
-    return { kind, featureId, fn, method, body };
+    return { kind, featureId, fn, method, body, ...subscribing };
   }
   if (kind === 'storage') {
     if (method !== 'GET' && method !== 'PUT') return 'the settings document takes GET or PUT';
-    return { kind, featureId, method, body: method === 'GET' ? undefined : body };
+    if (method === 'PUT') return { kind, featureId, method, body };
+    return { kind, featureId, method, ...subscribing };
   }
-  return 'kind is neither "rpc" nor "storage"';
+  if (kind === 'live') {
+    if (method !== 'GET' && method !== 'POST') return 'live queries take GET (the stream) or POST (unsubscribe)';
+    return method === 'GET' ? { kind, featureId, method } : { kind, featureId, method, body };
+  }
+  return 'kind is neither "rpc", "storage" nor "live"';
 }
 
 /** UTF-8 length of `text`, counted only when it could exceed `max` (a character is at most 3 bytes). */
@@ -277,6 +372,8 @@ function byteLength(text: string, max: number): number {
 export interface FrameEnd {
   /** Sends one call; resolves with the host's answer (status 0 when none came). Never rejects. */
   send(call: RelayCall): Promise<RelayAnswer>;
+  /** Opens the feature's push stream through the host, as a `fetch` response; `signal` ends it. */
+  open(featureId: string, signal: AbortSignal): Promise<Response>;
 }
 
 /** How long calls wait for the host's port before failing as network errors. */
@@ -304,6 +401,8 @@ export function connectToHost(): FrameEnd | null {
   let lastId = 0;
   const waiting: Array<() => void> = [];
   const pending = new Map<number, { resolve: (a: RelayAnswer) => void; timer: ReturnType<typeof setTimeout> }>();
+  /** Open push streams by id: where their pieces go. */
+  const streams = new Map<number, ReadableStreamDefaultController<string>>();
   const flush = () => waiting.splice(0).forEach((go) => go());
 
   window.addEventListener('message', (event) => {
@@ -330,6 +429,15 @@ export function connectToHost(): FrameEnd | null {
   hello(FIRST_HELLO_RETRY_MS, 0);
 
   function settle(data: unknown): void {
+    if (isRecord(data) && typeof data.id === 'number' && streams.has(data.id) && !('status' in data)) {
+      const stream = streams.get(data.id)!;
+      if (typeof data.chunk === 'string') stream.enqueue(data.chunk);
+      if (data.end === true) {
+        streams.delete(data.id);
+        stream.close();
+      }
+      return;
+    }
     if (!isRecord(data) || typeof data.id !== 'number' || typeof data.status !== 'number') return;
     const entry = pending.get(data.id);
     if (!entry) return;
@@ -340,11 +448,11 @@ export function connectToHost(): FrameEnd | null {
     if (status !== 0 && !(Number.isInteger(status) && status >= 100 && status <= 599)) {
       return entry.resolve({ status: 0, requestId: null, body: `the embedding host answered with status ${status}` });
     }
-    entry.resolve({ status, requestId, body: typeof data.body === 'string' ? data.body : '' });
+    const live = typeof data.live === 'string' ? data.live : null;
+    entry.resolve({ status, requestId, body: typeof data.body === 'string' ? data.body : '', live });
   }
 
-  function post(call: RelayCall, to: MessagePort): Promise<RelayAnswer> {
-    const id = ++lastId;
+  function post(call: RelayCall, to: MessagePort, id = ++lastId): Promise<RelayAnswer> {
     return new Promise((resolve) => {
       const timeoutMs = callTimeoutMs;
       const timer = setTimeout(() => {
@@ -362,11 +470,35 @@ export function connectToHost(): FrameEnd | null {
     body: 'no embedding host handed this sandboxed frame a relay port',
   });
 
+  function send(call: RelayCall, id?: number): Promise<RelayAnswer> {
+    if (port) return post(call, port, id);
+    if (gaveUp) return Promise.resolve(noHost());
+    return new Promise((resolve) => waiting.push(() => resolve(port ? post(call, port, id) : noHost())));
+  }
+
   return {
-    send(call) {
-      if (port) return post(call, port);
-      if (gaveUp) return Promise.resolve(noHost());
-      return new Promise((resolve) => waiting.push(() => resolve(port ? post(call, port) : noHost())));
+    send: (call) => send(call),
+    async open(featureId, signal) {
+      const id = ++lastId;
+      let controller!: ReadableStreamDefaultController<string>;
+      const body = new ReadableStream<string>({ start: (c) => void (controller = c) });
+      streams.set(id, controller);
+      const stop = () => {
+        if (!streams.delete(id)) return;
+        port?.postMessage({ id, cancel: true });
+        controller.error(new DOMException('The stream was closed', 'AbortError'));
+      };
+      signal.addEventListener('abort', stop, { once: true });
+      const answer = await send({ kind: 'live', featureId, method: 'GET' }, id);
+      if (answer.status === 0) {
+        streams.delete(id);
+        throw new TypeError(`Network error opening live queries: ${answer.body}`);
+      }
+      if (answer.status !== 200) {
+        streams.delete(id);
+        return new Response(answer.body, { status: answer.status });
+      }
+      return new Response(body.pipeThrough(new TextEncoderStream()), { status: 200 });
     },
   };
 }

@@ -24,8 +24,11 @@ const encoder = new TextEncoder();
  * `POST /_live/{featureId}/unsubscribe` with `{"connection": id, "subs": [ids]}` ends subscriptions.
  */
 export function registerLiveRoutes(app: Hono<HostEnv>, state: HostState): void {
+  const checkOrigin = createCrossSiteCheck(state.options.crossSite);
   app.get(`${LIVE_PREFIX}/:featureId`, async (c) => {
     const requestId = assignRequestId(c);
+    // Another site's page (an EventSource, a WebSocket) never gets a stream with this host's cookies.
+    checkOrigin(c.req.raw.headers, c.req.url);
     const { feature, identity } = await callerOf(c, state);
     await countAgainstLimits(state, feature, identity);
     let id = '';
@@ -47,10 +50,10 @@ export function registerLiveRoutes(app: Hono<HostEnv>, state: HostState): void {
       },
       cancel: end,
     });
-    const send = (text: string) => {
+    const send = (chunk: string | Uint8Array) => {
       if (ended) return;
       try {
-        controller.enqueue(encoder.encode(text));
+        controller.enqueue(typeof chunk === 'string' ? encoder.encode(chunk) : chunk);
       } catch {
         end();
       }
@@ -67,7 +70,6 @@ export function registerLiveRoutes(app: Hono<HostEnv>, state: HostState): void {
       },
     });
   });
-  const checkOrigin = createCrossSiteCheck(state.options.crossSite);
   app.post(`${LIVE_PREFIX}/:featureId/unsubscribe`, async (c) => {
     assignRequestId(c);
     checkOrigin(c.req.raw.headers, c.req.url);

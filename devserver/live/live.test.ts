@@ -14,6 +14,7 @@ import type { SqlClient } from '../data/sql-client.js';
 import { createHost, type Host } from '../host/host.js';
 import { featureRuntime } from '../host/__fixtures__/contract-parts.js';
 import type { FeatureRuntime } from '../feature/feature-runtime.js';
+import { attachLiveSockets } from '../host/live-socket.js';
 
 const schema = defineSchema(
   { notes: defineTable({ body: v.string(), tenant: v.optional(v.string()) }), other: defineTable({ n: v.number() }) },
@@ -77,6 +78,7 @@ beforeAll(async () => {
     identify: createIdentify(parseAuthConfig(undefined), { dev: true }),
   });
   server = serve({ fetch: host.app.fetch, port: 0, hostname: '127.0.0.1' });
+  attachLiveSockets(server, host.app.fetch);
   await new Promise((resolve) => server.once('listening', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
@@ -314,5 +316,80 @@ describe('live queries on one host', () => {
     );
     // Subscribing again under a held id replaces it rather than counting twice.
     expect((await page.call('countOther', [], 's0')).live).toBe('on');
+  });
+
+  it("refuses a stream to another site's page (EventSource or socket carrying this host's cookies)", async () => {
+    const res = await fetch(`${base}/_live/${FEATURE}`, {
+      headers: { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' },
+    });
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toMatch(/cross-site request refused/);
+  });
+});
+
+describe('live queries over a WebSocket (what browsers use)', () => {
+  /** Opens the socket, sends the page's headers, and collects what the host says. */
+  async function openSocket(headers: Record<string, string> | string) {
+    const ws = new WebSocket(`${base.replace('http', 'ws')}/_live/${FEATURE}`);
+    const messages: string[] = [];
+    const closed = new Promise<number>((resolve) => ws.addEventListener('close', (e) => resolve(e.code)));
+    ws.addEventListener('message', (e) => messages.push(String(e.data)));
+    await new Promise((resolve) => ws.addEventListener('open', resolve));
+    ws.send(typeof headers === 'string' ? headers : JSON.stringify({ headers }));
+    return { ws, messages, closed };
+  }
+
+  it('carries the same stream: a subscribing call on its connection gets pushes', async () => {
+    const who = identityHeaders({ sub: 'ws-ann', tenant: 'w1' });
+    const socket = await openSocket(who);
+    await expect.poll(() => socket.messages.join('')).toMatch(/event: hello/);
+    expect(JSON.parse(socket.messages[0]!)).toEqual({ status: 200 });
+    const connection = /"connection":"([^"]+)"/.exec(socket.messages.join(''))![1]!;
+    const subscribe = await fetch(`${base}/rpc/${FEATURE}/listNotes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...who, 'x-favn-live': `${connection}.w` },
+      body: '{"args":[{}]}',
+    });
+    expect(subscribe.headers.get('x-favn-live')).toBe('on');
+    await fetch(`${base}/rpc/${FEATURE}/addNote`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...who },
+      body: '{"args":[{"body":"over the socket"}]}',
+    });
+    await expect
+      .poll(() => socket.messages.join(''))
+      .toMatch(/"sub":"w","data":\{"rows":\[\{[^}]*"body":"over the socket"/);
+    const before = host.live.stats().connections;
+    socket.ws.close();
+    await expect.poll(() => host.live.stats().connections).toBe(before - 1);
+  });
+
+  it('answers the status of a refused stream, and closes a socket that sends no headers first', async () => {
+    const bad = await openSocket({ 'x-favn-dev-identity': 'not json' });
+    expect(await bad.closed).toBe(1000);
+    expect(JSON.parse(bad.messages[0]!)).toMatchObject({ status: 401 });
+    const silent = await openSocket('hello');
+    expect(await silent.closed).toBe(1008);
+    expect(silent.messages).toEqual([]);
+  });
+
+  it("is the browser client's transport: subscribe() gets the result, then each change, and says it is live", async () => {
+    const { configureRpc, createServerFunction, subscribe } = await import('../../runtime/client.js');
+    configureRpc({ baseUrl: base, headers: identityHeaders({ sub: 'ws-bob', tenant: 'w2' }) });
+    const listNotes = createServerFunction(FEATURE, 'listNotes');
+    const addNote = createServerFunction(FEATURE, 'addNote');
+    const seen: unknown[] = [];
+    const statuses: string[] = [];
+    const stop = subscribe(listNotes, [{}], (data) => seen.push(data), undefined, {
+      onStatus: (s) => statuses.push(s),
+    });
+    await expect.poll(() => statuses.at(-1)).toBe('live');
+    await addNote({ body: 'pushed to the client' });
+    await expect
+      .poll(() => (seen.at(-1) as { rows: { body: string }[] }).rows.map((r) => r.body))
+      .toEqual(['pushed to the client']);
+    expect(statuses).toEqual(['connecting', 'live']);
+    stop();
+    await expect.poll(() => host.live.stats().subscriptions).toBe(0);
   });
 });

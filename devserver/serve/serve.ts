@@ -12,6 +12,7 @@ import { createIdentify } from '../auth/create-identify.js';
 import type { ServeConfig } from './serve-config.js';
 import { createDrain } from './drain.js';
 import { listenForChanges } from '../live/postgres-changes.js';
+import { attachLiveSockets } from '../host/live-socket.js';
 import { readFeatureSecrets } from './feature-secrets.js';
 import { createHostCheck } from './host-check.js';
 import { UsageError } from '../common/usage-error.js';
@@ -91,7 +92,8 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
         released.add(one.feature);
       } else {
         [one] = (await loadFeatures([source], {
-          database: openShared,
+          // Borrowed: closing the feature leaves the shared pool to `close()` below, which ends it once.
+          database: async () => borrowed(await openShared()),
           cacheDir,
           secrets: (featureId) => secrets.of(featureId),
           warn,
@@ -149,6 +151,7 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
     host.live.bridge(bridge);
   }
   const { server, port } = await listen(host.app.fetch, options);
+  const detachSockets = attachLiveSockets(server as Server, host.app.fetch);
   for (const watcher of watchers) watcher.watch(host.features);
   const shown = options.host === '0.0.0.0' || options.host === '::' ? 'localhost' : options.host;
   return {
@@ -158,6 +161,7 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
       drain.start();
       // Push streams end now: their pages reconnect, to another host behind the balancer.
       await host.live.shutdown();
+      detachSockets();
       (server as Server).closeIdleConnections?.();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await drain.settled(graceMs);

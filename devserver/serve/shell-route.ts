@@ -7,7 +7,7 @@ import type { HostEnv } from '../host/host-state.js';
 export const SHELL_PATH = '/_shell';
 
 /** The shipped browser modules the shell page loads: the relay and what it imports. */
-const SHELL_MODULES = new Set(['relay.js', 'protocol.js']);
+const SHELL_MODULES = new Set(['relay.js', 'protocol.js', 'live-client.js', 'rpc-error.js']);
 
 /** Compiled layout: dist/devserver/serve/shell-route.js -> dist/runtime/<name>.js */
 const RUNTIME_DIR = new URL('../../runtime/', import.meta.url);
