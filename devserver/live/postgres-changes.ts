@@ -72,10 +72,14 @@ export async function listenForChanges(
   };
 
   await connect();
+  // One notify at a time on the listening connection, in commit order.
+  let sending: Promise<unknown> = Promise.resolve();
   return {
     publish(event) {
-      if (!client) return;
-      void client.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, payloadOf(event, origin)]).catch(() => {});
+      const payload = payloadOf(event, origin);
+      sending = sending
+        .then(() => client?.query('SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, payload]))
+        .catch(() => {});
     },
     async close() {
       closed = true;
