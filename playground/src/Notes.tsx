@@ -1,46 +1,49 @@
 import { useState, type FormEvent } from 'react';
 import { RpcError } from '@favn/vite-plugin-server-fns/client';
 import { useMutation, useQuery } from '@favn/vite-plugin-server-fns/react';
+import { devUser } from './dev-user';
 import { ErrorMessage } from './ErrorMessage';
+import { LiveBadge } from './LiveBadge';
 import { addNote, deleteNote, listNotes } from './notes.server';
 
 export function Notes() {
-  const notes = useQuery(listNotes);
-  // After a mutation succeeds, every mounted useQuery of this feature refetches.
+  // Live: after any committed write to `notes` (this tab, another window, psql), the host pushes the new page.
+  const notes = useQuery(listNotes, { limit: 50 });
   const add = useMutation(addNote);
   const remove = useMutation(deleteNote);
   const [text, setText] = useState('');
   const [error, setError] = useState<RpcError | null>(null);
+  const user = devUser();
 
-  async function submit(event: FormEvent) {
-    event.preventDefault();
+  async function run(write: () => Promise<unknown>): Promise<boolean> {
     setError(null);
     try {
-      await add.mutate(text);
-      setText('');
+      await write();
+      return true;
     } catch (e) {
-      // The server validates the text; a 422 and its message arrive here as an RpcError.
+      // The server checks every argument; its status and message arrive here as an RpcError.
       if (e instanceof RpcError) setError(e);
       else throw e;
+      return false;
     }
   }
 
-  async function removeNote(id: string) {
-    setError(null);
-    try {
-      await remove.mutate(id);
-    } catch (e) {
-      if (e instanceof RpcError) setError(e);
-      else throw e;
-    }
+  async function submit(event: FormEvent) {
+    event.preventDefault();
+    if (await run(() => add.mutate(text))) setText('');
   }
 
   return (
     <section className="card" aria-labelledby="notes-title">
-      <h2 id="notes-title">Notes</h2>
+      <div className="row spread">
+        <h2 id="notes-title">Notes</h2>
+        <LiveBadge status={notes.live} />
+      </div>
       <p className="muted">
-        Kept in memory by <code>src/notes.server.ts</code>: <code>listNotes</code>, <code>addNote</code>,{' '}
-        <code>deleteNote</code>.
+        A table in <code>server/schema.ts</code>, stored in PGlite (<code>.favn/db</code>). <code>listNotes</code> (
+        <code>queryRows</code>) and <code>deleteNote</code> (<code>deleteRow</code>, only your own notes) are
+        declarative; <code>addNote</code> is a <code>mutation</code> handler that checks the text and stamps you as the
+        author. Open a second window as another user: both lists stay in sync.
       </p>
       <form onSubmit={submit}>
         <label htmlFor="note-text">New note</label>
@@ -60,21 +63,28 @@ export function Notes() {
       <ErrorMessage error={error ?? notes.error} />
       {notes.data === undefined ? (
         notes.loading && <p className="muted">Loading notes…</p>
-      ) : notes.data.length === 0 ? (
+      ) : notes.data.rows.length === 0 ? (
         <p className="muted">No notes yet.</p>
       ) : (
         <ul aria-label="Notes" className="notes">
-          {notes.data.map((note) => (
+          {notes.data.rows.map((note) => (
             <li key={note.id}>
               <span>{note.text}</span>
-              <button
-                type="button"
-                className="link"
-                onClick={() => void removeNote(note.id)}
-                aria-label={`Delete "${note.text}"`}
-              >
-                Delete
-              </button>
+              <span className="row">
+                <span className="muted">
+                  {note.author}, {new Date(note.createdAt).toLocaleTimeString()}
+                </span>
+                {note.author === user && (
+                  <button
+                    type="button"
+                    className="link"
+                    onClick={() => void run(() => remove.mutate(note.id))}
+                    aria-label={`Delete "${note.text}"`}
+                  >
+                    Delete
+                  </button>
+                )}
+              </span>
             </li>
           ))}
         </ul>

@@ -1,20 +1,25 @@
 import { useQuery } from '@favn/vite-plugin-server-fns/react';
 import { ErrorMessage } from './ErrorMessage';
+import { LiveBadge } from './LiveBadge';
 import { serverInfo } from './server-info.server';
 
 export function ServerInfo() {
-  const { data, error, loading, refetch } = useQuery(serverInfo);
+  const { data, error, loading, refetch, live } = useQuery(serverInfo);
   return (
     <section className="card" aria-labelledby="server-info-title">
       <div className="row spread">
         <h2 id="server-info-title">Server info</h2>
-        <button type="button" onClick={() => void refetch()} disabled={loading}>
-          Refresh
-        </button>
+        <span className="row">
+          <LiveBadge status={live} />
+          <button type="button" onClick={() => void refetch()} disabled={loading}>
+            Refresh
+          </button>
+        </span>
       </div>
       <p className="muted">
-        Returned by <code>serverInfo(ctx)</code> in <code>src/server-info.server.ts</code>. Edit its message, save, and
-        press Refresh: the next call runs the new code without a restart.
+        Returned by <code>serverInfo(ctx)</code>, a plain function in <code>src/server-info.server.ts</code> that runs
+        in the dev server's process. It reads no table, so it is not live. Edit its message, save, and press Refresh:
+        the next call runs the new code without a restart.
       </p>
       <ErrorMessage error={error} />
       {data && (
