@@ -10,6 +10,7 @@ const BENCHES = {
   isolate: () => import('./isolate.js'),
   proxy: () => import('./proxy.js'),
   relay: () => import('./relay.js'),
+  live: () => import('./live.js'),
 };
 
 const name = process.argv[2];
