@@ -5,6 +5,9 @@
  * import { createHost, hostedFeature, loadBuiltFeature } from '@favn/vite-plugin-server-fns/devserver'
  */
 export { createHost, type Host, type HostOptions, type HostEnv } from './host/host.js';
+export { attachLiveSockets } from './host/live-socket.js';
+export { listenForChanges } from './live/postgres-changes.js';
+export type { LiveLimits, ChangeEvent } from './live/live-hub.js';
 export { hostedFeature, type HostedFeature } from './feature/hosted-feature.js';
 export { FeatureRuntime, type FeatureRuntimeOptions, type FeatureSources } from './feature/feature-runtime.js';
 export { FunctionTable, type FunctionsStatus, type ModuleEntry } from './feature/function-table.js';
