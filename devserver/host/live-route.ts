@@ -15,6 +15,9 @@ import { nodeBindings, readBody } from './read-body.js';
 
 const encoder = new TextEncoder();
 
+/** Most bytes of pushes one connection may leave unread (waiting for its socket) before it is closed. */
+export const MAX_UNREAD_BYTES = 16 * 1024 * 1024;
+
 /**
  * `GET /_live/{featureId}`: the page's push stream of live queries (server-sent events). The caller
  * is identified like an RPC call, and the stream counts against the feature's `query` rate limit.
@@ -44,19 +47,25 @@ export function registerLiveRoutes(app: Hono<HostEnv>, state: HostState): void {
         // Already closed by the client going away.
       }
     };
-    const stream = new ReadableStream<Uint8Array>({
-      start(c) {
-        controller = c;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        start(c) {
+          controller = c;
+        },
+        cancel: end,
       },
-      cancel: end,
-    });
+      new ByteLengthQueuingStrategy({ highWaterMark: 64 * 1024 }),
+    );
     const send = (chunk: string | Uint8Array) => {
       if (ended) return;
       try {
         controller.enqueue(typeof chunk === 'string' ? encoder.encode(chunk) : chunk);
       } catch {
-        end();
+        return end();
       }
+      // A page that does not read its pushes (or cannot keep up) is cut off before the host holds
+      // more for it than MAX_UNREAD_BYTES; it reconnects and subscribes again when it reads again.
+      if ((controller.desiredSize ?? 0) < -MAX_UNREAD_BYTES) end();
     };
     id = state.live.open(feature.id, identity, send, end);
     nodeBindings(c)?.outgoing.once('close', end);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { LIVE_PREFIX } from '../../runtime/protocol.js';
+import { MAX_UNREAD_BYTES } from './live-route.js';
 
 /** A server whose `upgrade` requests live queries may take (Node's, Vite's). */
 interface UpgradeSource {
@@ -80,6 +81,8 @@ async function serveSocket(
   const flush = () => {
     if (pending && ws.readyState === ws.OPEN) ws.send(pending);
     pending = '';
+    // A page that does not read its pushes is cut off, as on the stream itself (MAX_UNREAD_BYTES).
+    if (ws.bufferedAmount > MAX_UNREAD_BYTES) ws.close(1013, 'the page did not read its pushes');
   };
   try {
     for (;;) {
