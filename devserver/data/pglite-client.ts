@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { acquireLock } from './lock-file.js';
+import { seedFromTemplate } from './pglite-template.js';
 import { setRoleSql, type QueryFn, type Row, type SqlClient } from './sql-client.js';
 import { PGLITE_TRANSACTION_TIMEOUT_MS, TransactionBudget } from './transaction-budget.js';
 
@@ -25,6 +26,8 @@ export async function openPglite(
   const release = dataDir ? acquireLock(dataDir) : () => {};
   let db: PGlite;
   try {
+    // A new folder starts as a copy of the machine's initialized template, not with initdb.
+    if (dataDir) await seedFromTemplate(dataDir);
     db = new PGlite(dataDir ?? undefined, { parsers: PARSERS });
     await db.waitReady;
   } catch (error) {
