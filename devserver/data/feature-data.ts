@@ -112,13 +112,12 @@ export class FeatureData {
       if (compiled.readOnly) reads.tables.add(fn.table);
       else reads.wrote = true;
     }
+    const options = { readOnly: compiled.readOnly, signal, tenantId: ctx.visibility?.tenantId };
     const rows = query
       ? await query(text, values)
-      : await this.client.transaction(this.#model.role, (q) => q(text, values), {
-          readOnly: compiled.readOnly,
-          signal,
-          tenantId: ctx.visibility.tenantId,
-        });
+      : this.client.statement
+        ? await this.client.statement(this.#model.role, text, values, options)
+        : await this.client.transaction(this.#model.role, (q) => q(text, values), options);
     return compiled.result(rows, args);
   }
 
@@ -200,7 +199,7 @@ export class FeatureData {
             readOnly,
             signal: stopped.signal,
             onExpire,
-            tenantId: ctx.visibility.tenantId,
+            tenantId: ctx.visibility?.tenantId,
           })
           .finally(() => open--)
           .then(resolve, reject);
@@ -240,7 +239,7 @@ function featureClient(
   timeoutMs: () => number | undefined,
   committed: (change: CommittedChange) => void,
 ): SqlClient {
-  return {
+  const wrapped: SqlClient = {
     engine: client.engine,
     location: client.location,
     get transactionTimeoutMs() {
@@ -269,4 +268,14 @@ function featureClient(
     adminTransaction: (fn) => client.adminTransaction(fn),
     close: () => client.close(),
   };
+  if (client.statement) {
+    const statement = client.statement.bind(client);
+    wrapped.statement = async (role, text, values, options = {}) => {
+      const rows = await statement(role, text, values, { ...options, timeoutMs: options.timeoutMs ?? timeoutMs() });
+      const target = options.readOnly ? null : WRITE_TARGET.exec(text);
+      if (target) committed({ tables: new Set([target[1]!.replaceAll('""', '"')]), tenantId: options.tenantId });
+      return rows;
+    };
+  }
+  return wrapped;
 }

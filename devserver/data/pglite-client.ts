@@ -3,6 +3,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { acquireLock } from './lock-file.js';
 import { seedFromTemplate } from './pglite-template.js';
+import { isScalarParameter, pipelinedStatement, rowsOf } from './pglite-pipeline.js';
 import { setRoleSql, type QueryFn, type Row, type SqlClient } from './sql-client.js';
 import { PGLITE_TRANSACTION_TIMEOUT_MS, TransactionBudget } from './transaction-budget.js';
 
@@ -38,21 +39,35 @@ export async function openPglite(
     (q: { query: PGlite['query'] }): QueryFn =>
     async (text, values) =>
       (await q.query<Row>(text, values as unknown[])).rows;
+  const transaction: SqlClient['transaction'] = (role, fn, opts = {}) => {
+    const budget = new TransactionBudget(opts.timeoutMs ?? transactionTimeoutMs, opts);
+    return budget.settle(
+      db.transaction(async (tx) => {
+        // The clock starts once PGlite's lock is ours: time spent queued behind others is not held.
+        budget.start();
+        await tx.exec(setRoleSql(role, opts.readOnly ?? false));
+        // A statement cannot be interrupted here (it runs on this thread; statement_timeout does
+        // not fire in PGlite): the budget ends the transaction between statements.
+        return budget.run(fn, wrap(tx));
+      }),
+    );
+  };
   return {
     engine: 'pglite',
     location: dataDir ?? 'memory',
     pglite: db,
     transactionTimeoutMs,
-    transaction(role, fn, opts = {}) {
-      const budget = new TransactionBudget(opts.timeoutMs ?? transactionTimeoutMs, opts);
-      return budget.settle(
-        db.transaction(async (tx) => {
-          // The clock starts once PGlite's lock is ours: time spent queued behind others is not held.
-          budget.start();
-          await tx.exec(setRoleSql(role, opts.readOnly ?? false));
-          // A statement cannot be interrupted here (it runs on this thread; statement_timeout does
-          // not fire in PGlite): the budget ends the transaction between statements.
-          return budget.run(fn, wrap(tx));
+    transaction,
+    async statement(role, text, values, opts = {}) {
+      const readOnly = opts.readOnly ?? false;
+      // Parameters PGlite would serialize by their type (arrays, objects, dates) take the usual path.
+      if (!values.every(isScalarParameter)) return transaction(role, (q) => q(text, values), opts);
+      const message = pipelinedStatement(`BEGIN; ${setRoleSql(role, readOnly)}`, text, values, 'COMMIT');
+      // PGlite's transaction lock first, as db.transaction takes it: never inside another's transaction.
+      return db._runExclusiveTransaction(() =>
+        db._runExclusiveQuery(async () => {
+          opts.signal?.throwIfAborted();
+          return rowsOf((await db.execProtocol(message)).messages, db.parsers);
         }),
       );
     },

@@ -45,6 +45,11 @@ export interface SqlClient {
    * count): then it fails with a `TransactionTimeoutError` (503) and its `query` throws from then on.
    */
   transaction<T>(role: string, fn: (query: QueryFn) => Promise<T>, options?: TransactionOptions): Promise<T>;
+  /**
+   * One statement in a transaction of its own, as `role`: what `transaction(role, (q) => q(text,
+   * values), options)` does, in one round trip where the database allows (PGlite). Optional.
+   */
+  statement?(role: string, text: string, values: readonly unknown[], options?: TransactionOptions): Promise<Row[]>;
   /** One transaction as the connecting user, for DDL and role set-up (no budget: the host's own work). */
   adminTransaction<T>(fn: (query: QueryFn) => Promise<T>): Promise<T>;
   close(): Promise<void>;

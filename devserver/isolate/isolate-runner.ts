@@ -206,7 +206,7 @@ export class IsolateRunner {
           return Promise.reject(new Error(`${name} was not run: the action that ran it has ended`));
         return this.#execute(slot, kind, name, ctx, argsJson, query, parent);
       },
-      { tenantId: ctx.visibility.tenantId },
+      { tenantId: ctx.visibility?.tenantId },
     );
   }
 
