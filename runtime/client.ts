@@ -164,6 +164,7 @@ export interface SubscribeOptions {
 }
 
 const NOT_LIVE = Symbol.for('favn.notLive');
+const onceFunctions = new WeakMap<AnyProxy, AnyProxy>();
 const channels = new Map<string, LiveChannel>();
 
 /**
@@ -206,8 +207,12 @@ export function subscribe<F extends AnyProxy>(
  * const { data } = useQuery(notLive(listNotes), { limit: 20 })
  */
 export function notLive<F extends AnyProxy>(fn: F): F {
+  // The same function each time: `useQuery(notLive(fn))` in a component's body does not restart.
+  const known = onceFunctions.get(fn);
+  if (known) return known as F;
   const proxy = fn as unknown as ServerFunctionProxy;
   const once = ((...args: unknown[]) => callServerFunction(proxy.featureId, proxy.fnName, ...args)) as unknown as F;
+  onceFunctions.set(fn, once);
   Object.defineProperties(once, {
     name: { value: proxy.fnName },
     featureId: { value: proxy.featureId, enumerable: true },
@@ -280,8 +285,8 @@ function createChannel(featureId: string): LiveChannel {
   return new LiveChannel({
     async open(signal) {
       // A WebSocket where there is one (it takes none of the browser's six connections per
-      // origin); server-sent events over fetch when it cannot open, or with a fetch of your own.
-      const url = settings.fetch ? null : socketUrl(base());
+      // origin); server-sent events over fetch (a fetch of your own, if set) when it cannot open.
+      const url = socketUrl(base());
       if (url) {
         try {
           return await openLiveSocket(url, pageHeaders() ?? {}, signal);

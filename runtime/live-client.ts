@@ -35,6 +35,8 @@ interface Sub {
   live: boolean;
   /** It has shown a result or an error. */
   answered: boolean;
+  /** A push came during the current call: it is newer than the call's answer. */
+  pushed: boolean;
 }
 
 const MAX_BACKOFF_MS = 10_000;
@@ -62,7 +64,15 @@ export class LiveChannel {
 
   /** Subscribes; `call` runs the query (with the header). Returns the unsubscribe. */
   add(call: LiveTransport['call'], listener: LiveListener): () => void {
-    const sub: Sub = { id: `s${++this.#next}`, listener, call, attempt: 0, live: false, answered: false };
+    const sub: Sub = {
+      id: `s${++this.#next}`,
+      listener,
+      call,
+      attempt: 0,
+      live: false,
+      answered: false,
+      pushed: false,
+    };
     this.#subs.set(sub.id, sub);
     if (this.#idle) clearTimeout(this.#idle);
     this.#idle = null;
@@ -129,19 +139,24 @@ export class LiveChannel {
   #start(sub: Sub): void {
     const attempt = ++sub.attempt;
     const connection = this.#connection!;
+    sub.pushed = false;
+    const status = () => (sub.live ? 'live' : this.#connection === connection ? 'off' : 'reconnecting');
     sub.call(`${connection}.${sub.id}`).then(
       ({ data, live }) => {
         if (sub.attempt !== attempt) return;
         sub.live = live === 'on' && this.#connection === connection;
         sub.answered = true;
-        sub.listener.onData(data);
-        sub.listener.onStatus(sub.live ? 'live' : this.#connection === connection ? 'off' : 'reconnecting');
+        // A push that came first is newer than this answer (the host runs it after the call).
+        if (!sub.pushed) sub.listener.onData(data);
+        sub.listener.onStatus(status());
       },
       (error: RpcError) => {
         if (sub.attempt !== attempt) return;
         sub.live = false;
         sub.answered = true;
         sub.listener.onError(error);
+        // A failed call is not kept live: it answers again when it is called again.
+        sub.listener.onStatus(status());
       },
     );
   }
@@ -194,7 +209,10 @@ export class LiveChannel {
     }
     const sub = this.#subs.get(message.sub as string);
     if (!sub) return;
-    if ('data' in message) return sub.listener.onData(message.data);
+    if ('data' in message) {
+      sub.pushed = true;
+      return sub.listener.onData(message.data);
+    }
     const error = message.error as { status: number; error: string; requestId: string };
     sub.listener.onError(new RpcError(error.status, error.error, error.requestId || null));
     if (message.ended) {

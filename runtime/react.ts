@@ -66,6 +66,7 @@ export function useQuery<F extends AnyProxy>(fn: F, ...args: ClientArgs<F>): Que
   const key = JSON.stringify(args);
   const latest = useRef(0);
   const status = useRef<LiveStatus>('connecting');
+
   const refetch = useCallback(async () => {
     const attempt = ++latest.current;
     setState((s) => ({ ...s, loading: true }));
@@ -78,27 +79,43 @@ export function useQuery<F extends AnyProxy>(fn: F, ...args: ClientArgs<F>): Que
   }, [fn, key]);
   useEffect(() => {
     const featureId = featureOf(fn);
-    // A query that is not live (or not yet) refetches after a useMutation of the page.
+    /** Subscribes; resolves at its first answer. */
+    const start = () =>
+      new Promise<void>((answered) => {
+        setState((s) => ({ ...s, loading: true }));
+        stop = subscribe(
+          fn,
+          JSON.parse(key) as ClientArgs<F>,
+          (data) => {
+            latest.current++;
+            setState((s) => ({ data, loading: false, live: s.live }));
+            answered();
+          },
+          (error) => {
+            setState((s) => ({ ...s, error, loading: false }));
+            answered();
+          },
+          {
+            onStatus: (live) => {
+              status.current = live;
+              setState((s) => (s.live === live ? s : { ...s, live }));
+            },
+          },
+        );
+      });
+    let stop = () => {};
+    void start();
+    // After a page's mutation, a query that is not live (its call failed, its connection is down)
+    // calls again: as a new subscription when it may be live, else once.
     const set = onceQueries.get(featureId) ?? new Set();
-    const afterMutation = () => (status.current === 'live' ? Promise.resolve() : refetch());
+    const afterMutation = () => {
+      if (status.current === 'live') return Promise.resolve();
+      if (!isLive(fn)) return refetch();
+      stop();
+      return start();
+    };
     set.add(afterMutation);
     onceQueries.set(featureId, set);
-    setState((s) => ({ ...s, loading: true }));
-    const stop = subscribe(
-      fn,
-      JSON.parse(key) as ClientArgs<F>,
-      (data) => {
-        latest.current++;
-        setState((s) => ({ data, loading: false, live: s.live }));
-      },
-      (error) => setState((s) => ({ ...s, error, loading: false })),
-      {
-        onStatus: (live) => {
-          status.current = live;
-          setState((s) => (s.live === live ? s : { ...s, live }));
-        },
-      },
-    );
     return () => {
       set.delete(afterMutation);
       stop();

@@ -286,8 +286,8 @@ async function openStream(
   try {
     const extra = typeof options.headers === 'function' ? await options.headers() : options.headers;
     // A WebSocket takes none of the page's six connections per origin (a page may embed several
-    // features); server-sent events over fetch when it cannot open, or with a fetch of your own.
-    const socket = options.fetch || options.credentials === 'omit' ? null : socketUrl(url);
+    // features); server-sent events over fetch when it cannot open (or cookies are to be omitted).
+    const socket = options.credentials === 'omit' ? null : socketUrl(url);
     const opened = socket ? await openLiveSocket(socket, extra ?? {}, signal).catch(() => null) : null;
     const response =
       opened ??

@@ -104,9 +104,9 @@ export function useQuery<F extends AnyProxy>(fn: F, ...args: ReactiveArgs<Client
       }
     }
   };
-  watch(
-    key,
-    (current) => {
+  /** Subscribes for `current` arguments; resolves at its first answer. */
+  const start = (current: string) =>
+    new Promise<void>((answered) => {
       stop?.();
       loading.value = true;
       stop = subscribe(
@@ -117,19 +117,25 @@ export function useQuery<F extends AnyProxy>(fn: F, ...args: ReactiveArgs<Client
           data.value = result;
           error.value = undefined;
           loading.value = false;
+          answered();
         },
         (failure) => {
           error.value = failure;
           loading.value = false;
+          answered();
         },
         { onStatus: (status) => (live.value = status) },
       );
-    },
-    { immediate: true },
-  );
+    });
+  watch(key, (current) => void start(current), { immediate: true });
   const featureId = featureOf(fn);
   const set = onceQueries.get(featureId) ?? new Set();
-  const afterMutation = () => (live.value === 'live' ? Promise.resolve() : refetch());
+  // After a page's mutation, a query that is not live (its call failed, its connection is down)
+  // calls again: as a new subscription when it may be live, else once.
+  const afterMutation = () => {
+    if (live.value === 'live') return Promise.resolve();
+    return isLive(fn) ? start(key.value) : refetch();
+  };
   set.add(afterMutation);
   onceQueries.set(featureId, set);
   whenScopeEnds(() => {

@@ -12,6 +12,8 @@ interface UpgradeSource {
 
 /** Most bytes of the page's first message (its headers). */
 const MAX_HELLO_BYTES = 16 * 1024;
+/** Sockets still waiting for their first message, at most; more are refused at the upgrade. */
+const MAX_WAITING_SOCKETS = 1000;
 /** A socket that names no headers within this long is closed. */
 const HELLO_WAIT_MS = 10_000;
 /** Headers only the browser sets: a page cannot claim another origin, host or cookie through the socket. */
@@ -37,10 +39,19 @@ export function attachLiveSockets(
   fetch: (request: Request) => Response | Promise<Response>,
 ): () => void {
   const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_HELLO_BYTES });
+  let waiting = 0;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Other upgrades (Vite's HMR socket) are their owners' to answer.
     if (!req.url?.startsWith(`${LIVE_PREFIX}/`) || req.method !== 'GET') return;
-    sockets.handleUpgrade(req, socket, head, (ws) => void serveSocket(ws, req, fetch));
+    // Sockets that have not named their headers yet hold nothing of the host, but are counted.
+    if (waiting >= MAX_WAITING_SOCKETS) return void socket.destroy();
+    socket.on('error', () => {});
+    sockets.handleUpgrade(req, socket, head, (ws) => {
+      // A frame the socket refuses (too long, not UTF-8) is an error on it, never the process's.
+      ws.on('error', () => ws.terminate());
+      waiting++;
+      void serveSocket(ws, req, fetch, () => waiting--).catch(() => ws.terminate());
+    });
   };
   server.on('upgrade', onUpgrade);
   return () => {
@@ -54,20 +65,34 @@ async function serveSocket(
   ws: WebSocket,
   req: IncomingMessage,
   fetch: (request: Request) => Response | Promise<Response>,
+  named: () => void,
 ): Promise<void> {
+  let closed = false;
+  ws.once('close', () => (closed = true));
   const extra = await firstMessage(ws);
+  named();
   if (!extra) return void ws.close(1008, 'the first message must be {"headers": {...}}');
   const headers = new Headers();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (/^(?:connection|upgrade|sec-websocket-)/i.test(name) || value === undefined) continue;
-    headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+  try {
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (/^(?:connection|upgrade|sec-websocket-)/i.test(name) || value === undefined) continue;
+      headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    for (const [name, value] of Object.entries(extra)) if (!FROM_BROWSER_ONLY.test(name)) headers.set(name, value);
+  } catch {
+    // A header name or value no HTTP request could carry.
+    return void ws.close(1008, 'a header of the first message is not a valid HTTP header');
   }
-  for (const [name, value] of Object.entries(extra)) if (!FROM_BROWSER_ONLY.test(name)) headers.set(name, value);
   let response: Response;
   try {
     response = await fetch(new Request(`http://${req.headers.host ?? 'localhost'}${req.url}`, { headers }));
   } catch (error) {
     return void ws.close(1011, (error as Error).message.slice(0, 100));
+  }
+  if (closed) {
+    // The page left while the host answered: free the stream at once.
+    await response.body?.cancel().catch(() => {});
+    return;
   }
   if (response.status !== 200 || !response.body) {
     ws.send(JSON.stringify({ status: response.status, body: await response.text() }));
@@ -82,7 +107,10 @@ async function serveSocket(
     if (pending && ws.readyState === ws.OPEN) ws.send(pending);
     pending = '';
     // A page that does not read its pushes is cut off, as on the stream itself (MAX_UNREAD_BYTES).
-    if (ws.bufferedAmount > MAX_UNREAD_BYTES) ws.close(1013, 'the page did not read its pushes');
+    if (ws.bufferedAmount > MAX_UNREAD_BYTES) {
+      void reader.cancel().catch(() => {});
+      ws.terminate();
+    }
   };
   try {
     for (;;) {

@@ -32,6 +32,11 @@ export interface LiveLimits {
   maxSubscriptionsPerConnection?: number;
   /** Live subscriptions of one installation (feature + tenant) on this host (default 10,000). */
   maxSubscriptionsPerInstallation?: number;
+  /**
+   * Distinct queries (function, arguments and caller) one installation keeps live on this host
+   * (default 1,000): each is one re-run per write that touches it.
+   */
+  maxGroupsPerInstallation?: number;
   /** Re-runs running at once on this host; the others wait their turn (default 8). */
   maxConcurrentRuns?: number;
   /** A call whose arguments are longer (JSON) answers once and is not kept live (default 64 KiB). */
@@ -80,8 +85,13 @@ interface Group {
   tables: ReadonlySet<string>;
   json: string;
   run: () => Promise<RunOutcome>;
-  /** Subscribers: connection and the id it knows the subscription by. */
-  readonly members: Map<Connection, Set<string>>;
+  /**
+   * Subscribers: connection, the id it knows the subscription by, and the number of the first run
+   * whose result it may get (a member that joined during a run was answered newer data than it).
+   */
+  readonly members: Map<Connection, Map<string, number>>;
+  /** Runs started so far. */
+  runs: number;
   size: number;
   state: 'idle' | 'waiting' | 'queued' | 'running';
   dirty: boolean;
@@ -114,9 +124,13 @@ export class LiveHub {
   readonly #groups = new Map<string, Group>();
   readonly #byFeature = new Map<string, Set<Group>>();
   readonly #perInstallation = new Map<string, number>();
+  readonly #groupsPerInstallation = new Map<string, number>();
   readonly #recent: { seq: number; event: ChangeEvent }[] = [];
-  readonly #queue: Group[] = [];
+  /** Groups waiting to run, by installation; installations take turns (one tenant's many queries never hold up another's). */
+  readonly #queues = new Map<string, Group[]>();
+  readonly #turns: string[] = [];
   #running = 0;
+  #draining = false;
   #bridge: ChangeBridge | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #closed = false;
@@ -127,6 +141,7 @@ export class LiveHub {
       maxConnections: limits.maxConnections ?? 10_000,
       maxSubscriptionsPerConnection: limits.maxSubscriptionsPerConnection ?? 100,
       maxSubscriptionsPerInstallation: limits.maxSubscriptionsPerInstallation ?? 10_000,
+      maxGroupsPerInstallation: limits.maxGroupsPerInstallation ?? 1_000,
       maxConcurrentRuns: limits.maxConcurrentRuns ?? 8,
       maxArgsBytes: limits.maxArgsBytes ?? 64 * 1024,
       heartbeatMs: limits.heartbeatMs ?? 25_000,
@@ -220,15 +235,21 @@ export class LiveHub {
     if (existing) this.#leave(existing, connection, sub.subId);
     else if (connection.subs.size >= this.#limits.maxSubscriptionsPerConnection)
       return `the connection holds its most subscriptions (${this.#limits.maxSubscriptionsPerConnection})`;
-    const installation = `${sub.featureId}\0${sub.identity.tenantId ?? ''}`;
+    const installation = installationOf({ featureId: sub.featureId, tenantId: sub.identity.tenantId });
     const count = this.#perInstallation.get(installation) ?? 0;
     if (count >= this.#limits.maxSubscriptionsPerInstallation) {
       connection.subs.delete(sub.subId);
       return `the installation holds its most subscriptions (${this.#limits.maxSubscriptionsPerInstallation})`;
     }
-    this.#perInstallation.set(installation, count + 1);
     let group = this.#groups.get(sub.key);
+    const groups = this.#groupsPerInstallation.get(installation) ?? 0;
+    if (!group && groups >= this.#limits.maxGroupsPerInstallation) {
+      connection.subs.delete(sub.subId);
+      return `the installation keeps its most distinct live queries (${this.#limits.maxGroupsPerInstallation})`;
+    }
+    this.#perInstallation.set(installation, count + 1);
     if (!group) {
+      this.#groupsPerInstallation.set(installation, groups + 1);
       group = {
         key: sub.key,
         featureId: sub.featureId,
@@ -238,6 +259,7 @@ export class LiveHub {
         json: sub.json,
         run: sub.run,
         members: new Map(),
+        runs: 0,
         size: 0,
         state: 'idle',
         dirty: false,
@@ -252,8 +274,11 @@ export class LiveHub {
       this.#schedule(group);
     }
     let ids = group.members.get(connection);
-    if (!ids) group.members.set(connection, (ids = new Set()));
-    ids.add(sub.subId);
+    if (!ids) group.members.set(connection, (ids = new Map()));
+    // Joining during a run: that run read before this member's own call did; it gets the next one.
+    const running = group.state === 'running';
+    ids.set(sub.subId, running ? group.runs + 1 : 0);
+    if (running) group.dirty = true;
     group.size++;
     connection.subs.set(sub.subId, group);
     if (this.#missed(group, sub.since)) this.#schedule(group);
@@ -321,12 +346,15 @@ export class LiveHub {
     if (!ids?.delete(subId)) return;
     if (ids.size === 0) group.members.delete(connection);
     group.size--;
-    const installation = `${group.featureId}\0${group.tenantId ?? ''}`;
+    const installation = installationOf(group);
     const count = (this.#perInstallation.get(installation) ?? 1) - 1;
     if (count > 0) this.#perInstallation.set(installation, count);
     else this.#perInstallation.delete(installation);
     if (group.size === 0) {
       this.#groups.delete(group.key);
+      const groups = (this.#groupsPerInstallation.get(installation) ?? 1) - 1;
+      if (groups > 0) this.#groupsPerInstallation.set(installation, groups);
+      else this.#groupsPerInstallation.delete(installation);
       const set = this.#byFeature.get(group.featureId);
       set?.delete(group);
       if (set?.size === 0) this.#byFeature.delete(group.featureId);
@@ -347,14 +375,38 @@ export class LiveHub {
 
   #enqueue(group: Group): void {
     group.state = 'queued';
-    this.#queue.push(group);
+    const installation = installationOf(group);
+    let queue = this.#queues.get(installation);
+    if (!queue) {
+      this.#queues.set(installation, (queue = []));
+      this.#turns.push(installation);
+    }
+    queue.push(group);
     // Writes of this same turn of the event loop fold into the one run.
-    if (this.#queue.length === 1) setImmediate(() => this.#drain());
+    if (!this.#draining) {
+      this.#draining = true;
+      setImmediate(() => {
+        this.#draining = false;
+        this.#drain();
+      });
+    }
+  }
+
+  /** The next group to run: the next installation's turn, round robin. */
+  #next(): Group | undefined {
+    const installation = this.#turns.shift();
+    if (installation === undefined) return undefined;
+    const queue = this.#queues.get(installation)!;
+    const group = queue.shift()!;
+    if (queue.length > 0) this.#turns.push(installation);
+    else this.#queues.delete(installation);
+    return group;
   }
 
   #drain(): void {
-    while (this.#running < this.#limits.maxConcurrentRuns && this.#queue.length > 0) {
-      const group = this.#queue.shift()!;
+    while (this.#running < this.#limits.maxConcurrentRuns) {
+      const group = this.#next();
+      if (!group) return;
       if (group.size === 0) {
         group.state = 'idle';
         continue;
@@ -362,6 +414,7 @@ export class LiveHub {
       this.#running++;
       group.state = 'running';
       group.dirty = false;
+      group.runs++;
       void this.#rerun(group).finally(() => {
         this.#running--;
         group.state = 'idle';
@@ -374,6 +427,7 @@ export class LiveHub {
   }
 
   async #rerun(group: Group): Promise<void> {
+    const run = group.runs;
     if (group.expires !== null && Date.now() >= group.expires) {
       this.#end(group, { status: 401, error: 'Unauthorized: the token expired; subscribe again', requestId: '' });
       return;
@@ -385,7 +439,7 @@ export class LiveHub {
       outcome = { error: { status: 500, error: (error as Error).message, requestId: '' } };
     }
     if ('error' in outcome) {
-      this.#push(group, `"error":${JSON.stringify(outcome.error)}`);
+      this.#push(group, `"error":${JSON.stringify(outcome.error)}`, run);
       return;
     }
     if (outcome.wrote) {
@@ -395,14 +449,18 @@ export class LiveHub {
     group.tables = outcome.tables;
     if (outcome.json === group.json) return;
     group.json = outcome.json;
-    this.#push(group, `"data":${outcome.json}`);
+    this.#push(group, `"data":${outcome.json}`, run);
   }
 
-  /** Sends `{"sub":id,<body>}` to every subscriber of the group; the body is encoded once for all. */
-  #push(group: Group, body: string): void {
+  /**
+   * Sends `{"sub":id,<body>}` to every subscriber of the group that may get run `run`'s result;
+   * the body is encoded once for all.
+   */
+  #push(group: Group, body: string, run: number): void {
     const shared = encoder.encode(`,${body}}\n\n`);
     for (const [connection, ids] of group.members) {
-      for (const id of ids) {
+      for (const [id, from] of ids) {
+        if (run < from) continue;
         connection.send(`data: {"sub":"${id}"`);
         connection.send(shared);
       }
@@ -411,9 +469,9 @@ export class LiveHub {
 
   /** Tells the subscribers why their subscription ended, and drops it. */
   #end(group: Group, error: { status: number; error: string; requestId: string }): void {
-    this.#push(group, `"error":${JSON.stringify(error)},"ended":true`);
+    this.#push(group, `"error":${JSON.stringify(error)},"ended":true`, Number.MAX_SAFE_INTEGER);
     for (const [connection, ids] of group.members) {
-      for (const id of ids) {
+      for (const id of ids.keys()) {
         connection.subs.delete(id);
         this.#leave(group, connection, id);
       }
@@ -423,6 +481,11 @@ export class LiveHub {
   #ping(): void {
     for (const connection of this.#connections.values()) connection.send(': ping\n\n');
   }
+}
+
+/** A group's installation: its feature and tenant. */
+function installationOf(group: { featureId: string; tenantId: string | null }): string {
+  return `${group.featureId}\0${group.tenantId ?? ''}`;
 }
 
 function touches(event: ChangeEvent, group: Group): boolean {
