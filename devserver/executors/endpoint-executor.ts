@@ -161,7 +161,10 @@ export class EndpointExecutor implements Executor {
           );
       });
       // Closed with no answer read to its end (a reset, a 1xx it cannot go on from): never left pending.
-      req.on('close', () => fail(upstreamError(`${fnName}: the connection closed before the answer was complete`)));
+      // (The error is made only then: a call answered in full builds none.)
+      req.on('close', () => {
+        if (!settled) fail(upstreamError(`${fnName}: the connection closed before the answer was complete`));
+      });
       // Not tied to ctx.signal: reading it makes an AbortController per call, a measurable cost on
       // this path (docs/benchmarks.md, proxy). The socket timeout frees the upstream instead.
       req.end(body);
