@@ -45,6 +45,11 @@ export interface FeatureRuntimeOptions {
   detailedErrors?: boolean;
   /** Told of problems an operator must see (a module that failed to load, in production). */
   warn?: (message: string) => void;
+  /**
+   * Make the first isolate at the first handler call, not at load (built features: their bundle
+   * was checked when built; a host of many features then holds isolates only for those called).
+   */
+  lazyIsolates?: boolean;
 }
 
 /** What went wrong in the latest load; the last good code keeps serving. */
@@ -246,7 +251,7 @@ export class FeatureRuntime {
   async #loadHandlers(): Promise<void> {
     try {
       const bundle = await this.#sources.handlers?.();
-      if (bundle) this.#isolates.load(bundle.code, bundle.kinds);
+      if (bundle) this.#isolates.load(bundle.code, bundle.kinds, { warm: !this.#options.lazyIsolates });
       this.problems.handlers = null;
       this.#isolates.loadError = null;
     } catch (error) {

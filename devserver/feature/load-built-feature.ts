@@ -47,7 +47,14 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
       handlers: async () => handlers,
     },
     // Production: a module's load error goes to the log, not to callers.
-    { secrets: () => secrets, log: options.log, warn: options.warn, database: options.database, detailedErrors: false },
+    {
+      secrets: () => secrets,
+      log: options.log,
+      warn: options.warn,
+      database: options.database,
+      detailedErrors: false,
+      lazyIsolates: true,
+    },
   );
   if (!sf?.module || !moduleFile) return runtime.feature;
 

@@ -189,16 +189,21 @@ export class IsolatePool {
     return this.#code !== null;
   }
 
-  /** Switches to a new bundle and warms one isolate for it. Throws if the bundle does not compile. */
-  load(code: string): void {
-    const warm = new IsolateSlot(code, this.#version + 1, this.#options);
+  /**
+   * Switches to a new bundle and warms one isolate for it: then it throws if the bundle does not
+   * compile. With `warm: false` (built features, already checked) the first call makes the first
+   * isolate: a host of many features holds none for the ones nobody calls.
+   */
+  load(code: string, { warm = true }: { warm?: boolean } = {}): void {
+    const first = warm ? new IsolateSlot(code, this.#version + 1, this.#options) : null;
     this.#code = code;
-    this.#version = warm.version;
+    this.#version++;
     for (const slot of this.#idle) this.#drop(slot);
     this.#idle = [];
+    if (!first) return;
     this.#live++;
     this.#peak = Math.max(this.#peak, this.#live);
-    this.release(warm);
+    this.release(first);
   }
 
   /**

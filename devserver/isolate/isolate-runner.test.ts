@@ -128,6 +128,23 @@ describe('IsolateRunner', () => {
     await client?.close();
   });
 
+  it('loaded lazily (a built feature), holds no isolate until the first call, then one', async () => {
+    const runner = new IsolateRunner({
+      featureId: FEATURE,
+      limits: BASE,
+      data: () => data,
+      secrets: () => ({ GREETING_KEY: 'k-123456' }),
+    });
+    runners.push(runner);
+    runner.load(bundle.code, bundle.kinds, { warm: false });
+    expect(runner.stats().isolates).toBe(0);
+    const warm = runnerWith();
+    expect(warm.stats().isolates).toBe(1);
+    const [lazy, eager] = await Promise.all([run(runner, 'double', [21]), run(warm, 'double', [21])]);
+    expect(lazy.json).toBe(eager.json);
+    expect(runner.stats().isolates).toBe(1);
+  });
+
   describe('results', () => {
     let runner: IsolateRunner;
     beforeAll(() => {

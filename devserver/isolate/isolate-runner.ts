@@ -81,6 +81,7 @@ export class IsolateRunner {
   #code: string | null = null;
   /** Why the latest bundle could not be built or loaded (the previous one keeps serving). */
   loadError: string | null = null;
+  #warm = true;
 
   constructor(options: IsolateRunnerOptions) {
     this.#options = options;
@@ -94,7 +95,7 @@ export class IsolateRunner {
     this.limits = limits;
     const old = this.#pool;
     this.#pool = this.#newPool();
-    if (this.#code !== null) this.#pool.load(this.#code);
+    if (this.#code !== null) this.#pool.load(this.#code, { warm: this.#warm });
     old.close();
   }
 
@@ -102,8 +103,9 @@ export class IsolateRunner {
    * Switches to a new bundle (from `bundleHandlers`); in-flight calls finish on the old one.
    * Throws if the bundle does not compile.
    */
-  load(code: string, kinds: Readonly<Record<string, HandlerKind>>): void {
-    this.#pool.load(code);
+  load(code: string, kinds: Readonly<Record<string, HandlerKind>>, { warm = true }: { warm?: boolean } = {}): void {
+    this.#pool.load(code, { warm });
+    this.#warm = warm;
     this.#code = code;
     this.#kinds = new Map(Object.entries(kinds));
     this.loadError = null;
