@@ -34,7 +34,7 @@ export class DevReloader {
   #runner: ModuleRunner;
   #scan: ProjectScan = { modules: [], errors: [] };
   #manifestError: UsageError | null = null;
-  #timer: NodeJS.Immediate | null = null;
+  #timer: NodeJS.Timeout | null = null;
   #changed = new Set<string>();
   #schemaFile: string;
   #snapshotWarned = false;
@@ -84,14 +84,11 @@ export class DevReloader {
    */
   scheduleReload(file?: string): void {
     if (file) this.#changed.add(file);
-    if (this.#timer) return;
-    // At the watcher's event, with no fixed delay: the events of one save (several environments,
-    // the file and its importers) arrive in one turn of the event loop and make one reload. A save
-    // during a load makes the next one; the runtime runs loads one after another.
-    this.#timer = setImmediate(() => {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.reload();
-    });
+    }, 20);
   }
 
   /**
@@ -112,7 +109,7 @@ export class DevReloader {
   }
 
   async close(): Promise<void> {
-    if (this.#timer) clearImmediate(this.#timer);
+    if (this.#timer) clearTimeout(this.#timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);
     await this.runtime.close();
     await this.#runner.close();
