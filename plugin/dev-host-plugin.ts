@@ -28,8 +28,12 @@ export function devHostPlugin(state: () => PluginState): Plugin {
     name: 'favn:dev-host',
     apply: 'serve',
     config() {
-      // Server modules load in an environment of ours, apart from any framework's SSR.
-      return { environments: { [SERVER_ENVIRONMENT]: { consumer: 'server' } } };
+      return {
+        // Server modules load in an environment of ours, apart from any framework's SSR.
+        environments: { [SERVER_ENVIRONMENT]: { consumer: 'server' } },
+        // The dev database and generated files are ours: Vite's watcher need not walk them.
+        server: { watch: { ignored: ['**/.favn/**'] } },
+      };
     },
     async configureServer(server: ViteDevServer) {
       const logger = server.config.logger;
@@ -75,7 +79,10 @@ export function devHostPlugin(state: () => PluginState): Plugin {
       });
       // The dev database over the PostgreSQL protocol, for psql and favn db (FAVN_DB_PORT, 0/off: none).
       const dbPort = devDatabasePort(env);
-      const onSchemaChange = () => feature?.scheduleReload();
+      const onSchemaChange = () => {
+        feature?.runtime.schemaChanged();
+        feature?.scheduleReload();
+      };
       // With DATABASE_URL, writes by other hosts of the database (a favn serve, a teammate) count too.
       if (env.DATABASE_URL) {
         const warn = (message: string) => logger.warn(`[favn] ${message}`, { timestamp: true });

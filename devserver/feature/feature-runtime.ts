@@ -81,6 +81,8 @@ export class FeatureRuntime {
   #modules: FunctionTable;
   #endpoint: { key: string; table: FunctionTable } | null = null;
   #data: FeatureData | null = null;
+  /** The schema definition the database was last migrated to. */
+  #migrated: unknown = null;
   #client: Promise<SqlClient> | null = null;
   #feature!: HostedFeature;
   #unavailable: string | undefined;
@@ -153,6 +155,14 @@ export class FeatureRuntime {
     return feature;
   }
 
+  /**
+   * The database's tables changed outside the host (DDL through the dev database): the next load
+   * migrates again even if the schema module did not change.
+   */
+  schemaChanged(): void {
+    this.#migrated = null;
+  }
+
   /** Makes every call answer 503 with `reason` (a failed integrity check, no database). */
   markUnavailable(reason: string): void {
     this.#unavailable = reason;
@@ -218,6 +228,12 @@ export class FeatureRuntime {
       const loaded = await withTimeout(this.#sources.schema?.(), ms, late);
       if (!loaded) return;
       const definition = schemaOf(loaded.namespace, loaded.file, loaded.absolute);
+      const transactionTimeoutMs = this.#manifest.db?.transactionTimeoutMs;
+      if (this.#data && definition === this.#migrated && this.problems.schema === null) {
+        // The same schema module as the last migration (not evaluated again since): nothing to do.
+        this.#data.transactionTimeoutMs = transactionTimeoutMs;
+        return;
+      }
       const model = modelSchema(this.#manifest.id, definition, loaded.file);
       if (!this.#options.database) {
         this.markUnavailable(`${loaded.file} defines tables (server/schema.ts) but the host was given no database`);
@@ -226,7 +242,7 @@ export class FeatureRuntime {
       const client = await this.#database(this.#options.database);
       const { applied } = await migrate(client, model, { allowDestructive: this.#options.allowDestructive });
       if (applied.length) this.#options.onMigrated?.(applied, model.schema, client.location);
-      const transactionTimeoutMs = this.#manifest.db?.transactionTimeoutMs;
+      this.#migrated = definition;
       if (this.#data) {
         this.#data.setModel(model);
         this.#data.transactionTimeoutMs = transactionTimeoutMs;
