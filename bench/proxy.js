@@ -2,26 +2,34 @@
  * Proxy bench: what the host's endpoint proxy mode costs. One upstream process (a bare Hono app on
  * `@hono/node-server`, `proxy/targets.js`) serves `POST /rpc/getData`; the real `favn serve` CLI,
  * in its own process, hosts an endpoint-mode feature in front of it (`proxy/serve-cli.js`) and
- * forwards `POST /rpc/feature-bench-proxy/getData` there. Two ways to make the same call:
+ * forwards `POST /rpc/feature-bench-proxy/getData` there. A minimal forwarder (`proxy/forwarder.js`,
+ * a bare Hono app in its own process with a keep-alive `node:http` Agent) does the same hop with
+ * nothing else, as the baseline for what any proxy costs. Three ways to make the same call:
  *
  * - `direct`: `POST {upstream}/rpc/getData` with `{"args":[]}`;
+ * - `forwarder`: `POST {forwarder}/rpc/feature-bench-proxy/getData` with `{"args":[]}`, which it
+ *   forwards as it is;
  * - `proxy`: `POST {favn serve}/rpc/feature-bench-proxy/getData` with `{"args":[]}`, which the
  *   host forwards as `{"args":[],"context":{...}}` and whose answer it passes through.
  *
- * Both must answer the same JSON before anything is measured. After an unmeasured settling pass
- * per path, rounds interleave the two (the order alternates from round to round); a path's figures
- * are the medians over its rounds. `ratio` is proxy req/s over direct req/s, `p99_overhead_ms` the
- * proxy's p99 minus the direct p99, at 16 requests in flight. The last line printed is one JSON
- * object.
+ * All must answer the same JSON before anything is measured. After an unmeasured settling pass
+ * per path, rounds interleave the three (the order reverses from round to round); a path's figures
+ * are the medians over its rounds. At 16 requests in flight: `ratio` is proxy req/s over direct
+ * req/s, `p99_overhead_ms` the proxy's p99 minus the direct p99; `forwarder_ratio` is proxy req/s
+ * over forwarder req/s, `forwarder_p99_overhead_ms` the forwarder's p99 minus the direct p99 and
+ * `proxy_vs_forwarder_p99_ms` the proxy's p99 minus the forwarder's; `forwarder_us_per_req` and
+ * `serve_us_per_req` the CPU per call of the forwarder and of `favn serve` alone. The last line
+ * printed is one JSON object.
  *
  * How the processes share the CPU: every process is one Node event loop, so each can use at most
  * about one core. Measuring `direct`, two processes are busy: the load generator and the upstream,
  * about one core each (`favn serve` idles meanwhile). Measuring `proxy`, three are: the load
- * generator, `favn serve` and the upstream. On a 2-core machine the operating system
+ * generator, `favn serve` and the upstream (and likewise the forwarder for `forwarder`). On a 2-core machine the operating system
  * splits the two cores among those three, so the proxy path pays for its extra hop twice: with the
  * host's own CPU per call, and with the CPU it takes away from the load generator and the upstream.
  * The figures printed per measurement show the split: `server` is the upstream alone for `direct`,
- * and `favn serve` + upstream for `proxy` (the line after it divides that between the two).
+ * and `favn serve` (or the forwarder) + upstream for `proxy` (or `forwarder`), divided between
+ * the two at the end of the line.
  */
 import { describe, measure, measureQuietly } from './lib/measure.js';
 import { startServer } from './lib/processes.js';
@@ -30,19 +38,23 @@ import { machine } from './lib/system.js';
 import { startServeCli } from './proxy/serve-cli.js';
 import { PROXY_PATH, RPC_BODY, RPC_PATH } from './proxy/targets.js';
 
+/** Tells the forwarder's process (`proxy/forwarder.js`) where the upstream listens. */
+const UPSTREAM_PORT_ENV = 'BENCH_PROXY_UPSTREAM_PORT';
+
 /** Measurement settings (loopback only). */
 export const SETTINGS = { rounds: 3, concurrency: 16, settleMs: 1_500, warmupMs: 500, durationMs: 2_500, retries: 3 };
 
 /** Goal the result is reported against (not asserted). */
 const TARGET_RATIO = 0.7;
 
-/** The two paths, in the order of the first round. */
-const PATHS = ['direct', 'proxy'];
+/** The three paths, in the order of the first round. */
+const PATHS = ['direct', 'forwarder', 'proxy'];
 
 /** Runs the bench and prints its lines. */
 export async function run() {
   const { rounds, concurrency, settleMs, warmupMs, durationMs, retries } = SETTINGS;
   console.log(`proxy: direct POST {upstream}${RPC_PATH}  ${RPC_BODY}`);
+  console.log(`proxy: forwarder POST {forwarder}${PROXY_PATH}  ${RPC_BODY}  (bare Hono, forwarded as is)`);
   console.log(
     `proxy: proxy  POST {favn serve}${PROXY_PATH}  ${RPC_BODY}  (endpoint mode, forwarded to {upstream}${RPC_PATH})`,
   );
@@ -54,13 +66,19 @@ export async function run() {
   let upstream;
   /** @type {import('./proxy/serve-cli.js').ServeProcess | undefined} */
   let host;
+  /** @type {import('./lib/processes.js').ServerProcess | undefined} */
+  let forwarder;
+  const previousPort = process.env[UPSTREAM_PORT_ENV];
   try {
     upstream = await startServer('proxy/targets.js', 'upstream');
     host = await startServeCli(upstream.port);
-    const { direct, proxy } = paths(upstream, host);
-    await checkSameAnswers(direct, proxy);
-    // Unmeasured: warms the JIT of every process on its path, and the host's pool of upstream connections.
-    for (const target of [direct, proxy])
+    process.env[UPSTREAM_PORT_ENV] = String(upstream.port);
+    forwarder = await startServer('proxy/forwarder.js', 'forwarder');
+    const all = paths(upstream, host, forwarder);
+    const targets = PATHS.map((name) => all[name]);
+    await checkSameAnswers(targets);
+    // Unmeasured: warms the JIT of every process on its path, and the pools of upstream connections.
+    for (const target of targets)
       await failOnErrors(
         target,
         await measure(target, { path: target.path, body: RPC_BODY, concurrency, warmupMs: 0, durationMs: settleMs }),
@@ -68,9 +86,9 @@ export async function run() {
     // Measurements disturbed by other processes are repeated, at most `retries` times in all.
     const budget = { retries };
     /** @type {Record<string, Row[]>} */
-    const results = { direct: [], proxy: [] };
+    const results = { direct: [], forwarder: [], proxy: [] };
     for (let r = 1; r <= rounds; r++) {
-      const order = r % 2 ? [direct, proxy] : [proxy, direct];
+      const order = r % 2 ? targets : [...targets].reverse();
       for (const target of order) {
         const left = budget.retries;
         const row = await failOnErrors(
@@ -80,27 +98,35 @@ export async function run() {
         results[target.name].push(row);
         const repeats = left - budget.retries;
         console.log(
-          `  round ${r} ${target.name.padEnd(6)} ${describe(row)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}${split(row)}`,
+          `  round ${r} ${target.name.padEnd(9)} ${describe(row)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}${split(row)}`,
         );
       }
     }
-    const summary = { direct: medians(results.direct), proxy: medians(results.proxy) };
+    const summary = {
+      direct: medians(results.direct),
+      forwarder: medians(results.forwarder),
+      proxy: medians(results.proxy),
+    };
     for (const name of PATHS)
-      console.log(`${name.padEnd(6)} median  ${describe(summary[name])}${split(summary[name])}`);
+      console.log(`${name.padEnd(9)} median  ${describe(summary[name])}${split(summary[name])}`);
     const line = resultLine(summary);
     console.log(
-      `proxy: ratio ${line.ratio} (goal >= ${TARGET_RATIO}: ${line.ratio >= TARGET_RATIO ? 'met' : 'missed'}), p99 overhead ${line.p99_overhead_ms} ms`,
+      `proxy: ratio ${line.ratio} (goal >= ${TARGET_RATIO}: ${line.ratio >= TARGET_RATIO ? 'met' : 'missed'}), p99 overhead ${line.p99_overhead_ms} ms; ` +
+        `forwarder_ratio ${line.forwarder_ratio} (favn serve / forwarder), forwarder p99 overhead ${line.forwarder_p99_overhead_ms} ms, ` +
+        `favn serve p99 over the forwarder ${line.proxy_vs_forwarder_p99_ms} ms; CPU per call: forwarder ${line.forwarder_us_per_req} µs, favn serve ${line.serve_us_per_req} µs`,
     );
     console.log(JSON.stringify(line));
   } finally {
-    await Promise.all([host?.stop(), upstream?.stop()]);
+    if (previousPort === undefined) delete process.env[UPSTREAM_PORT_ENV];
+    else process.env[UPSTREAM_PORT_ENV] = previousPort;
+    await Promise.all([host?.stop(), forwarder?.stop(), upstream?.stop()]);
   }
 }
 
 /**
  * @typedef {import('./lib/measure.js').Measurement & { hostUsPerRequest: number | null, upstreamUsPerRequest: number | null }} Row
- * `hostUsPerRequest` and `upstreamUsPerRequest` divide `cpuPerRequestUs` between `favn serve` and
- * the upstream (proxy only, else null).
+ * `hostUsPerRequest` and `upstreamUsPerRequest` divide `cpuPerRequestUs` between the front process
+ * (`favn serve` or the forwarder) and the upstream (null for direct).
  */
 
 /**
@@ -108,17 +134,37 @@ export async function run() {
  */
 
 /**
- * The two measured paths. The proxy's `cpu` counts `favn serve` and the upstream together, as
- * both serve its calls (and `measure` would otherwise count the upstream as "other load").
+ * The three measured paths. The `cpu` of the forwarder and of the proxy counts the front process
+ * and the upstream together, as both serve its calls (and `measure` would otherwise count the
+ * upstream as "other load").
  *
  * @param {import('./lib/processes.js').ServerProcess} upstream
  * @param {import('./proxy/serve-cli.js').ServeProcess} host
- * @returns {{ direct: Target, proxy: Target }}
+ * @param {import('./lib/processes.js').ServerProcess} forwarder
+ * @returns {{ direct: Target, forwarder: Target, proxy: Target }}
  */
-function paths(upstream, host) {
-  const parts = async () => {
-    const [h, u] = await Promise.all([host.cpu(), upstream.cpu()]);
-    return { hostMs: h.cpuMs, upstreamMs: u.cpuMs, at: u.at };
+function paths(upstream, host, forwarder) {
+  /**
+   * @param {string} name
+   * @param {import('./lib/processes.js').ServerProcess} server
+   * @returns {Target}
+   */
+  const fronted = (name, server) => {
+    const parts = async () => {
+      const [h, u] = await Promise.all([server.cpu(), upstream.cpu()]);
+      return { hostMs: h.cpuMs, upstreamMs: u.cpuMs, at: u.at };
+    };
+    return {
+      name,
+      port: server.port,
+      path: PROXY_PATH,
+      cpu: async () => {
+        const p = await parts();
+        return { cpuMs: p.hostMs + p.upstreamMs, at: p.at };
+      },
+      stop: server.stop,
+      parts,
+    };
   };
   return {
     direct: {
@@ -129,23 +175,14 @@ function paths(upstream, host) {
       stop: upstream.stop,
       parts: null,
     },
-    proxy: {
-      name: 'proxy',
-      port: host.port,
-      path: PROXY_PATH,
-      cpu: async () => {
-        const p = await parts();
-        return { cpuMs: p.hostMs + p.upstreamMs, at: p.at };
-      },
-      stop: host.stop,
-      parts,
-    },
+    forwarder: fronted('forwarder', forwarder),
+    proxy: fronted('proxy', host),
   };
 }
 
 /**
- * `measureQuietly`, plus for the proxy how its server CPU divides between `favn serve` and the
- * upstream (their shares over the measurement and any repeats of it).
+ * `measureQuietly`, plus for the forwarder and the proxy how their server CPU divides between the
+ * front process and the upstream (their shares over the measurement and any repeats of it).
  *
  * @param {Target} target
  * @param {Parameters<typeof measureQuietly>[1]} settings
@@ -167,25 +204,26 @@ async function measureTarget(target, settings, budget) {
   };
 }
 
-/** The per-process split of a proxy row's server CPU, as a suffix ('' for direct). */
+/** The per-process split of a row's server CPU, as a suffix ('' for direct). */
 function split(row) {
   if (row.hostUsPerRequest === null || !Number.isFinite(row.hostUsPerRequest)) return '';
-  return `  (favn serve ${Math.round(row.hostUsPerRequest)} + upstream ${Math.round(row.upstreamUsPerRequest)} µs/req)`;
+  return `  (front ${Math.round(row.hostUsPerRequest)} + upstream ${Math.round(row.upstreamUsPerRequest)} µs/req)`;
 }
 
 /**
- * Fails unless the upstream and `favn serve` answer the call with the same JSON, byte for byte.
+ * Fails unless every path answers the call with the same JSON as the first (direct), byte for byte.
  *
- * @param {Target} direct
- * @param {Target} proxy
+ * @param {Target[]} targets
  */
-async function checkSameAnswers(direct, proxy) {
-  const [a, b] = await Promise.all([call(direct), call(proxy)]);
-  if (a !== b)
-    throw new Error(
-      `proxy: direct and proxy answer ${RPC_BODY} differently:\n  direct: ${a.slice(0, 300)}\n  proxy:  ${b.slice(0, 300)}`,
-    );
-  JSON.parse(a);
+async function checkSameAnswers(targets) {
+  const answers = await Promise.all(targets.map(call));
+  for (const [i, answer] of answers.entries()) {
+    if (answer !== answers[0])
+      throw new Error(
+        `proxy: ${targets[0].name} and ${targets[i].name} answer ${RPC_BODY} differently:\n  ${targets[0].name}: ${answers[0].slice(0, 300)}\n  ${targets[i].name}: ${answer.slice(0, 300)}`,
+      );
+  }
+  JSON.parse(answers[0]);
 }
 
 /**
@@ -228,13 +266,18 @@ async function call(target) {
 /**
  * The final JSON line.
  *
- * @param {{ direct: Row, proxy: Row }} summary
+ * @param {{ direct: Row, forwarder: Row, proxy: Row }} summary
  */
-function resultLine({ direct, proxy }) {
+function resultLine({ direct, forwarder, proxy }) {
   return {
     bench: 'proxy',
     ratio: round(proxy.rps / direct.rps, 2),
     p99_overhead_ms: round(proxy.p99Ms - direct.p99Ms, 2),
+    forwarder_ratio: round(proxy.rps / forwarder.rps, 2),
+    forwarder_p99_overhead_ms: round(forwarder.p99Ms - direct.p99Ms, 2),
+    proxy_vs_forwarder_p99_ms: round(proxy.p99Ms - forwarder.p99Ms, 2),
+    forwarder_us_per_req: round(forwarder.hostUsPerRequest ?? NaN),
+    serve_us_per_req: round(proxy.hostUsPerRequest ?? NaN),
   };
 }
 

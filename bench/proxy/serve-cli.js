@@ -35,7 +35,7 @@ const READY_LINE = /favn serve: (http:\/\/\S+?)\/\n/;
 const NO_RATE_LIMIT = { plain: { limit: 1_000_000, windowSec: 1 } };
 
 /**
- * @typedef {import('../lib/processes.js').ServerProcess & { pid: number, output: () => string }} ServeProcess
+ * @typedef {import('../lib/processes.js').ServerProcess & { pid: number, output: () => string, spawnedAt: number, readyAt: number }} ServeProcess
  */
 
 /**
@@ -69,11 +69,16 @@ export async function startServeCli(upstreamPort, name = 'proxy') {
 }
 
 /**
+ * Starts `favn serve --config favn.config.json --port 0 --host 127.0.0.1` in `dir` (which holds the
+ * config) and waits for the URL it prints. `stop` removes `dir` (unless `keepDir`). `spawnedAt` and `readyAt`
+ * (`performance.now()` of this process) time the start, to within the 10 ms the output is polled at.
+ *
  * @param {string} dir the temporary folder holding the config
  * @param {string} name
+ * @param {{ startTimeoutMs?: number, keepDir?: boolean }} [options]
  * @returns {Promise<ServeProcess>}
  */
-async function spawnServe(dir, name) {
+export async function spawnServe(dir, name, { startTimeoutMs = START_TIMEOUT_MS, keepDir = false } = {}) {
   const logFile = path.join(dir, 'serve.log');
   const log = openSync(logFile, 'w');
   const profileDir = process.env.BENCH_PROXY_CPU_PROF;
@@ -93,13 +98,14 @@ async function spawnServe(dir, name) {
   // Without DATABASE_URL it keeps its rate-limit counts in memory rather than in PostgreSQL.
   const env = { ...process.env, NO_COLOR: '1' };
   delete env.DATABASE_URL;
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', log, log] });
   closeSync(log);
   const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(signal ?? code)));
   // Never leave it (or its folder) behind the bench, even when the bench fails.
   const killOnExit = () => {
     child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', killOnExit);
   const output = () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : '');
@@ -116,12 +122,14 @@ async function spawnServe(dir, name) {
       clearTimeout(timer);
     }
     process.off('exit', killOnExit);
-    await rm(dir, { recursive: true, force: true });
+    if (!keepDir) await rm(dir, { recursive: true, force: true });
   };
 
   try {
-    const url = await waitForUrl(output, exited);
+    const url = await waitForUrl(output, exited, startTimeoutMs);
     return {
+      spawnedAt,
+      readyAt: performance.now(),
       name,
       port: Number(new URL(url).port),
       pid: /** @type {number} */ (child.pid),
@@ -141,19 +149,20 @@ async function spawnServe(dir, name) {
  *
  * @param {() => string} output
  * @param {Promise<unknown>} exited
+ * @param {number} timeoutMs
  * @returns {Promise<string>}
  */
-async function waitForUrl(output, exited) {
+async function waitForUrl(output, exited, timeoutMs) {
   let exit;
   void exited.then((how) => (exit = how));
-  const deadline = performance.now() + START_TIMEOUT_MS;
+  const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const match = READY_LINE.exec(output());
     if (match) return match[1];
     if (exit !== undefined) throw new Error(`it exited (${exit})`);
-    await sleep(50);
+    await sleep(10);
   }
-  throw new Error(`no URL within ${START_TIMEOUT_MS} ms`);
+  throw new Error(`no URL within ${timeoutMs} ms`);
 }
 
 /**
