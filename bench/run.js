@@ -11,6 +11,8 @@ const BENCHES = {
   proxy: () => import('./proxy.js'),
   relay: () => import('./relay.js'),
   live: () => import('./live.js'),
+  devloop: () => import('./devloop.js'),
+  scale: () => import('./scale.js'),
 };
 
 const name = process.argv[2];
