@@ -18,6 +18,7 @@ import { createHost, type Host } from '../host/host.js';
 import type { HostOptions } from '../host/host-state.js';
 import type { HostedFeature } from '../feature/hosted-feature.js';
 import { attachLiveSockets } from '../host/live-socket.js';
+import { dataOf, openLiveStream, type LiveStream } from './__fixtures__/live-stream.js';
 
 const schema = defineSchema(
   {
@@ -169,42 +170,10 @@ function who(sub: string, tenant: string, extra: Record<string, unknown> = {}): 
 }
 
 /** A page's push stream read as a browser reads it (fetch + server-sent events). */
-interface Stream {
-  connection: string;
-  pushes: Record<string, unknown>[];
-  closed: boolean;
-  close(): void;
-}
+type Stream = LiveStream;
 
 async function openStream(headers: Record<string, string>, on = main, featureId = FEATURE): Promise<Stream> {
-  const abort = new AbortController();
-  const response = await fetch(`${on.base}/_live/${featureId}`, { headers, signal: abort.signal });
-  expect(response.status).toBe(200);
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let hello!: () => void;
-  const ready = new Promise<void>((resolve) => (hello = resolve));
-  const stream: Stream = { connection: '', pushes: [], closed: false, close: () => abort.abort() };
-  void (async () => {
-    let buffer = '';
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: '' }));
-      if (done) return void (stream.closed = true);
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = block.split('\n').find((l) => l.startsWith('data: '));
-        if (!data) continue;
-        const message = JSON.parse(data.slice(6)) as Record<string, unknown>;
-        if (block.startsWith('event: hello')) {
-          stream.connection = message.connection as string;
-          hello();
-        } else stream.pushes.push(message);
-      }
-    }
-  })();
-  await ready;
+  const stream = await openLiveStream(`${on.base}/_live/${featureId}`, headers);
   cleanups.push(stream.close);
   return stream;
 }
@@ -242,9 +211,6 @@ async function connectionAlive(connection: string, headers: Record<string, strin
   await res.arrayBuffer();
   return res.headers.get('x-favn-live') === 'on';
 }
-
-const dataOf = (stream: Stream, sub: string) =>
-  stream.pushes.filter((p) => p.sub === sub && 'data' in p).map((p) => p.data);
 
 /** A WebSocket of the `ws` client (it can send any first message, set any upgrade header, and stop reading). */
 async function openSocket(first: string | Buffer | null, options: { headers?: Record<string, string> } = {}) {

@@ -15,6 +15,7 @@ import { createHost, type Host } from '../host/host.js';
 import { featureRuntime } from '../host/__fixtures__/contract-parts.js';
 import type { FeatureRuntime } from '../feature/feature-runtime.js';
 import { attachLiveSockets } from '../host/live-socket.js';
+import { dataOf, openLiveStream } from './__fixtures__/live-stream.js';
 
 const schema = defineSchema(
   { notes: defineTable({ body: v.string(), tenant: v.optional(v.string()) }), other: defineTable({ n: v.number() }) },
@@ -108,41 +109,11 @@ function identityHeaders(user: { sub?: string; tenant?: string }): Record<string
 }
 
 async function openPage(user: { sub?: string; tenant?: string } = {}, featureId = FEATURE): Promise<Page> {
-  const abort = new AbortController();
   const headers = identityHeaders(user);
-  const response = await fetch(`${base}/_live/${featureId}`, { headers, signal: abort.signal });
-  expect(response.status).toBe(200);
-  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const pushes: Record<string, unknown>[] = [];
-  let connection = '';
-  let hello!: () => void;
-  const ready = new Promise<void>((resolve) => (hello = resolve));
-  void (async () => {
-    let buffer = '';
-    for (;;) {
-      const { done, value } = await reader.read().catch(() => ({ done: true, value: '' }));
-      if (done) return;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const data = block.split('\n').find((l) => l.startsWith('data: '));
-        if (!data) continue;
-        const message = JSON.parse(data.slice(6)) as Record<string, unknown>;
-        if (block.startsWith('event: hello')) {
-          connection = message.connection as string;
-          hello();
-        } else pushes.push(message);
-      }
-    }
-  })();
-  await ready;
+  const stream = await openLiveStream(`${base}/_live/${featureId}`, headers);
+  const { pushes, connection } = stream;
   const page: Page = {
-    get connection() {
-      return connection;
-    },
+    connection,
     pushes,
     async call(fn, args = [], sub) {
       const res = await fetch(`${base}/rpc/${FEATURE}/${fn}`, {
@@ -156,13 +127,12 @@ async function openPage(user: { sub?: string; tenant?: string } = {}, featureId 
       });
       return { status: res.status, body: await res.json(), live: res.headers.get('x-favn-live') };
     },
-    close: () => abort.abort(),
+    close: stream.close,
   };
   pages.push(page);
   return page;
 }
 
-const dataOf = (page: Page, sub: string) => page.pushes.filter((p) => p.sub === sub && 'data' in p).map((p) => p.data);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('live queries on one host', () => {
