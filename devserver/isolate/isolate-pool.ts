@@ -195,6 +195,8 @@ export class IsolatePool {
    * isolate: a host of many features holds none for the ones nobody calls.
    */
   load(code: string, { warm = true }: { warm?: boolean } = {}): void {
+    // Lazily or not, a host without isolated-vm learns it now (the load fails naming the fix).
+    if (!warm) isolatedVm();
     const first = warm ? new IsolateSlot(code, this.#version + 1, this.#options) : null;
     this.#code = code;
     this.#version++;
