@@ -284,13 +284,17 @@ export function openLiveSocket(url: string, headers: Record<string, string>, sig
       ws.close();
       resolve(new Response(first.body ?? '', { status: first.status }));
     };
-    ws.onclose = () => {
+    const failed = () => {
       if (!answered) {
         answered = true;
         reject(new TypeError(`The live queries socket ${url} closed before it answered`));
       }
       end();
     };
+    ws.onclose = failed;
+    // Some runtimes (Node 22) report a refused handshake with an error and never a close (and
+    // calling close() then reports the error again): the error alone ends it.
+    ws.onerror = failed;
   });
 }
 

@@ -62,7 +62,11 @@ async function ensureTemplate(dir: string): Promise<string | null> {
     }
     return existsSync(path.join(data, READY)) ? data : null;
   } catch {
-    rmSync(making, { recursive: true, force: true });
+    try {
+      rmSync(making, { recursive: true, force: true });
+    } catch {
+      // Nothing was made (a cache path that cannot hold folders).
+    }
     return null;
   }
 }
