@@ -10,6 +10,7 @@ import { IsolateExecutor } from '../executors/isolate-executor.js';
 import { ModuleExecutor } from '../executors/module-executor.js';
 import { IsolateRunner } from '../isolate/isolate-runner.js';
 import { withTimeout } from '../common/with-timeout.js';
+import { RequestError } from '../../runtime/request-error.js';
 import { FunctionTable, MODULE_LOAD_TIMEOUT_MS, type ModuleEntry } from './function-table.js';
 import { hostedFeature, type HostedFeature } from './hosted-feature.js';
 import type { FeatureManifest } from './manifest.js';
@@ -50,7 +51,16 @@ export interface FeatureRuntimeOptions {
    * was checked when built; a host of many features then holds isolates only for those called).
    */
   lazyIsolates?: boolean;
+  /**
+   * Load nothing until a request needs the feature (`favn serve`: a host of many features starts
+   * at once). `feature.ready()` starts the load; a failed load answers 503 (the reason goes to
+   * `warn`) and is tried again by a request at least `LAZY_RETRY_MS` later.
+   */
+  lazy?: boolean;
 }
+
+/** How long a lazy feature whose load failed answers 503 before a request loads it again. */
+export const LAZY_RETRY_MS = 10_000;
 
 /** What went wrong in the latest load; the last good code keeps serving. */
 export interface LoadProblems {
@@ -86,6 +96,11 @@ export class FeatureRuntime {
   #client: Promise<SqlClient> | null = null;
   #feature!: HostedFeature;
   #unavailable: string | undefined;
+  /** Lazy: the first load, while it runs; `null` before it and once it succeeded. */
+  #firstLoad: Promise<void> | null = null;
+  #loadedOnce = false;
+  /** Lazy: the failed first load's answer and when it failed. */
+  #failure: { error: RequestError; reason: string; at: number } | null = null;
 
   constructor(manifest: FeatureManifest, sources: FeatureSources, options: FeatureRuntimeOptions = {}) {
     this.#manifest = manifest;
@@ -151,6 +166,10 @@ export class FeatureRuntime {
       };
     }
     feature.close = () => void this.close();
+    if (this.#options.lazy) {
+      feature.ready = () => this.#ready();
+      feature.loadError = () => this.#failure?.reason ?? null;
+    }
     this.#feature = feature;
     return feature;
   }
@@ -172,6 +191,32 @@ export class FeatureRuntime {
   /** Loads schema, handlers and modules; resolves once calls run the new code. */
   load(): Promise<void> {
     return this.#modules.reload();
+  }
+
+  /** Lazy: `null` once loaded, else the first load (started by this call when none runs). */
+  #ready(): Promise<void> | null {
+    if (this.#loadedOnce) return null;
+    if (this.#firstLoad) return this.#firstLoad;
+    const failure = this.#failure;
+    if (failure && performance.now() - failure.at < LAZY_RETRY_MS) return Promise.reject(failure.error);
+    const loading = this.load().then(
+      () => {
+        this.#loadedOnce = true;
+        this.#failure = null;
+        this.#firstLoad = null;
+      },
+      (error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error);
+        this.#options.warn?.(`${this.#manifest.id}: did not load: ${message}`);
+        const reason =
+          this.#options.detailedErrors === false ? 'the feature did not load (the host logged why)' : message;
+        this.#failure = { error: RequestError.of('unavailable', reason), reason, at: performance.now() };
+        this.#firstLoad = null;
+        throw this.#failure.error;
+      },
+    );
+    this.#firstLoad = loading;
+    return loading;
   }
 
   /** Frees the isolates, the endpoint's sockets and the database this runtime opened. */

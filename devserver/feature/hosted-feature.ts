@@ -21,6 +21,14 @@ export interface HostedFeature {
   handlersError?: () => string | null;
   /** Its handler isolates, for `/_admin` (absent without handlers). */
   isolates?: () => IsolatePoolStats;
+  /**
+   * A feature that loads on first need (`favn serve`): starts its load and resolves once it has
+   * loaded (rejects with a 503 `RequestError` when it failed); `null` once loaded. Absent: loaded
+   * by whoever made it.
+   */
+  ready?: () => Promise<void> | null;
+  /** Why the last load on first need failed (a lazy feature), `null` otherwise. */
+  loadError?: () => string | null;
   /** Frees what the feature holds (its isolates); the host calls it on shutdown. */
   close?: () => void;
 }

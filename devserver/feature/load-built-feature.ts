@@ -10,11 +10,17 @@ import { readManifest } from './manifest.js';
 import { SCHEMA_EXPORT } from './schema-loader.js';
 
 export interface LoadBuiltFeatureOptions {
-  secrets?: Record<string, string>;
+  /** `ctx.secrets`, or how to find them by the feature's id (read from its manifest). */
+  secrets?: Record<string, string> | ((featureId: string) => Record<string, string>);
   warn?: (message: string) => void;
   log?: (line: string, level: string) => void;
   /** The database for a feature with tables; a function opens it only when one needs it. */
   database?: SqlClient | (() => Promise<SqlClient>);
+  /**
+   * Check the files now, load (import, migrate) on the first request that needs the feature:
+   * `favn serve` over many features starts at once. A failed load then answers 503, not here.
+   */
+  lazy?: boolean;
 }
 
 /**
@@ -29,7 +35,8 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
   const manifestFile = path.join(dir, 'feature.json');
   const manifest = readManifest(manifestFile, { runtime: true, warn: options.warn });
   const sf = manifest.serverFunctions;
-  const secrets = Object.freeze({ ...options.secrets });
+  const given = options.secrets;
+  const secrets = Object.freeze({ ...(typeof given === 'function' ? given(manifest.id) : given) });
   let namespace: Promise<Record<string, unknown>> | null = null;
   let handlers: { code: string; kinds: Readonly<Record<string, HandlerKind>> } | null = null;
   const moduleFile = sf?.module ? path.resolve(dir, sf.module) : null;
@@ -54,6 +61,7 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
       database: options.database,
       detailedErrors: false,
       lazyIsolates: true,
+      lazy: options.lazy,
     },
   );
   if (!sf?.module || !moduleFile) return runtime.feature;
@@ -81,7 +89,7 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
     handlers = { code, kinds: sf.handlers.kinds };
   }
   // Production migrations never lose data: a destructive change fails the load.
-  await runtime.load();
+  if (!options.lazy) await runtime.load();
   return runtime.feature;
 }
 

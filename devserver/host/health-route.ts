@@ -57,7 +57,7 @@ export function featureHealth(feature: ReleasedFeature): FeatureHealth {
     exports: status?.exports ?? [],
     declared: [...feature.declared],
     loadedAt: status?.loadedAt ?? null,
-    error: feature.unavailableReason ?? joinErrors(status?.error, feature.handlersError?.()),
+    error: feature.unavailableReason ?? feature.loadError?.() ?? joinErrors(status?.error, feature.handlersError?.()),
     ...(release ? { release } : {}),
   };
 }

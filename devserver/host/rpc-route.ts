@@ -126,6 +126,9 @@ async function parseRpcBody(c: Context<HostEnv>, limit: number): Promise<unknown
 /** The invocation of a declared, exported function; a promise only while code reloads. */
 function findFunction(feature: HostedFeature, fnName: string): Invocation | Promise<Invocation> {
   if (!feature.declared.has(fnName)) throw RequestError.of('notDeclared', undefined, fnName);
+  // A feature that loads on first need: this call loads it (or waits for the load under way).
+  const loading = feature.ready?.();
+  if (loading) return loading.then(() => findFunction(feature, fnName));
   const resolved = feature.functions?.resolve(fnName);
   if (resolved instanceof Promise) return resolved.then((invocation) => exported(invocation, fnName));
   return exported(resolved, fnName);

@@ -99,6 +99,8 @@ async function storageOf(
   const featureId = c.req.param('featureId') ?? '';
   const feature = state.features.get(featureId);
   if (!feature) throw RequestError.of('featureNotFound', undefined, featureId);
+  // Its tables (the settings document among them) are known once a feature loaded on first need has.
+  await feature.ready?.();
   if (!feature.data?.model.storage) {
     const fix = 'declare it with defineSchema({...}, { storage: {...} })';
     throw new RequestError(404, `Feature "${featureId}" has no settings document: ${fix}`);

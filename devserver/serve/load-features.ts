@@ -23,6 +23,8 @@ export interface LoadOptions {
   /** The secrets (`ctx.secrets`) of a feature, by its id. Default: none. */
   secrets?: (featureId: string) => Record<string, string>;
   warn: (message: string) => void;
+  /** Load each feature on the first request that needs it (its files are checked now). */
+  lazy?: boolean;
 }
 
 /**
@@ -45,11 +47,12 @@ export async function loadFeatures(sources: readonly FeatureSource[], options: L
 
 async function loadSource(source: FeatureSource, options: LoadOptions): Promise<ServedFeature> {
   const secretsOf = options.secrets ?? (() => ({}));
-  const load = (featureId: string) => ({
+  const load = {
     database: options.database,
-    secrets: secretsOf(featureId),
+    secrets: secretsOf,
     warn: options.warn,
-  });
+    lazy: options.lazy,
+  };
   if (source.kind === 'built') {
     const serverDir = existsSync(path.join(source.dir, 'dist-server', 'feature.json'))
       ? path.join(source.dir, 'dist-server')
@@ -58,14 +61,14 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
       throw new UsageError(`${source.dir} has no dist-server/feature.json: run "vite build" in the feature repo first`);
     }
     const clientDir = path.join(path.dirname(serverDir), 'dist');
-    const feature = await loadBuiltFeature(serverDir, load(idOf(serverDir)));
+    const feature = await loadBuiltFeature(serverDir, load);
     return { feature, staticDir: existsSync(path.join(clientDir, 'index.html')) ? clientDir : null };
   }
   if (source.kind === 'manifest') {
     const manifest = readManifest(source.file, { runtime: true, warn: options.warn });
     const sf = manifest.serverFunctions;
     if (!sf?.endpoint) {
-      return { feature: await loadBuiltFeature(path.dirname(source.file), load(manifest.id)), staticDir: null };
+      return { feature: await loadBuiltFeature(path.dirname(source.file), load), staticDir: null };
     }
     // Endpoint mode: no code of its own; the runtime forwards every declared function.
     const secrets = secretsOf(manifest.id);
@@ -76,7 +79,7 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
   }
   const fetched = await fetchRelease(source.location, options.cacheDir);
   if ('dir' in fetched) {
-    const feature = await loadBuiltFeature(fetched.dir, load(idOf(fetched.dir)));
+    const feature = await loadBuiltFeature(fetched.dir, load);
     return { feature, staticDir: null };
   }
   const id = fetched.id ?? 'unknown-feature';
@@ -84,9 +87,4 @@ async function loadSource(source: FeatureSource, options: LoadOptions): Promise<
   feature.unavailableReason = fetched.unavailable;
   options.warn(`favn serve: ${id} stays unloaded: ${fetched.unavailable}`);
   return { feature, staticDir: null };
-}
-
-/** The id in a built feature's `feature.json`, read first: its secrets go in with the manifest. */
-function idOf(dir: string): string {
-  return readManifest(path.join(dir, 'feature.json'), { runtime: true }).id;
 }

@@ -101,6 +101,8 @@ describe('releases in the serve config', () => {
     });
     const config = readServeConfig(file, []);
     expect(config.releasePollSeconds).toBe(0.5);
+    expect(config.load).toBeUndefined();
+    expect(readServeConfig(await configWith({ load: 'start' }), []).load).toBe('start');
     expect(config.features.map((f) => f.kind === 'releases' && [f.location, f.feature, f.allowRollback])).toEqual([
       ['https://cdn.example.com/x/releases.json', 'feature-x', true],
       [path.join(dir, 'y', 'releases.json'), 'feature-y', false],
@@ -131,6 +133,7 @@ describe('releases in the serve config', () => {
       /"features\[0\]\.feature" must be the id of the feature this releases\.json serves/,
     ],
     [{ releasePollSeconds: -1 }, /"releasePollSeconds" must be a number of seconds/],
+    [{ load: 'lazy' }, /"load" must be "first-call" \(load each feature when first called\) or "start"/],
   ])('refuses %j', async (content, message) => {
     expect(() => readServeConfig(file(content), [])).toThrowError(message);
   });

@@ -42,6 +42,11 @@ export interface ServeConfig {
   secrets?: Record<string, string>;
   /** Seconds between two reads of each `releases.json` (default 5; 0: only at start). */
   releasePollSeconds?: number;
+  /**
+   * When built features load (import, migrate): `first-call` (default; the start only checks
+   * their files) or `start` (a feature that fails to load stops the start).
+   */
+  load?: 'first-call' | 'start';
 }
 
 /**
@@ -137,6 +142,11 @@ export function readServeConfig(file: string | undefined, dirs: readonly string[
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0)
       fail('releasePollSeconds', 'must be a number of seconds (0: read releases.json only at start)');
     config.releasePollSeconds = seconds as number;
+  }
+  if (record.load !== undefined) {
+    if (record.load !== 'first-call' && record.load !== 'start')
+      fail('load', 'must be "first-call" (load each feature when first called) or "start" (load all before listening)');
+    config.load = record.load as 'first-call' | 'start';
   }
   return config;
 }

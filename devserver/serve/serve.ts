@@ -97,6 +97,7 @@ export async function startServe(config: ServeConfig, options: ServeOptions): Pr
           cacheDir,
           secrets: (featureId) => secrets.of(featureId),
           warn,
+          lazy: config.load !== 'start',
         })) as [ServedFeature];
       }
       if (features.some((s) => s.feature.id === one.feature.id)) {
