@@ -1,4 +1,5 @@
 import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
 import type { ModuleRunner } from 'vite/module-runner';
@@ -20,6 +21,9 @@ import { scanProject, type ProjectScan } from '../devserver/scan/server-modules.
 import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { reportProblems, type Problem } from './report-problems.js';
 
+/** Vite's file watcher reports at most one change of a file per this many ms. */
+const WATCHER_THROTTLE_MS = 50;
+
 /**
  * `vite` dev's side of a feature: its code comes through Vite's module runner, and a save of a
  * server module, the schema or `feature.json` re-scans and asks the feature runtime to load again;
@@ -38,6 +42,9 @@ export class DevReloader {
   #changed = new Set<string>();
   #schemaFile: string;
   #snapshotWarned = false;
+  /** Size and time of each changed file as the last reload read it. */
+  #read = new Map<string, { mtimeMs: number; size: number }>();
+  #rechecks = new Map<string, NodeJS.Timeout>();
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -79,16 +86,39 @@ export class DevReloader {
   }
 
   /**
-   * Re-scans and reloads soon; saves in quick succession coalesce into one reload. Only `file`
+   * Re-scans and reloads at the watcher event; saves made before the reload starts join it. Only `file`
    * (if given) and the modules that import it are evaluated again; others keep their state.
    */
   scheduleReload(file?: string): void {
-    if (file) this.#changed.add(file);
-    if (this.#timer) clearTimeout(this.#timer);
+    if (file) {
+      this.#changed.add(file);
+      this.#recheck(file);
+    }
+    // At once: saves that arrive before the reload starts join it; later ones load again after it.
+    if (this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = null;
       void this.reload();
-    }, 20);
+    }, 0);
+  }
+
+  /**
+   * Vite's file watcher drops a second change of a file within 50 ms of the first (a save, then a
+   * formatter's rewrite): once that window has passed, a file that differs from what the reload
+   * read is loaded again.
+   */
+  #recheck(file: string): void {
+    clearTimeout(this.#rechecks.get(file));
+    const timer = setTimeout(async () => {
+      this.#rechecks.delete(file);
+      // Not read yet (a reload is under way): look again after the one that reads it.
+      if (this.#changed.has(file)) return this.#recheck(file);
+      const now = await stat(file).catch(() => null);
+      const read = this.#read.get(file);
+      if (now && (!read || read.mtimeMs !== now.mtimeMs || read.size !== now.size)) this.scheduleReload(file);
+    }, WATCHER_THROTTLE_MS + 20);
+    timer.unref();
+    this.#rechecks.set(file, timer);
   }
 
   /**
@@ -110,6 +140,7 @@ export class DevReloader {
 
   async close(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
+    for (const timer of this.#rechecks.values()) clearTimeout(timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);
     await this.runtime.close();
     await this.#runner.close();
@@ -199,6 +230,17 @@ export class DevReloader {
     const changed = [...this.#changed];
     this.#changed.clear();
     await Promise.all(changed.map(waitForContent));
+    // What this reload reads, for the re-check after the watcher's quiet window.
+    await Promise.all(
+      changed.map(async (file) => {
+        const info = await stat(file).catch(() => null);
+        if (info) this.#read.set(file, { mtimeMs: info.mtimeMs, size: info.size });
+        else this.#read.delete(file);
+      }),
+    );
+    // Vite may have transformed a file between two quick saves, after it last invalidated it.
+    const graph = this.#server.environments[SERVER_ENVIRONMENT]!.moduleGraph;
+    for (const file of changed) graph.onFileChange(file);
     const modules = this.#runner.evaluatedModules;
     const seen = new Set<string>();
     const invalidate = (id: string) => {
