@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -58,5 +58,27 @@ describe('a new dev database starts as a copy of the initialized template', () =
     writeFileSync(blocked, 'a file where the cache folder would be');
     const target = path.join(scratch, 'five');
     expect(await seedFromTemplate(target, { FAVN_CACHE_DIR: blocked })).toBe(false);
+  });
+});
+
+describe('a dev database folder starts with less shared memory', () => {
+  it('opens with shared_buffers 16MB, and an operator ALTER SYSTEM SET still wins', async () => {
+    const dir = path.join(scratch, 'tuned', '.favn', 'db');
+    await seedFromTemplate(dir, env);
+    const setting = async () => {
+      const db = await openPglite(dir);
+      try {
+        return (await db.adminTransaction((q) => q("SELECT current_setting('shared_buffers') AS v")))[0]?.v;
+      } finally {
+        await db.close();
+      }
+    };
+    expect(await setting()).toBe('16MB');
+    const db = await openPglite(dir);
+    await db.pglite.exec("ALTER SYSTEM SET shared_buffers = '32MB'");
+    await db.close();
+    expect(await setting()).toBe('32MB');
+    // Opening again does not add the setting twice.
+    expect(readFileSync(path.join(dir, 'postgresql.conf'), 'utf8').split('shared_buffers = 16MB').length).toBe(2);
   });
 });
