@@ -18,6 +18,11 @@ import { registerShellPage, SHELL_PATH } from '../devserver/serve/shell-route.js
 
 const HOST_PATHS = [`${RPC_PREFIX}/`, '/_health', '/_admin', `${STORAGE_PREFIX}/`, `${LIVE_PREFIX}/`, SHELL_PATH];
 
+/** True for the URLs the host answers in `vite` dev; they never reach Vite's own middlewares. */
+export function isHostPath(url: string): boolean {
+  return HOST_PATHS.some((p) => url.startsWith(p));
+}
+
 /**
  * `vite` dev: mounts the host into Vite's own server, so one port serves the page and
  * `POST /rpc/...`; server code reloads through Vite's module graph on save.
@@ -73,7 +78,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
           res.setHeader('access-control-allow-origin', 'null');
           res.setHeader('vary', 'origin');
         }
-        if (HOST_PATHS.some((p) => url.startsWith(p))) return void listener(req, res);
+        if (isHostPath(url)) return void listener(req, res);
         // Server rendering of this request (a framework's SSR) calls server functions as its caller.
         runWithRequest(req, next);
       });

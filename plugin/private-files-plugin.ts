@@ -2,6 +2,7 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import type { Plugin, ViteDevServer } from 'vite';
 import type { ServerFnsOptions } from './options.js';
+import { isHostPath } from './dev-host-plugin.js';
 import {
   candidatePaths,
   isPrivatePath,
@@ -41,6 +42,8 @@ export function privateFilesPlugin(options: ServerFnsOptions): Plugin {
       // middlewares.
       server.middlewares.use(function favnPrivateFiles(req, res, next) {
         const url = req.url ?? '/';
+        // The host answers these paths itself and never sends a file for them (nor hands them on).
+        if (isHostPath(url)) return next();
         isPrivateRequest(url, dirs, files).then(
           (refused) => {
             if (!refused) return next();
