@@ -13,7 +13,11 @@
  * order alternates from round to round); a path's figures are the medians over its rounds.
  * `overhead_us` is the host process's CPU time per trivial call in an isolate minus per trivial
  * plain call (its CPU time, all threads, over each measurement divided by the calls sent), at 16 in
- * flight; `overhead_c1_us` the same at one in flight. The last line printed is one JSON object.
+ * flight; `overhead_c1_us` the same at one in flight. `apply_floor_us` is what isolated-vm alone
+ * costs per call (`lib/isolate-floor.js`: a bare `Reference.apply` of a function returning a
+ * string, the hand-off to the isolate's thread and back), `apply_sync_floor_us` the same on the
+ * calling thread (`applySync`, which would block the host's event loop while handler code runs).
+ * The last line printed is one JSON object.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -131,7 +135,11 @@ export async function run() {
       for (const p of PATHS)
         console.log(`${workload.name.padEnd(10)} ${p.padEnd(7)} median  ${describe(summary[workload.name][p])}`);
     }
-    const line = resultLine(summary);
+    const floor = await measureFloor();
+    const line = { ...resultLine(summary), ...floor };
+    console.log(
+      `isolate: floor, isolated-vm alone: host CPU per Reference.apply ${floor.apply_floor_us} µs (applySync ${floor.apply_sync_floor_us} µs)`,
+    );
     console.log(
       `isolate: trivial_ratio ${line.trivial_ratio} (target >= ${TARGETS.trivial_ratio}), db_ratio ${line.db_ratio} (target >= ${TARGETS.db_ratio}), ` +
         `p50_overhead_ms ${line.p50_overhead_ms} (target <= ${TARGETS.p50_overhead_ms}), ` +
@@ -241,6 +249,23 @@ async function call(server, fn, body) {
  */
 function rpcBody(args) {
   return JSON.stringify({ args });
+}
+
+/**
+ * What isolated-vm alone costs per call (`lib/isolate-floor.js` in a child process, after the
+ * measurements): the floor under `overhead_us`.
+ *
+ * @returns {Promise<{ apply_floor_us: number, apply_sync_floor_us: number }>}
+ */
+function measureFloor() {
+  const script = fileURLToPath(new URL('./lib/isolate-floor.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [NO_NODE_SNAPSHOT, script], { timeout: 120_000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`isolate: the floor measurement failed: ${error.message}\n${stderr}`));
+      const { apply_us, apply_sync_us } = JSON.parse(stdout.trim().split('\n').pop() ?? '{}');
+      resolve({ apply_floor_us: apply_us, apply_sync_floor_us: apply_sync_us });
+    });
+  });
 }
 
 /**
