@@ -45,6 +45,7 @@ export class DevReloader {
   /** Size and time of each changed file as the last reload read it. */
   #read = new Map<string, { mtimeMs: number; size: number }>();
   #rechecks = new Map<string, NodeJS.Timeout>();
+  #closed = false;
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -90,6 +91,7 @@ export class DevReloader {
    * (if given) and the modules that import it are evaluated again; others keep their state.
    */
   scheduleReload(file?: string): void {
+    if (this.#closed) return;
     if (file) {
       this.#changed.add(file);
       this.#recheck(file);
@@ -139,6 +141,8 @@ export class DevReloader {
   }
 
   async close(): Promise<void> {
+    // A re-check whose stat is under way must not start a reload afterwards.
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);

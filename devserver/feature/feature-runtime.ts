@@ -196,6 +196,8 @@ export class FeatureRuntime {
   /** Lazy: `null` once loaded, else the first load (started by this call when none runs). */
   #ready(): Promise<void> | null {
     if (this.#loadedOnce) return null;
+    // A feature that failed its integrity check never runs its code, whichever route asks.
+    if (this.#unavailable) return Promise.reject(RequestError.of('unavailable', this.#unavailable));
     if (this.#firstLoad) return this.#firstLoad;
     const failure = this.#failure;
     if (failure && performance.now() - failure.at < LAZY_RETRY_MS) return Promise.reject(failure.error);

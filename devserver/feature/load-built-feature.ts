@@ -40,8 +40,21 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
   let namespace: Promise<Record<string, unknown>> | null = null;
   let handlers: { code: string; kinds: Readonly<Record<string, HandlerKind>> } | null = null;
   const moduleFile = sf?.module ? path.resolve(dir, sf.module) : null;
-  const bundle = () =>
-    (namespace ??= import(pathToFileURL(moduleFile as string).href) as Promise<Record<string, unknown>>);
+  /** The digest the start checked: a lazy load imports only those bytes (a file changed since is refused). */
+  let checked: string | null = null;
+  const bundle = () => (namespace ??= importBundle());
+  const importBundle = async (): Promise<Record<string, unknown>> => {
+    const file = moduleFile as string;
+    if (checked !== null) {
+      const now = sha256(await readFile(file));
+      if (now !== checked) {
+        const reason = `${sf?.module} changed after the start (sha256 ${now}, checked ${checked}): restart to serve the new build`;
+        runtime.markUnavailable(reason);
+        throw new Error(reason);
+      }
+    }
+    return import(pathToFileURL(file).href) as Promise<Record<string, unknown>>;
+  };
   const runtime = new FeatureRuntime(
     manifest,
     {
@@ -88,8 +101,9 @@ export async function loadBuiltFeature(dir: string, options: LoadBuiltFeatureOpt
     }
     handlers = { code, kinds: sf.handlers.kinds };
   }
+  if (options.lazy) checked = digest;
   // Production migrations never lose data: a destructive change fails the load.
-  if (!options.lazy) await runtime.load();
+  else await runtime.load();
   return runtime.feature;
 }
 

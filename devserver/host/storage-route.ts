@@ -99,13 +99,16 @@ async function storageOf(
   const featureId = c.req.param('featureId') ?? '';
   const feature = state.features.get(featureId);
   if (!feature) throw RequestError.of('featureNotFound', undefined, featureId);
+  // As on the RPC route: a feature that failed its integrity check runs nothing, and a caller
+  // refused with 401 makes the host load nothing.
+  if (feature.unavailableReason) throw RequestError.of('unavailable', feature.unavailableReason);
+  const identity = await state.options.identify(c, feature);
   // Its tables (the settings document among them) are known once a feature loaded on first need has.
   await feature.ready?.();
   if (!feature.data?.model.storage) {
     const fix = 'declare it with defineSchema({...}, { storage: {...} })';
     throw new RequestError(404, `Feature "${featureId}" has no settings document: ${fix}`);
   }
-  const identity = await state.options.identify(c, feature);
   return {
     feature,
     key: identity.tenantId ?? '',
