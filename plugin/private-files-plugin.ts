@@ -38,13 +38,14 @@ export function privateFilesPlugin(options: ServerFnsOptions): Plugin {
       const { root, publicDir, base, logger } = server.config;
       const files = privateFiles(root, options);
       const dirs: ServedDirs = { root, publicDir, base };
+      const realFiles = realPathsFor(files);
       // Added here, not in a returned hook, so it runs before Vite's static, `/@fs/` and transform
       // middlewares.
       server.middlewares.use(function favnPrivateFiles(req, res, next) {
         const url = req.url ?? '/';
         // The host answers these paths itself and never sends a file for them (nor hands them on).
         if (isHostPath(url)) return next();
-        isPrivateRequest(url, dirs, files).then(
+        isPrivateRequest(url, dirs, files, realFiles).then(
           (refused) => {
             if (!refused) return next();
             logger.warnOnce(`[favn] Refused ${JSON.stringify(url.split('?', 1)[0])}: ${REFUSAL}`, { timestamp: true });
@@ -62,17 +63,40 @@ export function privateFilesPlugin(options: ServerFnsOptions): Plugin {
 const REFUSAL = "the dev server never serves the feature's private files (.favn/, dist-server/, feature.json, .env*).";
 
 /** True if any file the URL could reach, as written or after resolving symlinks, is private. */
-async function isPrivateRequest(url: string, dirs: ServedDirs, files: PrivateFiles): Promise<boolean> {
+async function isPrivateRequest(
+  url: string,
+  dirs: ServedDirs,
+  files: PrivateFiles,
+  realFiles: () => Promise<PrivateFiles>,
+): Promise<boolean> {
   const candidates = candidatePaths(url, dirs);
   if (candidates.some((file) => isPrivatePath(file, files))) return true;
   // A symlink (in the repo, or the repo itself) can lead into a private folder under another name.
-  const realFiles: PrivateFiles = {
-    root: await realPathOf(files.root),
-    dirs: await Promise.all(files.dirs.map(realPathOf)),
-    files: await Promise.all(files.files.map(realPathOf)),
+  const [real, realCandidates] = await Promise.all([realFiles(), Promise.all(candidates.map(realPathOf))]);
+  return realCandidates.some((file) => isPrivatePath(file, files) || isPrivatePath(file, real));
+}
+
+/** How long the private files' real paths are reused: a page loads hundreds of modules at once. */
+const REAL_PATHS_MS = 1000;
+
+/**
+ * The private files' real paths (through symlinks), resolved again once `REAL_PATHS_MS` old; the
+ * requested file's own real path is resolved on every request.
+ */
+function realPathsFor(files: PrivateFiles): () => Promise<PrivateFiles> {
+  let cached: { at: number; real: Promise<PrivateFiles> } | null = null;
+  return () => {
+    const now = performance.now();
+    if (!cached || now - cached.at > REAL_PATHS_MS) {
+      const real = Promise.all([
+        realPathOf(files.root),
+        Promise.all(files.dirs.map(realPathOf)),
+        Promise.all(files.files.map(realPathOf)),
+      ]).then(([root, dirs, list]) => ({ root, dirs, files: list }));
+      cached = { at: now, real };
+    }
+    return cached.real;
   };
-  const realCandidates = await Promise.all(candidates.map(realPathOf));
-  return realCandidates.some((file) => isPrivatePath(file, files) || isPrivatePath(file, realFiles));
 }
 
 /** The real path of a file, or of its nearest existing ancestor with the rest appended. */
