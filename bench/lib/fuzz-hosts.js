@@ -122,9 +122,13 @@ export async function startHost(name, fixtures, options = {}) {
   if (options.gc) flags.push('--expose-gc', '--require', GC_PRELOAD);
   const runDir = path.join(fixtures.work, `${name}-run`);
   await mkdir(runDir, { recursive: true });
+  // Both features load before it listens: the memory read after the warm-up is then that of loaded
+  // features, whichever the random warm-up happened to call (loading on first request has its own tests).
+  if (name === 'serve') await writeFile(path.join(runDir, 'favn.config.json'), JSON.stringify({ load: 'start' }));
+  const serveArgs = ['serve', fixtures.handlers, fixtures.crud, '--config', 'favn.config.json'];
   const [args, cwd] =
     name === 'serve'
-      ? [[FAVN_BIN, 'serve', fixtures.handlers, fixtures.crud, '--port', '0', '--host', '127.0.0.1'], runDir]
+      ? [[FAVN_BIN, ...serveArgs, '--port', '0', '--host', '127.0.0.1'], runDir]
       : [[VITE_BIN, '--port', '0', '--host', '127.0.0.1', '--strictPort=false'], fixtures.handlers];
   const adminToken = `fuzz-admin-${randomUUID()}`;
   const env = {
