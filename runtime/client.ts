@@ -227,11 +227,20 @@ export function isLive(fn: AnyProxy): boolean {
   return settings.live !== false && !(fn as { [NOT_LIVE]?: true })[NOT_LIVE];
 }
 
+/** An answer that `keepLive`'s `started` found out of date: no listener sees it. */
+const OUT_OF_DATE = Symbol('out of date');
+
+/**
+ * Keeps one call live on the feature's channel. `started`, when given, runs as each call of the
+ * subscription starts; the check it returns says, at the answer, whether the answer still holds
+ * (one that does not is dropped, a push later brings the newer data).
+ */
 function keepLive(
   call: RelayCall,
   what: string,
   once: boolean,
   listener: { onData: (data: unknown) => void; onError: (error: RpcError) => void; onStatus: (s: LiveStatus) => void },
+  started?: () => () => boolean,
 ): () => void {
   if (once || settings.live === false) {
     // Answers once: live updates were turned off.
@@ -245,9 +254,20 @@ function keepLive(
   const key = `${settings.baseUrl ?? ''}\0${call.featureId}`;
   let channel = channels.get(key);
   if (!channel) channels.set(key, (channel = createChannel(call.featureId)));
+  const answer = (live?: string) => (frame ? relayAnswer(frame, call, what, live) : fetchAnswer(call, what, live));
+  if (!started) return channel.add(answer, listener);
   return channel.add(
-    (live) => (frame ? relayAnswer(frame, call, what, live) : fetchAnswer(call, what, live)),
-    listener,
+    async (live) => {
+      const holds = started();
+      try {
+        const result = await answer(live);
+        return holds() ? result : { ...result, data: OUT_OF_DATE };
+      } catch (error) {
+        if (holds()) throw error;
+        return { data: OUT_OF_DATE, live: null };
+      }
+    },
+    { ...listener, onData: (data) => data !== OUT_OF_DATE && listener.onData(data) },
   );
 }
 
@@ -405,12 +425,22 @@ function createSharedStorage(featureId: string): SharedStorage {
   const startLive = () => {
     if (!isLive(readDocument)) return read();
     const call: RelayCall = { kind: 'storage', featureId, method: 'GET' };
-    stopLive = keepLive(call, 'the settings document', false, {
-      // A save under way brings the newest document itself; after it, the host pushes it too.
-      onData: (data) => !saving && show({ data, error: undefined }),
-      onError: (error) => !saving && show({ error }),
-      onStatus: () => {},
-    });
+    stopLive = keepLive(
+      call,
+      'the settings document',
+      false,
+      {
+        // A save under way brings the newest document itself; after it, the host pushes it too.
+        onData: (data) => !saving && show({ data, error: undefined }),
+        onError: (error) => !saving && show({ error }),
+        onStatus: () => {},
+      },
+      // A read that started before a save answers with the document before it: out of date.
+      () => {
+        const at = epoch;
+        return () => at === epoch;
+      },
+    );
   };
   return {
     current: () => state,

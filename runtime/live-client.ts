@@ -35,6 +35,8 @@ interface Sub {
   live: boolean;
   /** It has shown a result or an error. */
   answered: boolean;
+  /** A plain call (no connection) is in flight: a retry that fails again does not send another. */
+  asking: boolean;
   /** A push came during the current call: it is newer than the call's answer. */
   pushed: boolean;
 }
@@ -71,6 +73,7 @@ export class LiveChannel {
       attempt: 0,
       live: false,
       answered: false,
+      asking: false,
       pushed: false,
     };
     this.#subs.set(sub.id, sub);
@@ -119,15 +122,18 @@ export class LiveChannel {
 
   /** A plain call for a query that has shown nothing yet, while there is no connection. */
   #answerOnce(sub: Sub): void {
-    if (sub.answered) return;
+    if (sub.answered || sub.asking) return;
     const attempt = ++sub.attempt;
+    sub.asking = true;
     sub.call().then(
       ({ data }) => {
+        sub.asking = false;
         if (sub.attempt !== attempt) return;
         sub.answered = true;
         sub.listener.onData(data);
       },
       (error: RpcError) => {
+        sub.asking = false;
         if (sub.attempt !== attempt) return;
         sub.answered = true;
         sub.listener.onError(error);
