@@ -262,8 +262,11 @@ export class FeatureRuntime {
 
   async #entries(): Promise<ModuleEntry[]> {
     this.problems.modules.clear();
+    // The handlers are scanned and bundled while the schema module loads and the database opens
+    // (file reads and the bundler's own threads beside them): not one after the other.
+    const handlers = this.#loadHandlers();
     await this.#loadSchema();
-    await this.#loadHandlers();
+    await handlers;
     return this.#sources.modules();
   }
 

@@ -21,6 +21,8 @@ export class CallLog {
   #next = 0;
   #size: number;
   #print: ((line: string) => void) | null;
+  /** Lines not printed yet: they go out after the answers, not before them. */
+  #pending: StoredCall[] = [];
 
   constructor(options: { size?: number; print?: ((line: string) => void) | null } = {}) {
     this.#size = options.size ?? 100;
@@ -32,8 +34,17 @@ export class CallLog {
     const entry: StoredCall = { ...call, time: Date.now() };
     this.#ring[this.#next] = entry;
     this.#next = (this.#next + 1) % this.#size;
-    if (this.#print) this.#print(formatCall(entry));
+    if (!this.#print) return;
+    // A terminal write (and a logger's first timestamp, which loads the locale data: 60 ms) would
+    // hold the answer back: lines are printed once the answers of this turn have gone out.
+    if (this.#pending.push(entry) === 1) setImmediate(this.#flush);
   }
+
+  #flush = (): void => {
+    const entries = this.#pending;
+    this.#pending = [];
+    for (const entry of entries) this.#print?.(formatCall(entry));
+  };
 
   /** Newest first. */
   recent(): CallRecord[] {
