@@ -38,7 +38,7 @@ export class DevReloader {
   #runner: ModuleRunner;
   #scan: ProjectScan = { modules: [], errors: [] };
   #manifestError: UsageError | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  #timer: NodeJS.Immediate | null = null;
   #changed = new Set<string>();
   #schemaFile: string;
   #snapshotWarned = false;
@@ -98,10 +98,10 @@ export class DevReloader {
     }
     // At once: saves that arrive before the reload starts join it; later ones load again after it.
     if (this.#timer) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = setImmediate(() => {
       this.#timer = null;
       void this.reload();
-    }, 0);
+    });
   }
 
   /**
@@ -143,7 +143,7 @@ export class DevReloader {
   async close(): Promise<void> {
     // A re-check whose stat is under way must not start a reload afterwards.
     this.#closed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#timer) clearImmediate(this.#timer);
     for (const timer of this.#rechecks.values()) clearTimeout(timer);
     unwatchFile(this.#state.manifestFile, this.#onManifestStat);
     await this.runtime.close();
@@ -233,11 +233,10 @@ export class DevReloader {
   async #invalidateChanged(): Promise<void> {
     const changed = [...this.#changed];
     this.#changed.clear();
-    await Promise.all(changed.map(waitForContent));
-    // What this reload reads, for the re-check after the watcher's quiet window.
     await Promise.all(
       changed.map(async (file) => {
-        const info = await stat(file).catch(() => null);
+        const info = await waitForContent(file);
+        // What this reload reads, for the re-check after the watcher's quiet window.
         if (info) this.#read.set(file, { mtimeMs: info.mtimeMs, size: info.size });
         else this.#read.delete(file);
       }),

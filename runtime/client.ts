@@ -400,23 +400,28 @@ export function sharedStorage(featureId?: string): SharedStorage {
 function createSharedStorage(featureId: string): SharedStorage {
   let state: StorageState = { data: undefined, error: undefined, loading: true };
   const listeners = new Set<() => void>();
-  // Every save starts a new epoch: an answer from an older one (a read, a save) is out of date.
+  // Every save starts a new epoch: the answer of an older save is out of date.
   let epoch = 0;
+  // Saves that succeeded: a read that started before one brings the document before it. A save
+  // that failed changed nothing, so a read around it still holds.
+  let saved = 0;
   let saving = 0;
   let reading = false;
   const show = (next: Partial<StorageState>) => {
     state = { ...state, loading: false, ...next };
     for (const listener of listeners) listener();
   };
+  /** A read's answer shows when no save succeeded since it started, and none is under way. */
+  const holds = (at: number) => at === saved && !saving;
   const read = () => {
     // One read at a time; a save under way brings the newest document itself.
     if (reading || saving) return;
     reading = true;
-    const started = epoch;
+    const at = saved;
     readDocument(featureId)
       .then(
-        (data) => started === epoch && show({ data, error: undefined }),
-        (error: RpcError) => started === epoch && show({ error }),
+        (data) => holds(at) && show({ data, error: undefined }),
+        (error: RpcError) => holds(at) && show({ error }),
       )
       .finally(() => (reading = false));
   };
@@ -435,10 +440,9 @@ function createSharedStorage(featureId: string): SharedStorage {
         onError: (error) => !saving && show({ error }),
         onStatus: () => {},
       },
-      // A read that started before a save answers with the document before it: out of date.
       () => {
-        const at = epoch;
-        return () => at === epoch;
+        const at = saved;
+        return () => at === saved;
       },
     );
   };
@@ -461,6 +465,7 @@ function createSharedStorage(featureId: string): SharedStorage {
       try {
         const call: RelayCall = { kind: 'storage', featureId, method: 'PUT', body: JSON.stringify(doc) };
         const data = await request(call, 'the settings document');
+        saved++;
         if (mine === epoch) show({ data, error: undefined });
         return data;
       } catch (error) {
@@ -468,6 +473,15 @@ function createSharedStorage(featureId: string): SharedStorage {
         throw error;
       } finally {
         saving--;
+        // A failed save before anything showed: the read it set aside is read again (the save's
+        // error stays shown beside the document).
+        if (!saving && state.data === undefined && mine === epoch) {
+          const at = saved;
+          readDocument(featureId).then(
+            (data) => holds(at) && show({ data }),
+            () => {},
+          );
+        }
       }
     },
   };

@@ -35,13 +35,17 @@ interface Sub {
   live: boolean;
   /** It has shown a result or an error. */
   answered: boolean;
-  /** A plain call (no connection) is in flight: a retry that fails again does not send another. */
-  asking: boolean;
+  /** When the plain call in flight (no connection) started, or 0: retries do not send another. */
+  asking: number;
   /** A push came during the current call: it is newer than the call's answer. */
   pushed: boolean;
 }
 
 const MAX_BACKOFF_MS = 10_000;
+/** A connection up this long before it ended starts the backoff over; a shorter one does not. */
+const STABLE_MS = 5_000;
+/** A plain call unanswered this long (a lost connection) is sent again at the next attempt. */
+const ASK_AGAIN_MS = 5_000;
 /** A query waits this long for the push connection, then answers without it (and subscribes later). */
 const CONNECT_WAIT_MS = 2000;
 
@@ -56,6 +60,8 @@ export class LiveChannel {
   #connection: string | null = null;
   #abort: AbortController | null = null;
   #failures = 0;
+  /** When the current connection said hello (0: none). */
+  #helloAt = 0;
   #retry: ReturnType<typeof setTimeout> | null = null;
   #idle: ReturnType<typeof setTimeout> | null = null;
   #ending: string[] = [];
@@ -73,7 +79,7 @@ export class LiveChannel {
       attempt: 0,
       live: false,
       answered: false,
-      asking: false,
+      asking: 0,
       pushed: false,
     };
     this.#subs.set(sub.id, sub);
@@ -118,26 +124,27 @@ export class LiveChannel {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = null;
     this.#failures = 0;
+    this.#helloAt = 0;
   }
 
-  /** A plain call for a query that has shown nothing yet, while there is no connection. */
+  /**
+   * A plain call for a query that has shown nothing yet, while there is no connection. Its answer
+   * shows unless something showed first: one call at a time, and none dropped for a newer one.
+   */
   #answerOnce(sub: Sub): void {
-    if (sub.answered || sub.asking) return;
-    const attempt = ++sub.attempt;
-    sub.asking = true;
+    if (sub.answered) return;
+    const now = performance.now();
+    if (sub.asking && now - sub.asking < ASK_AGAIN_MS) return;
+    sub.asking = now;
+    const settle = (show: () => void) => {
+      if (sub.asking === now) sub.asking = 0;
+      if (sub.attempt === -1 || sub.answered) return;
+      sub.answered = true;
+      show();
+    };
     sub.call().then(
-      ({ data }) => {
-        sub.asking = false;
-        if (sub.attempt !== attempt) return;
-        sub.answered = true;
-        sub.listener.onData(data);
-      },
-      (error: RpcError) => {
-        sub.asking = false;
-        if (sub.attempt !== attempt) return;
-        sub.answered = true;
-        sub.listener.onError(error);
-      },
+      ({ data }) => settle(() => sub.listener.onData(data)),
+      (error: RpcError) => settle(() => sub.listener.onError(error)),
     );
   }
 
@@ -149,7 +156,15 @@ export class LiveChannel {
     const status = () => (sub.live ? 'live' : this.#connection === connection ? 'off' : 'reconnecting');
     sub.call(`${connection}.${sub.id}`).then(
       ({ data, live }) => {
-        if (sub.attempt !== attempt) return;
+        if (sub.attempt !== attempt) {
+          // A newer connection subscribed again: this answer still shows while nothing has (a
+          // stream that keeps dropping sooner than the host answers would show nothing at all).
+          if (sub.attempt !== -1 && !sub.answered) {
+            sub.answered = true;
+            sub.listener.onData(data);
+          }
+          return;
+        }
         sub.live = live === 'on' && this.#connection === connection;
         sub.answered = true;
         // A push that came first is newer than this answer (the host runs it after the call).
@@ -208,7 +223,9 @@ export class LiveChannel {
     const message = JSON.parse(data) as Record<string, unknown>;
     if (name === 'hello') {
       this.#connection = message.connection as string;
-      this.#failures = 0;
+      // The backoff starts over once this connection has stayed up (see #lost), not at once: a
+      // stream cut right after its hello would otherwise be opened again every 125-250 ms.
+      this.#helloAt = performance.now();
       // A new connection (the first, or after the host restarted): every query subscribes again.
       for (const sub of this.#subs.values()) this.#start(sub);
       return;
@@ -217,6 +234,7 @@ export class LiveChannel {
     if (!sub) return;
     if ('data' in message) {
       sub.pushed = true;
+      sub.answered = true;
       return sub.listener.onData(message.data);
     }
     const error = message.error as { status: number; error: string; requestId: string };
@@ -234,6 +252,8 @@ export class LiveChannel {
     if (this.#abort !== abort) return;
     this.#abort = null;
     this.#connection = null;
+    if (this.#helloAt && performance.now() - this.#helloAt >= STABLE_MS) this.#failures = 0;
+    this.#helloAt = 0;
     if (this.#subs.size === 0) return;
     for (const sub of this.#subs.values()) {
       sub.live = false;

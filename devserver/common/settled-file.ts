@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 
 /** How long a file that reads as empty is given to receive its content. */
@@ -5,19 +6,21 @@ const SETTLE_ATTEMPTS = 20;
 const SETTLE_INTERVAL_MS = 10;
 
 /**
- * Waits (at most 200 ms) while `file` is empty. A save is a truncate, then a write: a watcher
+ * Waits (at most 200 ms) while `file` is empty; its size and times once it is not (`null`: no file). A save is a truncate, then a write: a watcher
  * or a scan can land between the two and see an empty file, which would make every export of a
  * server module vanish until the next save. A file that is really empty costs the wait, once.
  *
  * @example
  * await waitForContent('/repo/src/rules.server.ts')
  */
-export async function waitForContent(file: string): Promise<void> {
+export async function waitForContent(file: string): Promise<Stats | null> {
+  let info: Stats | null = null;
   for (let i = 0; i < SETTLE_ATTEMPTS; i++) {
-    const info = await stat(file).catch(() => null);
-    if (!info || info.size > 0) return;
+    info = await stat(file).catch(() => null);
+    if (!info || info.size > 0) return info;
     await new Promise((resolve) => setTimeout(resolve, SETTLE_INTERVAL_MS));
   }
+  return info;
 }
 
 /**

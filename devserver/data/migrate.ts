@@ -139,12 +139,15 @@ async function describeSchema(
   query: QueryFn,
   schema: string,
 ): Promise<Map<string, Map<string, { dataType: string; nullable: boolean }>>> {
-  // The catalog itself, not information_schema.columns (the same relations: tables, views,
-  // foreign and partitioned tables): 4-8 ms against 50 ms on a database just opened.
+  // The catalog itself, read as information_schema.columns reads it (the same relations: tables,
+  // views, foreign and partitioned tables; a domain column as its base type, required when the
+  // domain is): 4-8 ms against 50 ms for that view on a database just opened.
   const rows = await query(
-    `SELECT c.relname AS table_name, a.attname AS column_name, format_type(a.atttypid, NULL) AS data_type,
-       NOT a.attnotnull AS nullable
+    `SELECT c.relname AS table_name, a.attname AS column_name,
+       format_type(CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, NULL) AS data_type,
+       NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)) AS nullable
      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_type t ON t.oid = a.atttypid
      WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped
      ORDER BY c.relname, a.attnum`,
     [schema],

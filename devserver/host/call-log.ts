@@ -43,7 +43,15 @@ export class CallLog {
   #flush = (): void => {
     const entries = this.#pending;
     this.#pending = [];
-    for (const entry of entries) this.#print?.(formatCall(entry));
+    for (const entry of entries) {
+      try {
+        this.#print?.(formatCall(entry));
+      } catch (error) {
+        // Outside any request now: a printer that throws (a closed terminal) must not end the
+        // process, nor take the other lines with it.
+        process.emitWarning(`the call log could not print a line: ${(error as Error)?.message ?? String(error)}`);
+      }
+    }
   };
 
   /** Newest first. */
