@@ -120,11 +120,11 @@ export function devHostPlugin(state: () => PluginState): Plugin {
         void rateLimiter.close();
       });
     },
-    hotUpdate({ file }) {
+    hotUpdate({ file, type }) {
       // Runs once per environment after Vite invalidated its module graph; react on our own.
       if (!feature || this.environment.name !== SERVER_ENVIRONMENT) return;
       if (isServerModule(file) || file === state().manifestFile) {
-        feature.scheduleReload(file);
+        feature.scheduleReload(file, type);
         // Server modules reload through our own runner; nothing else in it should react.
         return [];
       }

@@ -46,6 +46,13 @@ export class DevReloader {
   #read = new Map<string, { mtimeMs: number; size: number }>();
   #rechecks = new Map<string, NodeJS.Timeout>();
   #closed = false;
+  /**
+   * The server modules the last scan found, while no file was created or deleted since: a save
+   * of a known file does not walk the project again (10 ms in a repo of 4,000 files).
+   */
+  #known: string[] | null = null;
+  /** Counts what makes `#known` stale, so a scan under way does not keep a list made before. */
+  #listChanges = 0;
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -90,8 +97,13 @@ export class DevReloader {
    * Re-scans and reloads at the watcher event; saves made before the reload starts join it. Only `file`
    * (if given) and the modules that import it are evaluated again; others keep their state.
    */
-  scheduleReload(file?: string): void {
+  scheduleReload(file?: string, change: 'create' | 'update' | 'delete' = 'update'): void {
     if (this.#closed) return;
+    // A new or deleted server module, or a reload for another reason: the next scan walks again.
+    if (!file || change !== 'update') {
+      this.#known = null;
+      this.#listChanges++;
+    }
     if (file) {
       this.#changed.add(file);
       this.#recheck(file);
@@ -202,11 +214,16 @@ export class DevReloader {
    */
   async #bundleHandlers(): Promise<{ code: string; kinds: Record<string, HandlerKind> } | null> {
     const previous = this.#scan;
+    const known = this.#known;
+    const changes = this.#listChanges;
     this.#scan = await scanProject(this.#state.root, {
       classify: true,
       ignore: this.#state.options.ignore,
       settle: true,
+      files: known ?? undefined,
     });
+    // Kept unless a creation or deletion was seen while this scan ran (the next reload walks).
+    if (changes === this.#listChanges) this.#known = this.#scan.modules.map((m) => m.absolute);
     // A module that does not parse keeps its last known exports for the manifest check.
     for (const mod of this.#scan.modules) {
       if (!mod.parsed) mod.exports = previous.modules.find((m) => m.absolute === mod.absolute)?.exports ?? [];

@@ -58,9 +58,11 @@ export async function scanProject(
     ignore?: readonly string[];
     /** Files may be mid-save (a dev server's scan after a save): one that reads empty is read again. */
     settle?: boolean;
+    /** The server modules, when the caller knows them (a dev server between file creations): no walk. */
+    files?: readonly string[];
   } = {},
 ): Promise<ProjectScan> {
-  const files = await findServerModules(root, options.ignore);
+  const files = options.files ?? (await findServerModules(root, options.ignore));
   const scan: ProjectScan = { modules: [], errors: [] };
   await Promise.all(
     files.map(async (absolute, i) => {
@@ -74,6 +76,8 @@ export async function scanProject(
         scan.modules[i] = { file, absolute, exports: result.exports, parsed: true };
         scan.errors.push(...result.errors);
       } catch (error) {
+        // A known file that is gone (its deletion unseen) is not there, as a walk would find.
+        if (options.files && (error as NodeJS.ErrnoException).code === 'ENOENT') return;
         scan.modules[i] = { file, absolute, exports: [], parsed: false };
         scan.errors.push(
           error instanceof UsageError ? error : new UsageError(`${file}: ${(error as Error).message}`, { file }),
@@ -81,6 +85,7 @@ export async function scanProject(
       }
     }),
   );
+  if (options.files) scan.modules = scan.modules.filter(Boolean);
   return scan;
 }
 
