@@ -6,9 +6,10 @@ const SETTLE_ATTEMPTS = 20;
 const SETTLE_INTERVAL_MS = 10;
 
 /**
- * Waits (at most 200 ms) while `file` is empty; its size and times once it is not (`null`: no file). A save is a truncate, then a write: a watcher
- * or a scan can land between the two and see an empty file, which would make every export of a
- * server module vanish until the next save. A file that is really empty costs the wait, once.
+ * Waits (at most 200 ms) while `file` is empty, then gives its stats (`null`: no file). A save is
+ * a truncate, then a write: a watcher or a scan can land between the two and see an empty file,
+ * which would make every export of a server module vanish until the next save. A file that is
+ * really empty costs the wait, once.
  *
  * @example
  * await waitForContent('/repo/src/rules.server.ts')
