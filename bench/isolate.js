@@ -16,7 +16,9 @@
  * flight; `overhead_c1_us` the same at one in flight. `apply_floor_us` is what isolated-vm alone
  * costs per call (`lib/isolate-floor.js`: a bare `Reference.apply` of a function returning a
  * string, the hand-off to the isolate's thread and back), `apply_sync_floor_us` the same on the
- * calling thread (`applySync`, which would block the host's event loop while handler code runs).
+ * calling thread (`applySync`, which would block the host's event loop while handler code runs),
+ * `apply_busy_floor_us` the bare calls at the throughput workload's 16 in flight over 8 isolates
+ * (the floor under `overhead_us`; `apply_floor_us` is the one under `overhead_c1_us`).
  * The last line printed is one JSON object.
  */
 import { execFile } from 'node:child_process';
@@ -26,6 +28,7 @@ import { startServer } from './lib/processes.js';
 import { median, round } from './lib/stats.js';
 import { machine } from './lib/system.js';
 import { FEATURE_DIR, FEATURE_ID } from './isolate/targets.js';
+import { DEFAULT_LIMITS } from '../dist/devserver/isolate/limits.js';
 
 /** Measurement settings (loopback only). */
 export const SETTINGS = {
@@ -138,7 +141,9 @@ export async function run() {
     const floor = await measureFloor();
     const line = { ...resultLine(summary), ...floor };
     console.log(
-      `isolate: floor, isolated-vm alone: host CPU per Reference.apply ${floor.apply_floor_us} µs (applySync ${floor.apply_sync_floor_us} µs)`,
+      `isolate: floor, isolated-vm alone: host CPU per Reference.apply ${floor.apply_floor_us} µs one at a time, ` +
+        `${floor.apply_busy_floor_us} µs at ${concurrency} in flight over ${DEFAULT_LIMITS.maxIsolates} isolates ` +
+        `(applySync ${floor.apply_sync_floor_us} µs)`,
     );
     console.log(
       `isolate: trivial_ratio ${line.trivial_ratio} (target >= ${TARGETS.trivial_ratio}), db_ratio ${line.db_ratio} (target >= ${TARGETS.db_ratio}), ` +
@@ -255,15 +260,19 @@ function rpcBody(args) {
  * What isolated-vm alone costs per call (`lib/isolate-floor.js` in a child process, after the
  * measurements): the floor under `overhead_us`.
  *
- * @returns {Promise<{ apply_floor_us: number, apply_sync_floor_us: number }>}
+ * `apply_busy_floor_us` is the same at the throughput workload's calls in flight, over as many
+ * isolates as the host's pool holds by default.
+ *
+ * @returns {Promise<{ apply_floor_us: number, apply_sync_floor_us: number, apply_busy_floor_us: number }>}
  */
 function measureFloor() {
   const script = fileURLToPath(new URL('./lib/isolate-floor.js', import.meta.url));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [NO_NODE_SNAPSHOT, script], { timeout: 120_000 }, (error, stdout, stderr) => {
+    const busy = [String(SETTINGS.concurrency), String(DEFAULT_LIMITS.maxIsolates)];
+    execFile(process.execPath, [NO_NODE_SNAPSHOT, script, ...busy], { timeout: 120_000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`isolate: the floor measurement failed: ${error.message}\n${stderr}`));
-      const { apply_us, apply_sync_us } = JSON.parse(stdout.trim().split('\n').pop() ?? '{}');
-      resolve({ apply_floor_us: apply_us, apply_sync_floor_us: apply_sync_us });
+      const { apply_us, apply_sync_us, apply_busy_us } = JSON.parse(stdout.trim().split('\n').pop() ?? '{}');
+      resolve({ apply_floor_us: apply_us, apply_sync_floor_us: apply_sync_us, apply_busy_floor_us: apply_busy_us });
     });
   });
 }
