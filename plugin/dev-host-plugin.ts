@@ -128,7 +128,9 @@ export function devHostPlugin(state: () => PluginState): Plugin {
         // Server modules reload through our own runner; nothing else in it should react.
         return [];
       }
-      if (feature.affects(file)) feature.scheduleReload(file);
+      if (feature.affects(file)) feature.scheduleReload(file, type);
+      // A new or deleted file may change what an import of handler code resolves to.
+      else if (type !== 'update') feature.filesCreatedOrDeleted();
     },
   };
 }

@@ -15,9 +15,9 @@ import type { ModuleEntry } from '../devserver/feature/function-table.js';
 import { readManifest } from '../devserver/feature/manifest.js';
 import { DEFAULT_SCHEMA_FILE } from '../devserver/feature/schema-loader.js';
 import type { Host } from '../devserver/host/host.js';
-import { bundleHandlers, type HandlerModule } from '../devserver/isolate/bundle-handlers.js';
+import { bundleHandlers, type HandlerBundle, type HandlerModule } from '../devserver/isolate/bundle-handlers.js';
 import { compareExports, describeReport } from '../devserver/scan/check-exports.js';
-import { scanProject, type ProjectScan } from '../devserver/scan/server-modules.js';
+import { scanProject, type ProjectScan, type ScanCache } from '../devserver/scan/server-modules.js';
 import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { reportProblems, type Problem } from './report-problems.js';
 
@@ -53,6 +53,13 @@ export class DevReloader {
   #known: string[] | null = null;
   /** Counts what makes `#known` stale, so a scan under way does not keep a list made before. */
   #listChanges = 0;
+  /** What the scans parsed: a save parses the saved module only. */
+  #scanCache: ScanCache = new Map();
+  /**
+   * The last handler bundle, while no file was created or deleted since (a new file can change
+   * what an import resolves to): a save of a file outside it bundles nothing.
+   */
+  #bundle: { bundle: HandlerBundle; listChanges: number } | null = null;
 
   constructor(server: ViteDevServer, state: PluginState, host: Host) {
     this.#server = server;
@@ -100,10 +107,7 @@ export class DevReloader {
   scheduleReload(file?: string, change: 'create' | 'update' | 'delete' = 'update'): void {
     if (this.#closed) return;
     // A new or deleted server module, or a reload for another reason: the next scan walks again.
-    if (!file || change !== 'update') {
-      this.#known = null;
-      this.#listChanges++;
-    }
+    if (!file || change !== 'update') this.filesCreatedOrDeleted();
     if (file) {
       this.#changed.add(file);
       this.#recheck(file);
@@ -114,6 +118,12 @@ export class DevReloader {
       this.#timer = null;
       void this.reload();
     });
+  }
+
+  /** A file was created or deleted: the next reload walks the project and bundles the handlers again. */
+  filesCreatedOrDeleted(): void {
+    this.#known = null;
+    this.#listChanges++;
   }
 
   /**
@@ -221,6 +231,7 @@ export class DevReloader {
       ignore: this.#state.options.ignore,
       settle: true,
       files: known ?? undefined,
+      cache: this.#scanCache,
     });
     // Kept unless a creation or deletion was seen while this scan ran (the next reload walks).
     if (changes === this.#listChanges) this.#known = this.#scan.modules.map((m) => m.absolute);
@@ -240,7 +251,13 @@ export class DevReloader {
       const warning = nodeSnapshotWarning();
       if (warning) this.#server.config.logger.warn(`[favn] ${warning}`);
     }
-    return bundleHandlers(this.#state.root, modules, { alias: this.#server.config.resolve.alias });
+    const last = this.#bundle?.listChanges === changes ? this.#bundle.bundle : null;
+    const bundle = await bundleHandlers(this.#state.root, modules, {
+      alias: this.#server.config.resolve.alias,
+      previous: last,
+    });
+    this.#bundle = { bundle, listChanges: changes };
+    return bundle;
   }
 
   /**

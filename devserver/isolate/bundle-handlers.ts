@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,23 @@ export interface HandlerBundle {
   /** A classic script for the isolate; it sets the global `__favn_handlers`. */
   code: string;
   kinds: Record<string, HandlerKind>;
+  /** What it was made of, so the next bundle of the same files can be this one (`previous`). */
+  sources?: BundleSources;
+}
+
+interface BundleSources {
+  /** The entry (handler modules and names), aliases and `NODE_ENV`. */
+  key: string;
+  /** Every file in the module graph, as it was when bundled. */
+  files: FileStamp[];
+  /** False when a file may have changed while it was bundled: the next bundle is made anew. */
+  reusable: boolean;
+}
+
+interface FileStamp {
+  file: string;
+  mtimeMs: number;
+  size: number;
 }
 
 const ENTRY = '\0favn:isolate-entry';
@@ -40,7 +58,14 @@ const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:
 export async function bundleHandlers(
   root: string,
   modules: readonly HandlerModule[],
-  options: { alias?: readonly BundleAlias[] } = {},
+  options: {
+    alias?: readonly BundleAlias[];
+    /**
+     * The last bundle (a dev server's reload): returned as it is when the same handlers would be
+     * bundled from files that have not changed since, so a save elsewhere bundles nothing.
+     */
+    previous?: HandlerBundle | null;
+  } = {},
 ): Promise<HandlerBundle> {
   const kinds: Record<string, HandlerKind> = {};
   const lines = [`export { runHandler as __favn_run } from ${JSON.stringify(runtimeFile('handlers'))};`];
@@ -49,6 +74,17 @@ export async function bundleHandlers(
     for (const h of mod.handlers) kinds[h.name] = h.kind;
     lines.push(`export { ${mod.handlers.map((h) => h.name).join(', ')} } from ${JSON.stringify(mod.absolute)};`);
   }
+  const entry = lines.join('\n');
+  const aliases = (options.alias ?? []).map((a) => [String(a.find), a.find instanceof RegExp, a.replacement]);
+  const key = JSON.stringify([root, entry, kinds, aliases, process.env.NODE_ENV ?? null]);
+  const previous = options.previous;
+  // The last bundle's files as they are now: the last bundle again if none changed, else what
+  // tells a change made while this bundle is made.
+  const before = await stampsOf((previous?.sources?.files ?? []).map((f) => f.file));
+  if (previous?.sources?.reusable && previous.sources.key === key && sameStamps(previous.sources.files, before))
+    return previous;
+  const started = Date.now();
+  const graph = new Set<string>();
   const chains = new Map<string, string[]>();
   const bundle = await rolldown({
     input: ENTRY,
@@ -63,7 +99,7 @@ export async function bundleHandlers(
     // Imports that are never used (e.g. `node:fs` for a plain function beside a handler) vanish.
     treeshake: { moduleSideEffects: (_id, external) => !external },
     transform: { define: { 'process.env.NODE_ENV': JSON.stringify(process.env.NODE_ENV ?? 'production') } },
-    plugins: [entryPlugin(lines.join('\n'), options.alias ?? [], chains)],
+    plugins: [entryPlugin(entry, options.alias ?? [], chains, graph)],
   });
   try {
     // An ES module first: its imports are exactly the externals the kept code still uses.
@@ -82,13 +118,65 @@ export async function bundleHandlers(
     // A property rather than a `var`, so the prelude can remove it once it took the exports.
     const code = output[0].code.replace(/^var __favn_handlers = /m, 'globalThis.__favn_handlers = ');
     if (code === output[0].code) throw new Error('The handler bundle has an unexpected shape: this is a bug');
-    return { code, kinds };
+    return { code, kinds, sources: await sourcesOf(key, graph, started, before) };
   } finally {
     await bundle.close();
   }
 }
 
-function entryPlugin(entry: string, alias: readonly BundleAlias[], chains: Map<string, string[]>): Plugin {
+/**
+ * How long before a bundle starts a file not in the last bundle must have stayed as it is for
+ * the bundle to be reused: a file changed while it was bundled must not pass as bundled, and file
+ * times can lag the clock (by a kernel tick; by up to 2 s on FAT).
+ */
+const QUIET_MS = 2000;
+
+/**
+ * The files of the module graph with their size and time. Reusable when each is as it was before
+ * the bundle started (`before`, files of the last bundle) or unchanged for `QUIET_MS` before it.
+ */
+async function sourcesOf(
+  key: string,
+  graph: ReadonlySet<string>,
+  started: number,
+  before: readonly (FileStamp | null)[],
+): Promise<BundleSources> {
+  const earlier = new Map(before.flatMap((stamp) => (stamp ? [[stamp.file, stamp] as const] : [])));
+  const stamps = await stampsOf([...graph].filter((id) => path.isAbsolute(id)));
+  const reusable = stamps.every((stamp) => {
+    if (!stamp) return false;
+    const was = earlier.get(stamp.file);
+    return was ? sameStamp(was, stamp) : stamp.mtimeMs <= started - QUIET_MS;
+  });
+  return { key, files: stamps.filter((stamp) => stamp !== null), reusable };
+}
+
+/** Size and time of each file; `null` for one that cannot be read. */
+function stampsOf(files: readonly string[]): Promise<(FileStamp | null)[]> {
+  return Promise.all(
+    files.map((file) =>
+      stat(file).then(
+        (info) => ({ file, mtimeMs: info.mtimeMs, size: info.size }),
+        () => null,
+      ),
+    ),
+  );
+}
+
+function sameStamp(a: FileStamp | null | undefined, b: FileStamp | null | undefined): boolean {
+  return !!a && !!b && a.file === b.file && a.mtimeMs === b.mtimeMs && a.size === b.size;
+}
+
+function sameStamps(recorded: readonly FileStamp[], now: readonly (FileStamp | null)[]): boolean {
+  return recorded.length === now.length && recorded.every((stamp, i) => sameStamp(stamp, now[i]));
+}
+
+function entryPlugin(
+  entry: string,
+  alias: readonly BundleAlias[],
+  chains: Map<string, string[]>,
+  graph: Set<string>,
+): Plugin {
   return {
     name: 'favn:isolate-entry',
     async resolveId(source, importer) {
@@ -111,6 +199,7 @@ function entryPlugin(entry: string, alias: readonly BundleAlias[], chains: Map<s
       return id === ENTRY ? entry : null;
     },
     generateBundle(_options, output) {
+      for (const id of this.getModuleIds()) graph.add(id);
       // For each built-in, a chain of kept modules from a handler module down to the importer.
       for (const chunk of Object.values(output)) {
         if (chunk.type !== 'chunk') continue;

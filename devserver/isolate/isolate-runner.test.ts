@@ -39,6 +39,7 @@ const HANDLERS: Record<string, HandlerKind> = {
   actionNeverSettles: 'action',
   work: 'query',
   version: 'query',
+  count: 'query',
 };
 
 /** Loop rounds that keep a handler busy for a while (tens of ms), far below any CPU budget here. */
@@ -344,6 +345,16 @@ describe('IsolateRunner', () => {
       expect(runner.kindOf('version')).toBe('query');
       expect(runner.kindOf('double')).toBeUndefined();
       await expect(run(runner, 'double', [1])).rejects.toThrow(/"double" is not a query handler/);
+    });
+
+    it('load() of the same bundle again keeps the isolates and their module state; another one does not', async () => {
+      const runner = runnerWith();
+      expect([await run(runner, 'count'), await run(runner, 'count')]).toEqual([new RawJson('1'), new RawJson('2')]);
+      runner.load(bundle.code, bundle.kinds);
+      expect(await run(runner, 'count')).toEqual(new RawJson('3'));
+      runner.load(next.code, next.kinds);
+      runner.load(bundle.code, bundle.kinds);
+      expect(await run(runner, 'count')).toEqual(new RawJson('1'));
     });
 
     it('load() of a bundle that does not compile throws; the last good one keeps serving', async () => {

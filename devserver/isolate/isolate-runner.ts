@@ -104,6 +104,13 @@ export class IsolateRunner {
    * Throws if the bundle does not compile.
    */
   load(code: string, kinds: Readonly<Record<string, HandlerKind>>, { warm = true }: { warm?: boolean } = {}): void {
+    // The same bundle again (a dev reload after a save elsewhere): the isolates and their module
+    // state stay, as Vite keeps the modules a save did not touch.
+    const same = code === this.#code && warm === this.#warm && this.#pool.loaded;
+    if (same && JSON.stringify(kinds) === JSON.stringify(Object.fromEntries(this.#kinds))) {
+      this.loadError = null;
+      return;
+    }
     this.#pool.load(code, { warm });
     this.#warm = warm;
     this.#code = code;

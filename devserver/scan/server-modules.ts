@@ -4,7 +4,7 @@ import { glob } from 'tinyglobby';
 import { readSettled } from '../common/settled-file.js';
 import { UsageError } from '../common/usage-error.js';
 import type { ModuleExports } from './check-exports.js';
-import { scanExports, type ScanOptions } from './scan-exports.js';
+import { scanExports, type ScanOptions, type ScanResult } from './scan-exports.js';
 
 const SERVER_MODULE_RE = /\.server\.(?:js|ts|mjs|mts|jsx|tsx)$/;
 
@@ -39,6 +39,12 @@ export interface ScannedModule extends ModuleExports {
   parsed: boolean;
 }
 
+/**
+ * What scans found, by absolute path and text: a dev server's scans parse only the modules whose
+ * text changed (Babel takes about a millisecond per module, on every save).
+ */
+export type ScanCache = Map<string, { text: string; classify: boolean; result: ScanResult }>;
+
 export interface ProjectScan {
   /** Every server module found, in path order. */
   modules: ScannedModule[];
@@ -60,6 +66,8 @@ export async function scanProject(
     settle?: boolean;
     /** The server modules, when the caller knows them (a dev server between file creations): no walk. */
     files?: readonly string[];
+    /** Results of earlier scans to reuse for unchanged text; it is updated to this scan's. */
+    cache?: ScanCache;
   } = {},
 ): Promise<ProjectScan> {
   const files = options.files ?? (await findServerModules(root, options.ignore));
@@ -68,11 +76,8 @@ export async function scanProject(
     files.map(async (absolute, i) => {
       const file = relativeName(root, absolute);
       try {
-        const result = scanExports(
-          await (options.settle ? readSettled(absolute) : readFile(absolute, 'utf8')),
-          file,
-          options,
-        );
+        const text = await (options.settle ? readSettled(absolute) : readFile(absolute, 'utf8'));
+        const result = scanCached(text, file, absolute, options);
         scan.modules[i] = { file, absolute, exports: result.exports, parsed: true };
         scan.errors.push(...result.errors);
       } catch (error) {
@@ -86,7 +91,27 @@ export async function scanProject(
     }),
   );
   if (options.files) scan.modules = scan.modules.filter(Boolean);
+  if (options.cache) {
+    const found = new Set(files);
+    for (const absolute of options.cache.keys()) if (!found.has(absolute)) options.cache.delete(absolute);
+  }
   return scan;
+}
+
+/** `scanExports`, or what it found for the same text before (the cache keeps the latest text only). */
+function scanCached(
+  text: string,
+  file: string,
+  absolute: string,
+  options: ScanOptions & { cache?: ScanCache },
+): ScanResult {
+  const classify = options.classify ?? false;
+  const known = options.cache?.get(absolute);
+  if (known && known.text === text && known.classify === classify) return known.result;
+  // A module that does not parse throws here and is not cached: it is parsed again next time.
+  const result = scanExports(text, file, options);
+  options.cache?.set(absolute, { text, classify, result });
+  return result;
 }
 
 /** A path relative to the root with forward slashes, for messages. */

@@ -81,3 +81,7 @@ export const actionNeverSettles = action({ handler: () => new Promise(() => {}) 
 export const work = query({ args: [v.int(), v.int()], handler: (_ctx, id, rounds) => (busy(rounds), id) });
 
 export const version = query({ args: [v.int()], handler: (_ctx, rounds) => (busy(rounds), 1) });
+
+// Module state: it lasts as long as the caller's context in the isolate.
+let tally = 0;
+export const count = query({ handler: () => ++tally });
