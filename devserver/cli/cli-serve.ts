@@ -3,6 +3,7 @@ import { SECRET_ENV_PREFIX } from '../serve/feature-secrets.js';
 import { readServeConfig } from '../serve/serve-config.js';
 import { startServe } from '../serve/serve.js';
 import { UsageError } from '../common/usage-error.js';
+import { batchedLines } from '../host/call-log.js';
 import { nodeSnapshotWarning } from '../executors/isolate-executor.js';
 
 /** Shortest admin token accepted from any source: it guards a login form open to the network. */
@@ -46,7 +47,7 @@ export async function runServe(options: ServeCliOptions): Promise<number> {
     strictPort: options.strictPort,
     dev: options.dev,
     env,
-    logCall: (line) => process.stdout.write(`${line}\n`),
+    logCall: batchedLines((text) => process.stdout.write(text)),
     logError: (message, error) =>
       process.stderr.write(`${message}\n${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`),
     warn: (message) => process.stderr.write(`${message}\n`),

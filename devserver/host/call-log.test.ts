@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify, stripVTControlCharacters as plain } from 'node:util';
 import { expect, it } from 'vitest';
-import { CallLog } from './call-log.js';
+import { batchedLines, CallLog } from './call-log.js';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -67,4 +67,43 @@ it('keeps the host process running, and prints the other lines, when printing on
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
   );
   expect(result).toEqual({ code: 0, stdout: 'printed 2\nprinted 3\nstill serving\n' });
+});
+
+it('with batchedLines (favn serve), the lines of a turn go out in one write, in call order', async () => {
+  const writes: string[] = [];
+  const log = new CallLog({ print: batchedLines((text) => writes.push(plain(text))) });
+  for (let i = 0; i < 200; i++)
+    log.record({ featureId: 'feature-x', fnName: `f${i}`, status: 200, ms: 1, requestId: `r${i}` });
+  await turn();
+  expect(writes).toHaveLength(1);
+  expect(writes[0]).toBe(Array.from({ length: 200 }, (_, i) => `rpc feature-x/f${i} 200 1.0 ms\n`).join(''));
+  log.record({ featureId: 'feature-x', fnName: 'later', status: 404, ms: 2, requestId: 'r-later' });
+  await turn();
+  expect(writes).toEqual([writes[0], 'rpc feature-x/later 404 2.0 ms\n']);
+});
+
+it('with batchedLines, a write that throws loses its lines as a warning, and the next turn writes', async () => {
+  const writes: string[] = [];
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.message);
+  process.on('warning', onWarning);
+  try {
+    let failing = true;
+    const log = new CallLog({
+      print: batchedLines((text) => {
+        if (failing) throw new Error('stdout is closed');
+        writes.push(plain(text));
+      }),
+    });
+    log.record({ featureId: 'feature-x', fnName: 'lost', status: 200, ms: 1, requestId: 'a' });
+    await turn();
+    failing = false;
+    log.record({ featureId: 'feature-x', fnName: 'kept', status: 200, ms: 1, requestId: 'b' });
+    await turn();
+    await turn();
+    expect(writes).toEqual(['rpc feature-x/kept 200 1.0 ms\n']);
+    expect(warnings).toEqual(['the call log could not print a line: stdout is closed']);
+  } finally {
+    process.off('warning', onWarning);
+  }
 });

@@ -64,6 +64,30 @@ export class CallLog {
 
 type StoredCall = Omit<CallRecord, 'at'> & { time: number };
 
+/**
+ * A line printer that writes the lines printed together (the call log prints a turn's lines at
+ * once) in one `write`: stdout on a file or a terminal writes synchronously, one system call per
+ * call under load otherwise. A writer that throws loses its lines, never the process.
+ *
+ * @example
+ * createHost(features, { logCall: batchedLines((text) => process.stdout.write(text)) })
+ */
+export function batchedLines(write: (text: string) => void): (line: string) => void {
+  let lines: string[] = [];
+  const flush = () => {
+    const text = `${lines.join('\n')}\n`;
+    lines = [];
+    try {
+      write(text);
+    } catch (error) {
+      process.emitWarning(`the call log could not print a line: ${(error as Error)?.message ?? String(error)}`);
+    }
+  };
+  return (line) => {
+    if (lines.push(line) === 1) queueMicrotask(flush);
+  };
+}
+
 function formatCall(call: StoredCall): string {
   const color = call.status < 300 ? pc.green : call.status < 500 ? pc.yellow : pc.red;
   const ms = call.ms < 10 ? call.ms.toFixed(1) : Math.round(call.ms).toString();
