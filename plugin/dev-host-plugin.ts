@@ -129,8 +129,7 @@ export function devHostPlugin(state: () => PluginState): Plugin {
         return [];
       }
       if (feature.affects(file)) feature.scheduleReload(file, type);
-      // A new or deleted file may change what an import of handler code resolves to.
-      else if (type !== 'update') feature.filesCreatedOrDeleted();
+      else feature.otherFileChanged(file, type);
     },
   };
 }

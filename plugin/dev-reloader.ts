@@ -21,6 +21,8 @@ import { scanProject, type ProjectScan, type ScanCache } from '../devserver/scan
 import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { reportProblems, type Problem } from './report-problems.js';
 
+/** Files that decide what an import resolves to. */
+const RESOLUTION_CONFIG = /^(?:package\.json|[tj]sconfig(?:\..+)?\.json)$/;
 /** Vite's file watcher reports at most one change of a file per this many ms. */
 const WATCHER_THROTTLE_MS = 50;
 
@@ -124,6 +126,17 @@ export class DevReloader {
   filesCreatedOrDeleted(): void {
     this.#known = null;
     this.#listChanges++;
+  }
+
+  /**
+   * A change to a file no server code has loaded. A file created or deleted, or a `package.json`,
+   * `tsconfig.json` or `jsconfig.json` edited, may change what an import of handler code resolves
+   * to (a `.ts` beside a `.js`, a missing import now there, `paths`): handlers are bundled again.
+   */
+  otherFileChanged(file: string, change: 'create' | 'update' | 'delete'): void {
+    if (change === 'update' && !RESOLUTION_CONFIG.test(path.basename(file))) return;
+    this.filesCreatedOrDeleted();
+    if (this.#bundle) this.scheduleReload();
   }
 
   /**
@@ -245,7 +258,10 @@ export class DevReloader {
         handlers: m.exports.flatMap((e) => (e.handler ? [{ name: e.name, kind: e.handler }] : [])),
       }))
       .filter((m) => m.handlers.length > 0);
-    if (modules.length === 0) return null;
+    if (modules.length === 0) {
+      this.#bundle = null;
+      return null;
+    }
     if (!this.#snapshotWarned) {
       this.#snapshotWarned = true;
       const warning = nodeSnapshotWarning();

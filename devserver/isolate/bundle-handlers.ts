@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,16 +32,8 @@ export interface HandlerBundle {
 interface BundleSources {
   /** The entry (handler modules and names), aliases and `NODE_ENV`. */
   key: string;
-  /** Every file in the module graph, as it was when bundled. */
-  files: FileStamp[];
-  /** False when a file may have changed while it was bundled: the next bundle is made anew. */
-  reusable: boolean;
-}
-
-interface FileStamp {
-  file: string;
-  mtimeMs: number;
-  size: number;
+  /** A hash of each file of the module graph as the bundler read it. */
+  files: { file: string; hash: string }[];
 }
 
 const ENTRY = '\0favn:isolate-entry';
@@ -78,13 +71,9 @@ export async function bundleHandlers(
   const aliases = (options.alias ?? []).map((a) => [String(a.find), a.find instanceof RegExp, a.replacement]);
   const key = JSON.stringify([root, entry, kinds, aliases, process.env.NODE_ENV ?? null]);
   const previous = options.previous;
-  // The last bundle's files as they are now: the last bundle again if none changed, else what
-  // tells a change made while this bundle is made.
-  const before = await stampsOf((previous?.sources?.files ?? []).map((f) => f.file));
-  if (previous?.sources?.reusable && previous.sources.key === key && sameStamps(previous.sources.files, before))
-    return previous;
-  const started = Date.now();
+  if (previous?.sources?.key === key && (await unchanged(previous.sources.files))) return previous;
   const graph = new Set<string>();
+  const read = new Map<string, string>();
   const chains = new Map<string, string[]>();
   const bundle = await rolldown({
     input: ENTRY,
@@ -99,7 +88,7 @@ export async function bundleHandlers(
     // Imports that are never used (e.g. `node:fs` for a plain function beside a handler) vanish.
     treeshake: { moduleSideEffects: (_id, external) => !external },
     transform: { define: { 'process.env.NODE_ENV': JSON.stringify(process.env.NODE_ENV ?? 'production') } },
-    plugins: [entryPlugin(entry, options.alias ?? [], chains, graph)],
+    plugins: [entryPlugin(entry, options.alias ?? [], chains, graph, read)],
   });
   try {
     // An ES module first: its imports are exactly the externals the kept code still uses.
@@ -118,57 +107,71 @@ export async function bundleHandlers(
     // A property rather than a `var`, so the prelude can remove it once it took the exports.
     const code = output[0].code.replace(/^var __favn_handlers = /m, 'globalThis.__favn_handlers = ');
     if (code === output[0].code) throw new Error('The handler bundle has an unexpected shape: this is a bug');
-    return { code, kinds, sources: await sourcesOf(key, graph, started, before) };
+    return { code, kinds, sources: await sourcesOf(key, graph, read) };
   } finally {
     await bundle.close();
   }
 }
 
 /**
- * How long before a bundle starts a file not in the last bundle must have stayed as it is for
- * the bundle to be reused: a file changed while it was bundled must not pass as bundled, and file
- * times can lag the clock (by a kernel tick; by up to 2 s on FAT).
- */
-const QUIET_MS = 2000;
-
-/**
- * The files of the module graph with their size and time. Reusable when each is as it was before
- * the bundle started (`before`, files of the last bundle) or unchanged for `QUIET_MS` before it.
+ * What the bundle was made of: every file of its module graph with a hash of the text the bundler
+ * read (a change while it bundled shows at the next comparison), and the configuration files that
+ * decide what its imports resolve to. Nothing when a file's text was not seen (then the next
+ * bundle is made anew).
  */
 async function sourcesOf(
   key: string,
   graph: ReadonlySet<string>,
-  started: number,
-  before: readonly (FileStamp | null)[],
-): Promise<BundleSources> {
-  const earlier = new Map(before.flatMap((stamp) => (stamp ? [[stamp.file, stamp] as const] : [])));
-  const stamps = await stampsOf([...graph].filter((id) => path.isAbsolute(id)));
-  const reusable = stamps.every((stamp) => {
-    if (!stamp) return false;
-    const was = earlier.get(stamp.file);
-    return was ? sameStamp(was, stamp) : stamp.mtimeMs <= started - QUIET_MS;
-  });
-  return { key, files: stamps.filter((stamp) => stamp !== null), reusable };
+  read: ReadonlyMap<string, string>,
+): Promise<BundleSources | undefined> {
+  const files: BundleSources['files'] = [];
+  for (const id of graph) {
+    // The entry, the bundler's runtime and externals (built-ins) are not files of the project.
+    if (!path.isAbsolute(id)) continue;
+    const hash = read.get(id);
+    if (hash === undefined) return undefined;
+    files.push({ file: id, hash });
+  }
+  const configs = resolutionConfigs(files.map(({ file }) => file));
+  const hashes = await Promise.all(configs.map((file) => readFile(file, 'utf8').then(hashOf, () => null)));
+  for (const [i, hash] of hashes.entries()) {
+    if (hash === null) return undefined;
+    files.push({ file: configs[i]!, hash });
+  }
+  return { key, files };
 }
 
-/** Size and time of each file; `null` for one that cannot be read. */
-function stampsOf(files: readonly string[]): Promise<(FileStamp | null)[]> {
-  return Promise.all(
-    files.map((file) =>
-      stat(file).then(
-        (info) => ({ file, mtimeMs: info.mtimeMs, size: info.size }),
-        () => null,
-      ),
-    ),
-  );
+/** Files that change what an import resolves to (`paths`, `imports`, `exports`, `main`). */
+const RESOLUTION_CONFIGS = ['package.json', 'tsconfig.json', 'jsconfig.json'];
+
+/** The nearest of each `RESOLUTION_CONFIGS` file above each of `files`. */
+function resolutionConfigs(files: readonly string[]): string[] {
+  const found = new Set<string>();
+  const searched = new Set<string>();
+  for (const file of files) {
+    for (const name of RESOLUTION_CONFIGS) {
+      for (let dir = path.dirname(file); !searched.has(path.join(dir, name)); dir = path.dirname(dir)) {
+        const candidate = path.join(dir, name);
+        searched.add(candidate);
+        if (existsSync(candidate)) {
+          found.add(candidate);
+          break;
+        }
+        if (path.dirname(dir) === dir) break;
+      }
+    }
+  }
+  return [...found];
 }
 
-function sameStamp(a: FileStamp | null | undefined, b: FileStamp | null | undefined): boolean {
-  return !!a && !!b && a.file === b.file && a.mtimeMs === b.mtimeMs && a.size === b.size;
+/** True when every file still has the text it had (sizes and times can stay while text changes). */
+async function unchanged(files: BundleSources['files']): Promise<boolean> {
+  const now = await Promise.all(files.map(({ file }) => readFile(file, 'utf8').then(hashOf, () => null)));
+  return now.every((hash, i) => hash === files[i]!.hash);
 }
 
-function sameStamps(recorded: readonly FileStamp[], now: readonly (FileStamp | null)[]): boolean {
-  return recorded.length === now.length && recorded.every((stamp, i) => sameStamp(stamp, now[i]));
+function hashOf(text: string): string {
+  return createHash('sha1').update(text).digest('base64');
 }
 
 function entryPlugin(
@@ -176,6 +179,7 @@ function entryPlugin(
   alias: readonly BundleAlias[],
   chains: Map<string, string[]>,
   graph: Set<string>,
+  read: Map<string, string>,
 ): Plugin {
   return {
     name: 'favn:isolate-entry',
@@ -197,6 +201,11 @@ function entryPlugin(
     },
     load(id) {
       return id === ENTRY ? entry : null;
+    },
+    transform(code, id) {
+      // The text as read from the file (before any transform): what `unchanged` compares.
+      if (path.isAbsolute(id)) read.set(id, hashOf(code));
+      return null;
     },
     generateBundle(_options, output) {
       for (const id of this.getModuleIds()) graph.add(id);
