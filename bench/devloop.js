@@ -11,17 +11,24 @@
  *   Telefunc) after one unmeasured start per app (Vite's dependency cache, the disk cache).
  * - reload: a save of the server module that changes what `version()` returns, to the first
  *   answer with the new value, polled every 5 ms (one call in flight); a call that fails meanwhile
- *   (no answer, or not a 200) counts as a reload failure.
+ *   (no answer, or not a 200) counts as a reload failure. The same again in a larger repo
+ *   (`reload_many_*`): ours with `MANY_MODULES` handler modules (a query and a mutation each) and as
+ *   many plain server modules beside the saved one.
+ *
+ * - floor: in the same rounds, Vite alone (the app without the plugin, spawn to the first 200 of
+ *   its page) and PGlite alone opening the warm start's `.favn/db` (`lib/devloop-floor.js`); both
+ *   run on a dev server's main thread, so their sum is what a warm start cannot go under.
  *
  * Start figures are medians, reload figures p50/p95 (nearest rank). The last line printed is one
  * JSON object.
  */
 import { randomUUID } from 'node:crypto';
-import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { OURS, TELEFUNC, pollUntil, POLL_MS } from './lib/devloop-calls.js';
+import { pgliteOpenMs, viteAloneApp, viteStartMs } from './lib/devloop-floor.js';
 import { spawnViteDev } from './lib/devloop-vite.js';
 import { median, quantile, round } from './lib/stats.js';
 import { machine } from './lib/system.js';
@@ -31,6 +38,8 @@ export const SETTINGS = { starts: 10, reloads: 20, savePauseMs: 250, startLimitM
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./devloop/', import.meta.url));
+/** Handler modules, and plain modules, added beside the saved one for `reload_many_*`. */
+const MANY_MODULES = 30;
 /** Saves right after the start can go unseen by the file watcher's initial scan; a person never types that fast. */
 const WATCHER_SETTLE_MS = 1_000;
 
@@ -51,27 +60,45 @@ export async function run() {
       await mkdir(dirs[app.name], { recursive: true });
       await cp(path.join(FIXTURES, app.folder), dirs[app.name], { recursive: true });
     }
+    dirs.many = path.join(scratch, 'many');
+    await cp(path.join(FIXTURES, OURS.folder), dirs.many, { recursive: true });
+    await addModules(dirs.many, MANY_MODULES);
     const database = path.join(dirs.ours, '.favn', 'db');
+    const viteAlone = await viteAloneApp(dirs.ours);
     console.log('devloop: unmeasured first start of each app');
     await timeStart(OURS, dirs.ours);
     await timeStart(TELEFUNC, dirs.telefunc);
+    await viteStartMs(viteAlone, SETTINGS.startLimitMs);
 
     const times = { cold: [], warm: [], telefunc: [] };
+    const floor = { vite: [], pglite: [] };
     for (let i = 1; i <= starts; i++) {
       await rm(database, { recursive: true, force: true });
       times.cold.push(report(i, 'ours cold', await timeStart(OURS, dirs.ours)));
       times.warm.push(report(i, 'ours warm', await timeStart(OURS, dirs.ours)));
       times.telefunc.push(report(i, 'telefunc ', await timeStart(TELEFUNC, dirs.telefunc)));
+      floor.vite.push(await viteStartMs(viteAlone, SETTINGS.startLimitMs));
+      floor.pglite.push(await pgliteOpenMs(database));
+      console.log(
+        `  floor ${String(i).padStart(2)}: vite alone, first 200 of its page at ${Math.round(floor.vite.at(-1))} ms; ` +
+          `PGlite alone opens .favn/db in ${Math.round(floor.pglite.at(-1))} ms`,
+      );
     }
 
     const ours = await timeReloads(OURS, dirs.ours);
     const telefunc = await timeReloads(TELEFUNC, dirs.telefunc);
+    const many = await timeReloads({ ...OURS, name: 'ours+60' }, dirs.many);
 
     const starts50 = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v.map((s) => s.firstMs))]));
     for (const [name, ms] of Object.entries(starts50)) {
       console.log(`start ${name.padEnd(8)} median ${Math.round(ms)} ms`);
     }
-    for (const [name, r] of Object.entries({ ours, telefunc })) {
+    const [viteMs, pgliteMs] = [median(floor.vite), median(floor.pglite)];
+    console.log(
+      `start floor: Vite alone ${Math.round(viteMs)} + PGlite alone ${Math.round(pgliteMs)} = ${Math.round(viteMs + pgliteMs)} ms ` +
+        `(warm start ${Math.round(starts50.warm)} ms)`,
+    );
+    for (const [name, r] of Object.entries({ ours, telefunc, 'ours+60': many })) {
       console.log(
         `reload ${name.padEnd(8)} p50 ${Math.round(r.p50)} ms  p95 ${Math.round(r.p95)} ms  ${r.failures} failed calls`,
       );
@@ -85,7 +112,11 @@ export async function run() {
         reload_p95_ms: round(ours.p95),
         telefunc_start_ms: round(starts50.telefunc),
         telefunc_reload_p50_ms: round(telefunc.p50),
-        reload_failures: ours.failures,
+        reload_failures: ours.failures + many.failures,
+        reload_many_p50_ms: round(many.p50),
+        reload_many_p95_ms: round(many.p95),
+        floor_vite_ms: round(median(floor.vite)),
+        floor_pglite_open_ms: round(median(floor.pglite)),
       }),
     );
   } finally {
@@ -126,6 +157,32 @@ async function timeStart(app, dir) {
   } finally {
     await dev.stop();
   }
+}
+
+/**
+ * Adds `count` handler modules and `count` plain server modules to the app in `dir`, declared in
+ * its `feature.json`, as a feature grows.
+ *
+ * @param {string} dir
+ * @param {number} count
+ */
+async function addModules(dir, count) {
+  const manifestFile = path.join(dir, 'feature.json');
+  const manifest = JSON.parse(await readFile(manifestFile, 'utf8'));
+  for (let i = 0; i < count; i++) {
+    await writeFile(
+      path.join(dir, 'src', `handlers${i}.server.ts`),
+      `import { mutation, query, v } from '@favn/vite-plugin-server-fns/server';\n\n` +
+        `export const read${i} = query({ args: [v.number()], handler: (_ctx, n) => n + ${i} });\n` +
+        `export const write${i} = mutation({ args: [v.string()], handler: (_ctx, s) => s.length + ${i} });\n`,
+    );
+    await writeFile(
+      path.join(dir, 'src', `plain${i}.server.ts`),
+      `export async function plain${i}(n: number) {\n  return n * ${i};\n}\n`,
+    );
+    manifest.serverFunctions.exports.push(`read${i}`, `write${i}`, `plain${i}`);
+  }
+  await writeFile(manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
 /** Prints one start and returns it. */
