@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from '../common/load-on-use.js';
 import { setRoleSql, type QueryFn, type Row, type SqlClient } from './sql-client.js';
 import { POSTGRES_TRANSACTION_TIMEOUT_MS, TransactionBudget } from './transaction-budget.js';
 
@@ -16,12 +17,12 @@ export async function openPostgres(
   options: { max?: number; transactionTimeoutMs?: number } = {},
 ): Promise<SqlClient> {
   const transactionTimeoutMs = options.transactionTimeoutMs ?? POSTGRES_TRANSACTION_TIMEOUT_MS;
-  const pool = new pg.Pool({
+  const pool = new (pgModule().Pool)({
     connectionString,
     max: options.max ?? 10,
     types: {
       getTypeParser: (oid: number, format?: string) =>
-        oid === 20 ? Number : pg.types.getTypeParser(oid, format as 'text'),
+        oid === 20 ? Number : pgModule().types.getTypeParser(oid, format as 'text'),
     } as pg.CustomTypesConfig,
   });
   // An idle pooled connection that the server ends (restart, shutdown) is dropped by the pool and

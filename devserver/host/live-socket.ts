@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { wsModule } from '../common/load-on-use.js';
 import { LIVE_PREFIX } from '../../runtime/protocol.js';
 import { MAX_UNREAD_BYTES } from './live-route.js';
 
@@ -38,7 +39,8 @@ export function attachLiveSockets(
   server: UpgradeSource,
   fetch: (request: Request) => Response | Promise<Response>,
 ): () => void {
-  const sockets = new WebSocketServer({ noServer: true, maxPayload: MAX_HELLO_BYTES });
+  // Made at the first upgrade: a page that never opens a socket never loads `ws`.
+  let sockets: WebSocketServer | null = null;
   let waiting = 0;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // Other upgrades (Vite's HMR socket) are their owners' to answer.
@@ -46,6 +48,7 @@ export function attachLiveSockets(
     // Sockets that have not named their headers yet hold nothing of the host, but are counted.
     if (waiting >= MAX_WAITING_SOCKETS) return void socket.destroy();
     socket.on('error', () => {});
+    sockets ??= new (wsModule().WebSocketServer)({ noServer: true, maxPayload: MAX_HELLO_BYTES });
     sockets.handleUpgrade(req, socket, head, (ws) => {
       // A frame the socket refuses (too long, not UTF-8) is an error on it, never the process's.
       ws.on('error', () => ws.terminate());
@@ -56,6 +59,7 @@ export function attachLiveSockets(
   server.on('upgrade', onUpgrade);
   return () => {
     server.off('upgrade', onUpgrade);
+    if (!sockets) return;
     for (const ws of sockets.clients) ws.terminate();
     sockets.close();
   };

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from '../common/load-on-use.js';
 import type { ChangeBridge, ChangeEvent } from './live-hub.js';
 
 /** The channel every host of one database listens on. */
@@ -32,7 +33,7 @@ export async function listenForChanges(
   let retry: NodeJS.Timeout | null = null;
 
   const connect = async (): Promise<void> => {
-    const next = new pg.Client({ connectionString });
+    const next = new (pgModule().Client)({ connectionString });
     next.on('notification', (message) => {
       if (message.channel !== CHANGES_CHANNEL || !message.payload) return;
       const event = parseEvent(message.payload, origin);

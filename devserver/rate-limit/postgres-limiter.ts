@@ -1,4 +1,5 @@
-import pg from 'pg';
+import type pg from 'pg';
+import { pgModule } from '../common/load-on-use.js';
 import { retryAfterSec, TOKEN_EPSILON, type RateDecision, type RateLimiter } from './limiter.js';
 
 export interface PostgresRateLimiterOptions {
@@ -70,7 +71,7 @@ export class PostgresRateLimiter implements RateLimiter {
   constructor(pool: pg.Pool | string, options: PostgresRateLimiterOptions = {}) {
     this.#ownsPool = typeof pool === 'string';
     if (typeof pool === 'string') {
-      this.#pool = new pg.Pool({ connectionString: pool, max: options.max ?? 4 });
+      this.#pool = new (pgModule().Pool)({ connectionString: pool, max: options.max ?? 4 });
       // A dropped idle connection is replaced on the next query, which reports any lasting fault.
       this.#pool.on('error', () => {});
     } else {
