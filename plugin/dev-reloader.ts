@@ -23,6 +23,10 @@ import { reportProblems, type Problem } from './report-problems.js';
 
 /** Files that decide what an import resolves to. */
 const RESOLUTION_CONFIG = /^(?:package\.json|[tj]sconfig(?:\..+)?\.json)$/;
+/** What an import of server code can resolve to (the handler bundler's extensions). */
+const IMPORTABLE = /\.(?:ts|tsx|mts|cts|js|jsx|mjs|cjs|json)$/;
+/** Folders of installed packages and build output, never imported from by path. */
+const IGNORED_FOLDERS = new Set(['node_modules', 'dist', 'dist-server']);
 /** Vite's file watcher reports at most one change of a file per this many ms. */
 const WATCHER_THROTTLE_MS = 50;
 
@@ -134,9 +138,17 @@ export class DevReloader {
    * to (a `.ts` beside a `.js`, a missing import now there, `paths`): handlers are bundled again.
    */
   otherFileChanged(file: string, change: 'create' | 'update' | 'delete'): void {
-    if (change === 'update' && !RESOLUTION_CONFIG.test(path.basename(file))) return;
+    const config = RESOLUTION_CONFIG.test(path.basename(file));
+    if (change === 'update' && !config) return;
+    // Only files an import can resolve to, outside build output: an editor's backup or swap file,
+    // a `vite build` writing dist/ or test coverage changes nothing.
+    if (!config && !IMPORTABLE.test(file)) return;
+    const relative = path.relative(this.#state.root, file).split(path.sep);
+    if (relative.some((part) => IGNORED_FOLDERS.has(part) || part.startsWith('.'))) return;
     this.filesCreatedOrDeleted();
-    if (this.#bundle) this.scheduleReload();
+    // With handlers bundled, or code that failed to load (an import that a new file may now satisfy).
+    const { handlers, modules } = this.runtime.problems;
+    if (this.#bundle || handlers || modules.size > 0) this.scheduleReload();
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { UsageError } from './usage-error.js';
 
 const require = createRequire(import.meta.url);
 
@@ -10,7 +11,7 @@ const require = createRequire(import.meta.url);
  * const pool = new (pgModule().Pool)({ connectionString })
  */
 export function pgModule(): typeof import('pg') {
-  return require('pg') as typeof import('pg');
+  return load('pg') as typeof import('pg');
 }
 
 /**
@@ -20,5 +21,36 @@ export function pgModule(): typeof import('pg') {
  * const server = new (wsModule().WebSocketServer)({ noServer: true })
  */
 export function wsModule(): typeof import('ws') {
-  return require('ws') as typeof import('ws');
+  return load('ws') as typeof import('ws');
+}
+
+/**
+ * Fails now, without loading it, when `name` is not installed: a broken install shows at start,
+ * not at its first use.
+ *
+ * @example
+ * ensureInstalled('ws')
+ */
+export function ensureInstalled(name: 'pg' | 'ws'): void {
+  try {
+    require.resolve(name);
+  } catch (error) {
+    throw notInstalled(name, error);
+  }
+}
+
+function load(name: 'pg' | 'ws'): unknown {
+  try {
+    return require(name);
+  } catch (error) {
+    throw notInstalled(name, error);
+  }
+}
+
+function notInstalled(name: string, error: unknown): Error {
+  if ((error as NodeJS.ErrnoException)?.code !== 'MODULE_NOT_FOUND') return error as Error;
+  return new UsageError(
+    `The package "${name}" that @favn/vite-plugin-server-fns depends on is not installed. ` +
+      'Install the project again (npm install).',
+  );
 }

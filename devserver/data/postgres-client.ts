@@ -17,12 +17,13 @@ export async function openPostgres(
   options: { max?: number; transactionTimeoutMs?: number } = {},
 ): Promise<SqlClient> {
   const transactionTimeoutMs = options.transactionTimeoutMs ?? POSTGRES_TRANSACTION_TIMEOUT_MS;
-  const pool = new (pgModule().Pool)({
+  const { Pool, types } = pgModule();
+  const pool = new Pool({
     connectionString,
     max: options.max ?? 10,
     types: {
       getTypeParser: (oid: number, format?: string) =>
-        oid === 20 ? Number : pgModule().types.getTypeParser(oid, format as 'text'),
+        oid === 20 ? Number : types.getTypeParser(oid, format as 'text'),
     } as pg.CustomTypesConfig,
   });
   // An idle pooled connection that the server ends (restart, shutdown) is dropped by the pool and

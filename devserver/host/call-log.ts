@@ -75,12 +75,14 @@ type StoredCall = Omit<CallRecord, 'at'> & { time: number };
 export function batchedLines(write: (text: string) => void): (line: string) => void {
   let lines: string[] = [];
   const flush = () => {
+    const count = lines.length;
     const text = `${lines.join('\n')}\n`;
     lines = [];
     try {
       write(text);
     } catch (error) {
-      process.emitWarning(`the call log could not print a line: ${(error as Error)?.message ?? String(error)}`);
+      const what = count === 1 ? 'a line' : `${count} lines`;
+      process.emitWarning(`the call log could not print ${what}: ${(error as Error)?.message ?? String(error)}`);
     }
   };
   return (line) => {

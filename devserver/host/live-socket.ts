@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { wsModule } from '../common/load-on-use.js';
+import { ensureInstalled, wsModule } from '../common/load-on-use.js';
 import { LIVE_PREFIX } from '../../runtime/protocol.js';
 import { MAX_UNREAD_BYTES } from './live-route.js';
 
@@ -39,7 +39,9 @@ export function attachLiveSockets(
   server: UpgradeSource,
   fetch: (request: Request) => Response | Promise<Response>,
 ): () => void {
-  // Made at the first upgrade: a page that never opens a socket never loads `ws`.
+  // Made at the first upgrade: a page that never opens a socket never loads `ws`. A missing
+  // install shows now, not at the first socket.
+  ensureInstalled('ws');
   let sockets: WebSocketServer | null = null;
   let waiting = 0;
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -48,7 +50,12 @@ export function attachLiveSockets(
     // Sockets that have not named their headers yet hold nothing of the host, but are counted.
     if (waiting >= MAX_WAITING_SOCKETS) return void socket.destroy();
     socket.on('error', () => {});
-    sockets ??= new (wsModule().WebSocketServer)({ noServer: true, maxPayload: MAX_HELLO_BYTES });
+    try {
+      sockets ??= new (wsModule().WebSocketServer)({ noServer: true, maxPayload: MAX_HELLO_BYTES });
+    } catch {
+      // An upgrade listener that throws would end the process: this socket is refused instead.
+      return void socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+    }
     sockets.handleUpgrade(req, socket, head, (ws) => {
       // A frame the socket refuses (too long, not UTF-8) is an error on it, never the process's.
       ws.on('error', () => ws.terminate());
