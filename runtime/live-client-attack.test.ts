@@ -112,7 +112,9 @@ it('sends no other call while a subscribing call is under way on a connection th
   // The plain call, and the subscribing call on the short-lived connection, which is still under
   // way when the retries after the cut fail: no other call.
   expect(calls.get(feature)).toEqual(['plain', 'live']);
-  expect(streams.get(feature)).toBeGreaterThanOrEqual(5);
+  // At least one retry came after the cut (streams 1-2 refused, 3 the short one); how many more
+  // depends on how fast a loaded machine runs the backoff.
+  expect(streams.get(feature)).toBeGreaterThanOrEqual(4);
 }, 20_000);
 
 it('shows an answer when every stream is cut soon after it opens and the host is slower than that', async () => {
