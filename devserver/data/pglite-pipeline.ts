@@ -6,8 +6,6 @@
  * back), so the database is left clean either way.
  */
 
-const encoder = new TextEncoder();
-
 /** Whether `value` is sent as text exactly as PGlite's own `query` would send it. */
 export function isScalarParameter(value: unknown): boolean {
   return (
@@ -22,7 +20,8 @@ export function isScalarParameter(value: unknown): boolean {
 
 /**
  * The message: `prefix` (simple query), `text` with `values` (text parameters; scalars only, see
- * `isScalarParameter`), then `suffix` (simple query).
+ * `isScalarParameter`), then `suffix` (simple query). Written into one buffer: sizes first, then
+ * the bytes, with no per-field allocation (this runs on every declarative call).
  *
  * @example
  * pipelinedStatement('BEGIN; SET LOCAL ROLE "ext_x"', 'SELECT $1::int AS n', [1], 'COMMIT')
@@ -33,48 +32,63 @@ export function pipelinedStatement(
   values: readonly unknown[],
   suffix: string,
 ): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const message = (type: string, body: Uint8Array[]) => {
-    const length = body.reduce((n, b) => n + b.length, 0) + 4;
-    const head = new Uint8Array(5);
-    head[0] = type.charCodeAt(0);
-    new DataView(head.buffer).setInt32(1, length);
-    parts.push(head, ...body);
-  };
-  const cstring = (s: string) => encoder.encode(`${s}\0`);
-  const int16 = (n: number) => {
-    const b = new Uint8Array(2);
-    new DataView(b.buffer).setInt16(0, n);
-    return b;
-  };
-  const int32 = (n: number) => {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setInt32(0, n);
-    return b;
-  };
-  message('Q', [cstring(prefix)]);
-  message('P', [cstring(''), cstring(text), int16(0)]);
-  const params: Uint8Array[] = [];
-  for (const value of values) {
-    if (value === null || value === undefined) {
-      params.push(int32(-1));
-      continue;
-    }
-    const bytes = encoder.encode(String(value));
-    params.push(int32(bytes.length), bytes);
-  }
-  message('B', [cstring(''), cstring(''), int16(0), int16(values.length), ...params, int16(0)]);
-  message('D', [encoder.encode('P'), cstring('')]);
-  message('E', [cstring(''), int32(0)]);
-  message('S', []);
-  message('Q', [cstring(suffix)]);
-  const total = parts.reduce((n, p) => n + p.length, 0);
-  const out = new Uint8Array(total);
+  const params: (string | null)[] = values.map((value) =>
+    value === null || value === undefined ? null : String(value),
+  );
+  const prefixBytes = Buffer.byteLength(prefix);
+  const textBytes = Buffer.byteLength(text);
+  const suffixBytes = Buffer.byteLength(suffix);
+  const sizes = params.map((param) => (param === null ? -1 : Buffer.byteLength(param)));
+  const paramBytes = sizes.reduce((n, size) => n + 4 + Math.max(size, 0), 0);
+  // Each message: type (1) + length (4) + body. Strings are NUL-terminated.
+  const query = 5 + prefixBytes + 1;
+  const parse = 5 + 1 + textBytes + 1 + 2;
+  const bind = 5 + 1 + 1 + 2 + 2 + paramBytes + 2;
+  const describe = 5 + 1 + 1;
+  const execute = 5 + 1 + 4;
+  const sync = 5;
+  const commit = 5 + suffixBytes + 1;
+  // Its own ArrayBuffer (offset 0), not a slice of Node's shared pool.
+  const out = Buffer.allocUnsafeSlow(query + parse + bind + describe + execute + sync + commit);
   let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
+  const head = (type: string, size: number) => {
+    out[at] = type.charCodeAt(0);
+    out.writeInt32BE(size - 1, at + 1);
+    at += 5;
+  };
+  const cstring = (s: string, bytes: number) => {
+    out.write(s, at, bytes, 'utf8');
+    at += bytes;
+    out[at++] = 0;
+  };
+  const int16 = (n: number) => {
+    at = out.writeInt16BE(n, at);
+  };
+  head('Q', query);
+  cstring(prefix, prefixBytes);
+  head('P', parse);
+  out[at++] = 0; // unnamed statement
+  cstring(text, textBytes);
+  int16(0); // no parameter types: the server infers them
+  head('B', bind);
+  out[at++] = 0; // unnamed portal
+  out[at++] = 0; // unnamed statement
+  int16(0); // every parameter as text
+  int16(params.length);
+  params.forEach((param, i) => {
+    at = out.writeInt32BE(sizes[i]!, at); // -1: NULL
+    if (param !== null) at += out.write(param, at, sizes[i]!, 'utf8');
+  });
+  int16(0); // every result column as text
+  head('D', describe);
+  out[at++] = 'P'.charCodeAt(0);
+  out[at++] = 0;
+  head('E', execute);
+  out[at++] = 0;
+  at = out.writeInt32BE(0, at); // no row limit
+  head('S', sync);
+  head('Q', commit);
+  cstring(suffix, suffixBytes);
   return out;
 }
 
