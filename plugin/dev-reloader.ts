@@ -15,14 +15,17 @@ import type { ModuleEntry } from '../devserver/feature/function-table.js';
 import { readManifest } from '../devserver/feature/manifest.js';
 import { DEFAULT_SCHEMA_FILE } from '../devserver/feature/schema-loader.js';
 import type { Host } from '../devserver/host/host.js';
-import { bundleHandlers, type HandlerBundle, type HandlerModule } from '../devserver/isolate/bundle-handlers.js';
+import {
+  bundleHandlers,
+  isResolutionConfig,
+  type HandlerBundle,
+  type HandlerModule,
+} from '../devserver/isolate/bundle-handlers.js';
 import { compareExports, describeReport } from '../devserver/scan/check-exports.js';
 import { scanProject, type ProjectScan, type ScanCache } from '../devserver/scan/server-modules.js';
 import { SERVER_ENVIRONMENT, type PluginState } from './options.js';
 import { reportProblems, type Problem } from './report-problems.js';
 
-/** Files that decide what an import resolves to. */
-const RESOLUTION_CONFIG = /^(?:package\.json|[tj]sconfig(?:\..+)?\.json)$/;
 /** What an import of server code can resolve to (the handler bundler's extensions). */
 const IMPORTABLE = /\.(?:ts|tsx|mts|cts|js|jsx|mjs|cjs|json)$/;
 /** Folders of installed packages and build output, never imported from by path. */
@@ -138,7 +141,7 @@ export class DevReloader {
    * to (a `.ts` beside a `.js`, a missing import now there, `paths`): handlers are bundled again.
    */
   otherFileChanged(file: string, change: 'create' | 'update' | 'delete'): void {
-    const config = RESOLUTION_CONFIG.test(path.basename(file));
+    const config = isResolutionConfig(path.basename(file));
     if (change === 'update' && !config) return;
     // Only files an import can resolve to, outside build output: an editor's backup or swap file,
     // a `vite build` writing dist/ or test coverage changes nothing.

@@ -57,7 +57,7 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
 
   it('a file of the graph rewritten with the same size and its old times restored is bundled anew', async () => {
     await settle();
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     expect(wordOf(first)).toBe('wa');
     // `cp -p`, `rsync -t`, `tar x` or `touch -r` after an edit: the watcher reports the change.
     await rewriteKeepingTimes(at('lib', 'word.ts'), `export const WORD = 'wz';\n`);
@@ -68,7 +68,7 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
     // File systems that keep times in whole seconds or two (HFS+, ext3, FAT, some network and
     // container mounts) give both saves one time; here they are given it by hand.
     await settle();
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     const tick = new Date(Math.floor(Date.now() / 2000) * 2000);
     await writeFile(at('lib', 'word.ts'), `export const WORD = 'w2';\n`);
     await utimes(at('lib', 'word.ts'), tick, tick);
@@ -84,9 +84,24 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
     const paths = (target: string) => JSON.stringify({ compilerOptions: { paths: { '@word': [target] } } });
     await writeFile(at('tsconfig.json'), paths('./lib/word.ts'));
     await settle();
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     expect(wordOf(first)).toBe('wa');
     await writeFile(at('tsconfig.json'), paths('./lib/other.ts'));
+    expect(wordOf(await bundleHandlers(root, modules, { previous: first }))).toBe('wb');
+  });
+
+  it('"paths" of a tsconfig that tsconfig.json extends, two levels down, pointed elsewhere: the new target', async () => {
+    await handlersFrom('@word');
+    const paths = (target: string) => JSON.stringify({ compilerOptions: { paths: { '@word': [target] } } });
+    await mkdir(at('config'));
+    // Comments and trailing commas, as tsconfig files are written.
+    await writeFile(at('tsconfig.json'), `{\n  // shared settings\n  "extends": "./config/tsconfig.shared.json",\n}\n`);
+    await writeFile(at('config', 'tsconfig.shared.json'), JSON.stringify({ extends: ['./tsconfig.base'] }));
+    await writeFile(at('config', 'tsconfig.base.json'), paths('../lib/word.ts'));
+    await settle();
+    const first = await bundleHandlers(root, modules, { previous: null });
+    expect(wordOf(first)).toBe('wa');
+    await writeFile(at('config', 'tsconfig.base.json'), paths('../lib/other.ts'));
     expect(wordOf(await bundleHandlers(root, modules, { previous: first }))).toBe('wb');
   });
 
@@ -95,7 +110,7 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
     const imports = (target: string) => JSON.stringify({ name: 'app', type: 'module', imports: { '#word': target } });
     await writeFile(at('package.json'), imports('./lib/word.ts'));
     await settle();
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     expect(wordOf(first)).toBe('wa');
     await writeFile(at('package.json'), imports('./lib/other.ts'));
     expect(wordOf(await bundleHandlers(root, modules, { previous: first }))).toBe('wb');
@@ -108,7 +123,7 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
     await writeFile(path.join(dep, 'package.json'), JSON.stringify({ name: 'dep', type: 'module', main: 'index.js' }));
     await writeFile(path.join(dep, 'index.js'), `export const WORD = 'd1';\n`);
     await settle();
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     expect(wordOf(first)).toBe('d1');
     expect(await bundleHandlers(root, modules, { previous: first })).toBe(first);
     // A package manager writes the new version's files now (npm does not keep the tarball's times).
@@ -122,7 +137,7 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
     await rm(at('lib', 'word.ts'));
     await symlink(at('shared', 'word.ts'), at('lib', 'word.ts'));
     await settle();
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     expect(wordOf(first)).toBe('s1');
     await writeFile(at('shared', 'word.ts'), `export const WORD = 's22';\n`);
     expect(wordOf(await bundleHandlers(root, modules, { previous: first }))).toBe('s22');

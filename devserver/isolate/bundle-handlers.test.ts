@@ -25,12 +25,12 @@ describe('bundleHandlers with the last bundle (a dev server between saves)', () 
   afterEach(() => rm(root, { recursive: true, force: true }));
 
   it('the same handlers from unchanged files: the last bundle, nothing bundled', async () => {
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     expect(await bundleHandlers(root, modules, { previous: first })).toBe(first);
   });
 
   it('a file the handlers import changed: a new bundle with its code, which the next save reuses', async () => {
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     await writeFile(word(), `export const WORD = 'w2';\n`);
     const second = await bundleHandlers(root, modules, { previous: first });
     expect(second).not.toBe(first);
@@ -40,7 +40,7 @@ describe('bundleHandlers with the last bundle (a dev server between saves)', () 
   });
 
   it('other handlers, another kind or other aliases: a new bundle', async () => {
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     const more: HandlerModule[] = [
       { ...modules[0]!, handlers: [...modules[0]!.handlers, { name: 'twice', kind: 'query' }] },
     ];
@@ -54,14 +54,23 @@ describe('bundleHandlers with the last bundle (a dev server between saves)', () 
   });
 
   it('files written again with the same text (a touch, a checkout of the same commit): the same bundle', async () => {
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     await writeFile(word(), `export const WORD = 'w1';\n`);
     await writeFile(path.join(root, 'rules.server.ts'), HANDLERS);
     expect(await bundleHandlers(root, modules, { previous: first })).toBe(first);
   });
 
+  it('a build (no last bundle given) records nothing to reuse; a dev server given it bundles anew', async () => {
+    const built = await bundleHandlers(root, modules);
+    expect(built.sources).toBeUndefined();
+    await writeFile(word(), `export const WORD = 'w2';\n`);
+    const next = await bundleHandlers(root, modules, { previous: built });
+    expect(next).not.toBe(built);
+    expect(next.code).toContain('w2');
+  });
+
   it('a file of the graph deleted: bundled again, and the missing import is the error', async () => {
-    const first = await bundleHandlers(root, modules);
+    const first = await bundleHandlers(root, modules, { previous: null });
     await rm(word());
     await expect(bundleHandlers(root, modules, { previous: first })).rejects.toThrow(/word/);
   });

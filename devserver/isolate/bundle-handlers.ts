@@ -1,7 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { rolldown, type Plugin } from 'rolldown';
@@ -54,8 +54,9 @@ export async function bundleHandlers(
   options: {
     alias?: readonly BundleAlias[];
     /**
-     * The last bundle (a dev server's reload): returned as it is when the same handlers would be
-     * bundled from files that have not changed since, so a save elsewhere bundles nothing.
+     * The last bundle (a dev server's reload; `null` for the first): returned as it is when the
+     * same handlers would be bundled from files that have not changed since, so a save elsewhere
+     * bundles nothing. Only a caller that passes it gets `sources` recorded (a build never reuses).
      */
     previous?: HandlerBundle | null;
   } = {},
@@ -73,7 +74,8 @@ export async function bundleHandlers(
   const previous = options.previous;
   if (previous?.sources?.key === key && (await unchanged(previous.sources.files))) return previous;
   const graph = new Set<string>();
-  const read = new Map<string, string>();
+  // What each file's text was as the bundler read it; recorded only for a caller that reuses bundles.
+  const read = 'previous' in options ? new Map<string, string>() : null;
   const chains = new Map<string, string[]>();
   const bundle = await rolldown({
     input: ENTRY,
@@ -107,7 +109,7 @@ export async function bundleHandlers(
     // A property rather than a `var`, so the prelude can remove it once it took the exports.
     const code = output[0].code.replace(/^var __favn_handlers = /m, 'globalThis.__favn_handlers = ');
     if (code === output[0].code) throw new Error('The handler bundle has an unexpected shape: this is a bug');
-    return { code, kinds, sources: await sourcesOf(key, graph, read) };
+    return read ? { code, kinds, sources: await sourcesOf(key, graph, read) } : { code, kinds };
   } finally {
     await bundle.close();
   }
@@ -141,27 +143,84 @@ async function sourcesOf(
   return { key, files };
 }
 
-/** Files that change what an import resolves to (`paths`, `imports`, `exports`, `main`). */
-const RESOLUTION_CONFIGS = ['package.json', 'tsconfig.json', 'jsconfig.json'];
+/** `tsconfig.json`, `jsconfig.json` and their kin (`tsconfig.app.json`, ...). */
+const TS_CONFIG = /^[tj]sconfig(?:\..+)?\.json$/;
 
-/** The nearest of each `RESOLUTION_CONFIGS` file above each of `files`. */
+/**
+ * True for a file name that can change what an import resolves to: `package.json` (`imports`,
+ * `exports`, `main`), `tsconfig.json`, `jsconfig.json` and their `tsconfig.*.json` kin (`paths`,
+ * `baseUrl`, through `extends` or `references`).
+ */
+export function isResolutionConfig(name: string): boolean {
+  return name === 'package.json' || TS_CONFIG.test(name);
+}
+
+/**
+ * The configuration files that decide what imports of `files` resolve to: the nearest
+ * `package.json` above each file, every `tsconfig*.json` / `jsconfig*.json` beside the nearest
+ * `tsconfig.json` or `jsconfig.json` (the ones it `references`), and what those `extend`.
+ */
 function resolutionConfigs(files: readonly string[]): string[] {
   const found = new Set<string>();
   const searched = new Set<string>();
+  const nearest = (from: string, has: (dir: string) => boolean, add: (dir: string) => void) => {
+    for (let dir = from; ; dir = path.dirname(dir)) {
+      if (searched.has(dir)) return;
+      searched.add(dir);
+      if (has(dir)) return add(dir);
+      if (path.dirname(dir) === dir) return;
+    }
+  };
   for (const file of files) {
-    for (const name of RESOLUTION_CONFIGS) {
-      for (let dir = path.dirname(file); !searched.has(path.join(dir, name)); dir = path.dirname(dir)) {
-        const candidate = path.join(dir, name);
-        searched.add(candidate);
-        if (existsSync(candidate)) {
-          found.add(candidate);
-          break;
-        }
-        if (path.dirname(dir) === dir) break;
+    nearest(
+      path.dirname(file),
+      (d) => existsSync(path.join(d, 'package.json')),
+      (d) => found.add(path.join(d, 'package.json')),
+    );
+  }
+  searched.clear();
+  for (const file of files) {
+    nearest(
+      path.dirname(file),
+      (d) => existsSync(path.join(d, 'tsconfig.json')) || existsSync(path.join(d, 'jsconfig.json')),
+      (d) => {
+        for (const name of readdirSync(d)) if (TS_CONFIG.test(name)) found.add(path.join(d, name));
+      },
+    );
+  }
+  const tsconfigs = [...found].filter((file) => TS_CONFIG.test(path.basename(file)));
+  for (const config of tsconfigs) addExtended(config, found);
+  return [...found];
+}
+
+/** Adds the files `config` extends (relative paths and packages), and theirs, to `found`. */
+function addExtended(config: string, found: Set<string>): void {
+  let text: string;
+  try {
+    text = readFileSync(config, 'utf8');
+  } catch {
+    return;
+  }
+  const value = /"extends"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])/.exec(text)?.[1];
+  if (!value) return;
+  const names = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+  const require = createRequire(config);
+  for (const name of names) {
+    const candidates = name.startsWith('.') || path.isAbsolute(name) ? [path.resolve(path.dirname(config), name)] : [];
+    for (const spec of [name, `${name}.json`, `${name}/tsconfig.json`]) {
+      if (candidates.length) break;
+      try {
+        candidates.push(require.resolve(spec));
+      } catch {
+        // Not this spelling; TypeScript tries the same ones.
       }
     }
+    for (const candidate of candidates.flatMap((c) => (c.endsWith('.json') ? [c] : [c, `${c}.json`]))) {
+      if (found.has(candidate) || !existsSync(candidate)) continue;
+      found.add(candidate);
+      addExtended(candidate, found);
+    }
   }
-  return [...found];
 }
 
 /** True when every file still has the text it had (sizes and times can stay while text changes). */
@@ -179,7 +238,7 @@ function entryPlugin(
   alias: readonly BundleAlias[],
   chains: Map<string, string[]>,
   graph: Set<string>,
-  read: Map<string, string>,
+  read: Map<string, string> | null,
 ): Plugin {
   return {
     name: 'favn:isolate-entry',
@@ -204,7 +263,7 @@ function entryPlugin(
     },
     transform(code, id) {
       // The text as read from the file (before any transform): what `unchanged` compares.
-      if (path.isAbsolute(id)) read.set(id, hashOf(code));
+      if (read && path.isAbsolute(id)) read.set(id, hashOf(code));
       return null;
     },
     generateBundle(_options, output) {
