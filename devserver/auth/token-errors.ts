@@ -1,20 +1,20 @@
-import { errors } from 'jose';
+import type { errors as JoseErrors } from 'jose';
 import { RequestError } from '../../runtime/request-error.js';
 
-/** Failures that are the token's fault, with the reason the client is told. */
+/** Failures that are the token's fault (by jose's error code), with the reason the client is told. */
 const TOKEN_FAULTS: Readonly<Record<string, string>> = {
-  [errors.JWTExpired.code]: 'token expired',
-  [errors.JOSEAlgNotAllowed.code]: 'token signing algorithm not allowed',
-  [errors.JOSENotSupported.code]: 'token signing algorithm not supported',
-  [errors.JWSSignatureVerificationFailed.code]: 'token signature invalid',
-  [errors.JWKSNoMatchingKey.code]: 'no signing key matches the token',
-  [errors.JWSInvalid.code]: 'token malformed',
-  [errors.JWTInvalid.code]: 'token malformed',
-  [errors.JWEInvalid.code]: 'token malformed',
+  ERR_JWT_EXPIRED: 'token expired',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'token signing algorithm not allowed',
+  ERR_JOSE_NOT_SUPPORTED: 'token signing algorithm not supported',
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'token signature invalid',
+  ERR_JWKS_NO_MATCHING_KEY: 'no signing key matches the token',
+  ERR_JWS_INVALID: 'token malformed',
+  ERR_JWT_INVALID: 'token malformed',
+  ERR_JWE_INVALID: 'token malformed',
 };
 
 /** Failures of fetching or reading the remote key set: the server's problem, not the token's. */
-const KEY_SET_FAULTS = new Set<string>([errors.JWKSTimeout.code, errors.JWKSInvalid.code, errors.JOSEError.code]);
+const KEY_SET_FAULTS = new Set<string>(['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC']);
 
 /**
  * The HTTP error for a failed verification. The token's fault is 401 `Unauthorized: <reason>`;
@@ -22,9 +22,9 @@ const KEY_SET_FAULTS = new Set<string>([errors.JWKSTimeout.code, errors.JWKSInva
  * unexpected is returned unchanged, to surface as a 500.
  *
  * @example
- * try { await jwtVerify(token, key, options) } catch (error) { throw toAuthError(error, false) }
+ * try { await jwtVerify(token, key, options) } catch (error) { throw toAuthError(error, false, jose.errors) }
  */
-export function toAuthError(error: unknown, remoteKeys: boolean): unknown {
+export function toAuthError(error: unknown, remoteKeys: boolean, errors: typeof JoseErrors): unknown {
   if (!(error instanceof errors.JOSEError)) {
     // Without a JOSE code, a remote key set failed at the network level (fetch rejected).
     return remoteKeys ? keySetUnavailable(error) : error;

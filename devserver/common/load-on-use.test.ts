@@ -10,23 +10,23 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const run = promisify(execFile);
 
 /**
- * `pg` and `ws` load at first use, not at start. An install that lacks them (a broken
+ * `pg`, `ws` and `jose` load at first use, not at start. An install that lacks them (a broken
  * `npm install`, a bundler that left them out) must still say what to do, at the moment it
  * matters, and never crash the host with a bare "Cannot find module".
  */
-describe('an install of this package without pg and ws', () => {
+describe('an install of this package without pg, ws and jose', () => {
   let root: string;
   let pkg: string;
 
   beforeAll(async () => {
-    // A copy of the built package whose node_modules holds every dependency but those two.
+    // A copy of the built package whose node_modules holds every dependency but those three.
     root = await mkdtemp(path.join(tmpdir(), 'favn-missing-deps-'));
     pkg = path.join(root, 'node_modules', '@favn', 'vite-plugin-server-fns');
     await mkdir(path.join(pkg, 'node_modules'), { recursive: true });
     await cp(path.join(REPO, 'dist'), path.join(pkg, 'dist'), { recursive: true });
     await cp(path.join(REPO, 'package.json'), path.join(pkg, 'package.json'));
     for (const name of await readdir(path.join(REPO, 'node_modules'))) {
-      if (name === 'pg' || name === 'ws' || name.startsWith('.')) continue;
+      if (['pg', 'ws', 'jose'].includes(name) || name.startsWith('.')) continue;
       await symlink(path.join(REPO, 'node_modules', name), path.join(pkg, 'node_modules', name));
     }
   });
@@ -45,7 +45,7 @@ describe('an install of this package without pg and ws', () => {
   const built = (file: string) => JSON.stringify(pathToFileURL(path.join(pkg, 'dist', file)).href);
 
   const FIX =
-    /The package "(pg|ws)" that @favn\/vite-plugin-server-fns depends on is not installed\. Install the project again \(npm install\)\./;
+    /The package "(pg|ws|jose)" that @favn\/vite-plugin-server-fns depends on is not installed\. Install the project again \(npm install\)\./;
 
   it('live queries refuse to start, naming the fix, instead of failing at the first socket', async () => {
     const out = await inCopy(`
@@ -77,7 +77,23 @@ describe('an install of this package without pg and ws', () => {
     expect(out).not.toMatch(/Cannot find module|Require stack/);
   });
 
-  it('a host without DATABASE_URL and no live socket never needs either: the plugin and the host load', async () => {
+  it('jwt auth without jose: the first token fails with the fix', async () => {
+    const out = await inCopy(`
+      import { parseAuthConfig } from ${built('devserver/auth/auth-config.js')};
+      import { createTokenVerifier } from ${built('devserver/auth/verify-token.js')};
+      const verify = createTokenVerifier(parseAuthConfig({ mode: 'jwt', hs256Secret: 'x'.repeat(32) }));
+      try {
+        await verify('a.b.c');
+        console.log('verified');
+      } catch (error) {
+        console.log(error.constructor.name + ': ' + error.message);
+      }`);
+    expect(out).toMatch(/^UsageError: /);
+    expect(out).toMatch(FIX);
+    expect(out).toContain('"jose"');
+  });
+
+  it('a host without DATABASE_URL, live sockets or tokens never needs any of them: the plugin and the host load', async () => {
     const out = await inCopy(`
       const plugin = await import('@favn/vite-plugin-server-fns');
       const { createHost } = await import(${built('devserver/host/host.js')});

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { errors, jwtVerify, SignJWT } from 'jose';
+import type { errors as JoseErrors } from 'jose';
 import { FEATURE_ID_PATTERN } from '../../runtime/protocol.js';
+import { joseModule } from '../common/load-on-use.js';
 
 // `releases.json` is a signed JWT (JWS compact, EdDSA over Ed25519) plus a readable copy of its
 // claims. Ed25519: small keys that fit in a config file, deterministic signatures (no nonce to get
@@ -71,6 +72,7 @@ export async function signReleaseIndex(
   const iat = Math.floor((options.now ?? new Date()).getTime() / 1000);
   const payload: ReleaseIndex = { ...claims, iat };
   if (options.expiresInSeconds !== undefined) payload.exp = iat + options.expiresInSeconds;
+  const { SignJWT } = await joseModule();
   const signature = await new SignJWT({ ...payload })
     .setProtectedHeader({ alg: ALGORITHM, typ: RELEASES_TOKEN_TYPE })
     .sign(privateKey);
@@ -105,6 +107,7 @@ export async function verifyReleaseIndex(
     );
   }
   let verified: Record<string, unknown>;
+  const { errors, jwtVerify } = await joseModule();
   try {
     const result = await jwtVerify(record.signature, publicKey, {
       algorithms: [ALGORITHM],
@@ -114,7 +117,7 @@ export async function verifyReleaseIndex(
     });
     verified = result.payload as Record<string, unknown>;
   } catch (error) {
-    throw new ReleaseRefusal(describeJoseError(error), claimed);
+    throw new ReleaseRefusal(describeJoseError(error, errors), claimed);
   }
   // Nesting deeper than any index needs is refused before comparing (and before a stack overflow).
   if (nestingDepth(record.payload) > MAX_DEPTH || nestingDepth(verified) > MAX_DEPTH) {
@@ -196,7 +199,7 @@ export function canonicalJson(value: unknown): string {
   );
 }
 
-function describeJoseError(error: unknown): string {
+function describeJoseError(error: unknown, errors: typeof JoseErrors): string {
   if (error instanceof errors.JWTExpired) {
     const exp = Number(error.payload.exp);
     return `the signed index expired at ${new Date(exp * 1000).toISOString()}: publish or activate again to re-sign it`;
