@@ -106,6 +106,8 @@ export class DevReloader {
   /** True when a change to `file` needs server code to reload. */
   affects(file: string): boolean {
     if (file === this.#schemaFile || this.#scan.modules.some((m) => m.absolute === file)) return true;
+    // What the handler bundle was made of, configs it follows (a tsconfig's `extends`) included.
+    if (this.#bundle?.bundle.sources?.files.some((f) => f.file === file)) return true;
     return (this.#runner.evaluatedModules.getModulesByFile(file)?.size ?? 0) > 0;
   }
 

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { acquireLock } from './lock-file.js';
 import { seedFromTemplate } from './pglite-template.js';
-import { isScalarParameter, pipelinedStatement, rowsOf } from './pglite-pipeline.js';
+import { isScalarParameter, MAX_PIPELINED_PARAMETERS, pipelinedStatement, rowsOf } from './pglite-pipeline.js';
 import { setRoleSql, type QueryFn, type Row, type SqlClient } from './sql-client.js';
 import { PGLITE_TRANSACTION_TIMEOUT_MS, TransactionBudget } from './transaction-budget.js';
 
@@ -80,8 +80,10 @@ export async function openPglite(
     transaction,
     async statement(role, text, values, opts = {}) {
       const readOnly = opts.readOnly ?? false;
-      // Parameters PGlite would serialize by their type (arrays, objects, dates) take the usual path.
-      if (!values.every(isScalarParameter)) return transaction(role, (q) => q(text, values), opts);
+      // Parameters PGlite would serialize by their type (arrays, objects, dates), and more of them
+      // than one message can count, take the usual path.
+      if (values.length > MAX_PIPELINED_PARAMETERS || !values.every(isScalarParameter))
+        return transaction(role, (q) => q(text, values), opts);
       const message = pipelinedStatement(`BEGIN; ${setRoleSql(role, readOnly)}`, text, values, 'COMMIT');
       // PGlite's transaction lock first, as db.transaction takes it: never inside another's transaction.
       return db._runExclusiveTransaction(() =>

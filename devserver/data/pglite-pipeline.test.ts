@@ -56,6 +56,23 @@ describe('one statement as one message on PGlite', () => {
     ]);
   });
 
+  it('counts up to 65535 parameters as PostgreSQL does (unsigned), and answers as the transaction path beyond', async () => {
+    for (const count of [32_768, 65_535, 65_536]) {
+      const values = Array.from({ length: count }, (_, i) => i);
+      const sql = `SELECT cardinality(ARRAY[${values.map((_, i) => `$${i + 1}::int`).join(',')}]) AS n`;
+      const run = (via: 'statement' | 'transaction') =>
+        (via === 'statement'
+          ? statement(model.role, sql, values, { readOnly: true })
+          : client.transaction(model.role, (q) => q(sql, values), { readOnly: true })
+        ).then(
+          (rows) => ({ rows }),
+          (error: Error) => ({ error: error.message }),
+        );
+      expect(await run('statement')).toEqual(await run('transaction'));
+      expect(client.pglite.isInTransaction()).toBe(false);
+    }
+  });
+
   it('writes rows as the role, and a failing statement rolls back and leaves the database usable', async () => {
     const table = `"${model.schema}"."notes"`;
     const [row] = await statement(model.role, `INSERT INTO ${table} ("body", "n") VALUES ($1, $2) RETURNING *`, [

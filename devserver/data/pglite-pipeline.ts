@@ -6,6 +6,9 @@
  * back), so the database is left clean either way.
  */
 
+/** The most parameters one Bind message can count (an unsigned 16-bit number). */
+export const MAX_PIPELINED_PARAMETERS = 0xffff;
+
 /** Whether `value` is sent as text exactly as PGlite's own `query` would send it. */
 export function isScalarParameter(value: unknown): boolean {
   return (
@@ -61,8 +64,9 @@ export function pipelinedStatement(
     at += bytes;
     out[at++] = 0;
   };
+  // Counts and format codes: PostgreSQL reads them as unsigned 16-bit numbers.
   const int16 = (n: number) => {
-    at = out.writeInt16BE(n, at);
+    at = out.writeUInt16BE(n, at);
   };
   head('Q', query);
   cstring(prefix, prefixBytes);

@@ -143,3 +143,68 @@ describe('bundleHandlers with the last bundle, after changes a dev server meets'
     expect(wordOf(await bundleHandlers(root, modules, { previous: first }))).toBe('s22');
   });
 });
+
+// A dev server reuses the last handler bundle only when nothing the bundler used changed. The
+// bundler follows `references` of the nearest tsconfig.json and the `extends` it really has: a
+// config it follows that is not hashed leaves the old handler code running after an edit.
+const PATHS_HANDLERS = `import { query } from '@favn/vite-plugin-server-fns/server';
+import { WORD } from '@lib/word';
+export const word = query({ handler: () => WORD });
+`;
+
+describe('handler bundle reuse and the tsconfig files the bundler follows', () => {
+  let root: string;
+  let modules: HandlerModule[];
+  const write = (file: string, value: unknown) =>
+    writeFile(path.join(root, file), typeof value === 'string' ? value : JSON.stringify(value, null, 2));
+  const which = (code: string) => (code.includes('from-a') ? 'a' : code.includes('from-b') ? 'b' : 'none');
+
+  beforeEach(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'favn-bundle-tsconfig-'));
+    for (const dir of ['server', 'a', 'b', 'config']) await mkdir(path.join(root, dir));
+    await write('a/word.ts', `export const WORD = 'from-a';\n`);
+    await write('b/word.ts', `export const WORD = 'from-b';\n`);
+    await write('server/rules.server.ts', PATHS_HANDLERS);
+    modules = [{ absolute: path.join(root, 'server', 'rules.server.ts'), handlers: [{ name: 'word', kind: 'query' }] }];
+  });
+  afterEach(() => rm(root, { recursive: true, force: true }));
+
+  /** Bundles, applies `edit`, and returns the word of the first bundle, of a fresh one and of the dev server's. */
+  async function afterEdit(edit: () => Promise<void>): Promise<[string, string, string]> {
+    const first = await bundleHandlers(root, modules, { previous: null });
+    await edit();
+    const fresh = await bundleHandlers(root, modules);
+    const dev = await bundleHandlers(root, modules, { previous: first });
+    return [which(first.code), which(fresh.code), which(dev.code)];
+  }
+
+  const server = (dir: string) => ({
+    compilerOptions: { composite: true, baseUrl: '..', paths: { '@lib/*': [`./${dir}/*`] } },
+    include: ['../server/**/*'],
+  });
+
+  it('a referenced tsconfig in another folder: an edit of its paths bundles anew', async () => {
+    await write('tsconfig.json', { files: [], references: [{ path: './config/tsconfig.server.json' }] });
+    await write('config/tsconfig.server.json', server('a'));
+    const [first, fresh, dev] = await afterEdit(() => write('config/tsconfig.server.json', server('b')));
+    expect([first, fresh]).toEqual(['a', 'b']);
+    expect(dev).toBe(fresh);
+  });
+
+  it('a referenced folder (its tsconfig.json): an edit of its paths bundles anew', async () => {
+    await write('tsconfig.json', { files: [], references: [{ path: './config' }] });
+    await write('config/tsconfig.json', server('a'));
+    const [first, fresh, dev] = await afterEdit(() => write('config/tsconfig.json', server('b')));
+    expect([first, fresh]).toEqual(['a', 'b']);
+    expect(dev).toBe(fresh);
+  });
+
+  it('an "extends" after a commented-out one: an edit of the extended file bundles anew', async () => {
+    const base = (dir: string) => ({ compilerOptions: { baseUrl: '..', paths: { '@lib/*': [`./${dir}/*`] } } });
+    await write('tsconfig.json', `{\n  // "extends": "./config/old.json",\n  "extends": "./config/base.json"\n}\n`);
+    await write('config/base.json', base('a'));
+    const [first, fresh, dev] = await afterEdit(() => write('config/base.json', base('b')));
+    expect([first, fresh]).toEqual(['a', 'b']);
+    expect(dev).toBe(fresh);
+  });
+});

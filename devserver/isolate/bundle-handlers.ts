@@ -135,6 +135,7 @@ async function sourcesOf(
     files.push({ file: id, hash });
   }
   const configs = resolutionConfigs(files.map(({ file }) => file));
+  if (!configs) return undefined;
   const hashes = await Promise.all(configs.map((file) => readFile(file, 'utf8').then(hashOf, () => null)));
   for (const [i, hash] of hashes.entries()) {
     if (hash === null) return undefined;
@@ -158,9 +159,11 @@ export function isResolutionConfig(name: string): boolean {
 /**
  * The configuration files that decide what imports of `files` resolve to: the nearest
  * `package.json` above each file, every `tsconfig*.json` / `jsconfig*.json` beside the nearest
- * `tsconfig.json` or `jsconfig.json` (the ones it `references`), and what those `extend`.
+ * `tsconfig.json` or `jsconfig.json`, and every config those `extends` or `references`, as the
+ * bundler follows them. `null` when a config cannot be read as JSON with comments (then what it
+ * points to is unknown, and the bundle is never reused).
  */
-function resolutionConfigs(files: readonly string[]): string[] {
+function resolutionConfigs(files: readonly string[]): string[] | null {
   const found = new Set<string>();
   const searched = new Set<string>();
   const nearest = (from: string, has: (dir: string) => boolean, add: (dir: string) => void) => {
@@ -179,48 +182,88 @@ function resolutionConfigs(files: readonly string[]): string[] {
     );
   }
   searched.clear();
+  const tsconfigs: string[] = [];
   for (const file of files) {
     nearest(
       path.dirname(file),
       (d) => existsSync(path.join(d, 'tsconfig.json')) || existsSync(path.join(d, 'jsconfig.json')),
       (d) => {
-        for (const name of readdirSync(d)) if (TS_CONFIG.test(name)) found.add(path.join(d, name));
+        for (const name of readdirSync(d)) if (TS_CONFIG.test(name)) tsconfigs.push(path.join(d, name));
       },
     );
   }
-  const tsconfigs = [...found].filter((file) => TS_CONFIG.test(path.basename(file)));
-  for (const config of tsconfigs) addExtended(config, found);
+  for (const config of tsconfigs) if (!addFollowed(config, found)) return null;
   return [...found];
 }
 
-/** Adds the files `config` extends (relative paths and packages), and theirs, to `found`. */
-function addExtended(config: string, found: Set<string>): void {
-  let text: string;
+/**
+ * Adds `config` and the configs it `extends` (relative paths and packages) or `references` (files
+ * or folders), and theirs, to `found`. False when one of them is not JSON with comments.
+ */
+function addFollowed(config: string, found: Set<string>): boolean {
+  if (found.has(config)) return true;
+  found.add(config);
+  let parsed: { extends?: unknown; references?: unknown };
   try {
-    text = readFileSync(config, 'utf8');
+    parsed = parseJsonWithComments(readFileSync(config, 'utf8')) as typeof parsed;
   } catch {
-    return;
+    // Unreadable (a folder, no permission): its hash cannot be taken either, so no reuse.
+    return false;
   }
-  const value = /"extends"\s*:\s*("(?:[^"\\]|\\.)*"|\[[^\]]*\])/.exec(text)?.[1];
-  if (!value) return;
-  const names = [...value.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!);
+  if (typeof parsed !== 'object' || parsed === null) return true;
+  const followed: string[] = [];
   const require = createRequire(config);
-  for (const name of names) {
-    const candidates = name.startsWith('.') || path.isAbsolute(name) ? [path.resolve(path.dirname(config), name)] : [];
+  const extended = typeof parsed.extends === 'string' ? [parsed.extends] : parsed.extends;
+  for (const name of Array.isArray(extended) ? extended : []) {
+    if (typeof name !== 'string') continue;
+    if (name.startsWith('.') || path.isAbsolute(name)) {
+      const file = path.resolve(path.dirname(config), name);
+      followed.push(file.endsWith('.json') || !existsSync(`${file}.json`) ? file : `${file}.json`);
+      continue;
+    }
     for (const spec of [name, `${name}.json`, `${name}/tsconfig.json`]) {
-      if (candidates.length) break;
       try {
-        candidates.push(require.resolve(spec));
+        followed.push(require.resolve(spec));
+        break;
       } catch {
         // Not this spelling; TypeScript tries the same ones.
       }
     }
-    for (const candidate of candidates.flatMap((c) => (c.endsWith('.json') ? [c] : [c, `${c}.json`]))) {
-      if (found.has(candidate) || !existsSync(candidate)) continue;
-      found.add(candidate);
-      addExtended(candidate, found);
-    }
   }
+  for (const reference of Array.isArray(parsed.references) ? (parsed.references as unknown[]) : []) {
+    const target = (reference as { path?: unknown } | null)?.path;
+    if (typeof target !== 'string') continue;
+    const file = path.resolve(path.dirname(config), target);
+    followed.push(file.endsWith('.json') ? file : path.join(file, 'tsconfig.json'));
+  }
+  return followed.filter((file) => existsSync(file)).every((file) => addFollowed(file, found));
+}
+
+/** A comma that only closes a list or an object (a trailing comma). */
+const TRAILING_COMMA_END = /\s*[}\]]/y;
+
+/** JSON with `//` and `/* *\/` comments and trailing commas, as tsconfig files are written. */
+function parseJsonWithComments(text: string): unknown {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      out += text.slice(start, i + 1);
+    } else if (c === '/' && text[i + 1] === '/') {
+      while (i < text.length && text[i] !== '\n') i++;
+      out += '\n';
+    } else if (c === '/' && text[i + 1] === '*') {
+      const close = text.indexOf('*/', i + 2);
+      i = close === -1 ? text.length : close + 1;
+      out += ' ';
+    } else if (c === ',') {
+      TRAILING_COMMA_END.lastIndex = i + 1;
+      if (!TRAILING_COMMA_END.test(text)) out += c;
+    } else out += c;
+  }
+  return JSON.parse(out);
 }
 
 /** True when every file still has the text it had (sizes and times can stay while text changes). */
