@@ -181,10 +181,34 @@ export class DevReloader {
    */
   async reload(): Promise<void> {
     this.#readManifest();
+    this.#retryFailed();
     await this.runtime.load();
     this.#report();
     // Saved server code may answer differently: the feature's live queries run again.
     this.#host.live.changed({ featureId: this.#state.manifest.id, tables: null });
+  }
+
+  /**
+   * Modules that failed in the last load, and every module they import, load from scratch: Vite's
+   * runner and module graph would otherwise keep an import that failed (of a file that did not
+   * exist then, at any depth) until the module that has it is saved.
+   */
+  #retryFailed(): void {
+    const modules = this.#runner.evaluatedModules;
+    const seen = new Set<string>();
+    const walk = (id: string) => {
+      if (seen.has(id)) return;
+      seen.add(id);
+      const node = modules.getModuleById(id);
+      if (!node?.file || !path.isAbsolute(node.file) || node.file.split(path.sep).includes('node_modules')) return;
+      this.#changed.add(node.file);
+      for (const imported of node.imports) walk(imported);
+    };
+    for (const file of this.runtime.problems.modules.keys()) {
+      const absolute = path.resolve(this.#state.root, file);
+      this.#changed.add(absolute);
+      for (const node of modules.getModulesByFile(absolute) ?? []) walk(node.id);
+    }
   }
 
   /** The data layer, once `server/schema.ts` has loaded and migrated (for tools and tests). */
@@ -238,8 +262,6 @@ export class DevReloader {
    * their importers) evaluate again.
    */
   async #modules(): Promise<ModuleEntry[]> {
-    // Modules that failed last time are retried from scratch.
-    for (const file of this.runtime.problems.modules.keys()) this.#changed.add(path.resolve(this.#state.root, file));
     await this.#invalidateChanged();
     return this.#scan.modules.map((m) => ({
       file: m.file,
