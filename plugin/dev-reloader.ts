@@ -132,6 +132,9 @@ export class DevReloader {
   }
 
   /** A file was created or deleted: the next reload walks the project and bundles the handlers again. */
+  /** `#listChanges` at the last retry of failed modules. */
+  #retriedAt = 0;
+
   filesCreatedOrDeleted(): void {
     this.#known = null;
     this.#listChanges++;
@@ -181,7 +184,7 @@ export class DevReloader {
    */
   async reload(): Promise<void> {
     this.#readManifest();
-    this.#retryFailed();
+    await this.#retryFailed();
     await this.runtime.load();
     this.#report();
     // Saved server code may answer differently: the feature's live queries run again.
@@ -189,26 +192,39 @@ export class DevReloader {
   }
 
   /**
-   * Modules that failed in the last load, and every module they import, load from scratch: Vite's
-   * runner and module graph would otherwise keep an import that failed (of a file that did not
-   * exist then, at any depth) until the module that has it is saved.
+   * Modules that failed in the last load, and the modules under them whose evaluation failed too,
+   * load from scratch: Vite's runner and module graph would otherwise keep an import that failed
+   * (of a file that did not exist then, at any depth) until the module that has it is saved.
+   * Modules that evaluated fine keep their state.
    */
-  #retryFailed(): void {
+  async #retryFailed(): Promise<void> {
     const modules = this.#runner.evaluatedModules;
     const seen = new Set<string>();
-    const walk = (id: string) => {
+    const failed = (promise: Promise<unknown> | undefined) =>
+      promise
+        ? promise.then(
+            () => false,
+            () => true,
+          )
+        : Promise.resolve(true);
+    const walk = async (id: string): Promise<void> => {
       if (seen.has(id)) return;
       seen.add(id);
       const node = modules.getModuleById(id);
       if (!node?.file || !path.isAbsolute(node.file) || node.file.split(path.sep).includes('node_modules')) return;
+      if (!(await failed(node.promise))) return;
       this.#changed.add(node.file);
-      for (const imported of node.imports) walk(imported);
+      await Promise.all([...node.imports].map(walk));
     };
-    for (const file of this.runtime.problems.modules.keys()) {
-      const absolute = path.resolve(this.#state.root, file);
-      this.#changed.add(absolute);
-      for (const node of modules.getModulesByFile(absolute) ?? []) walk(node.id);
-    }
+    const files = [...this.runtime.problems.modules.keys()].map((file) => path.resolve(this.#state.root, file));
+    for (const file of files) this.#changed.add(file);
+    // After files were created, also whatever failed below a module that loaded (a dynamic import).
+    const created = this.#retriedAt !== this.#listChanges;
+    this.#retriedAt = this.#listChanges;
+    await Promise.all([
+      ...(created ? [...modules.idToModuleMap.keys()].map(walk) : []),
+      ...files.flatMap((file) => [...(modules.getModulesByFile(file) ?? [])].map((node) => walk(node.id))),
+    ]);
   }
 
   /** The data layer, once `server/schema.ts` has loaded and migrated (for tools and tests). */

@@ -239,31 +239,51 @@ function addFollowed(config: string, found: Set<string>): boolean {
   return followed.filter((file) => existsSync(file)).every((file) => addFollowed(file, found));
 }
 
-/** A comma that only closes a list or an object (a trailing comma). */
+/** Whitespace, then the end of a list or an object: the comma before it is a trailing comma. */
 const TRAILING_COMMA_END = /\s*[}\]]/y;
 
-/** JSON with `//` and `/* *\/` comments and trailing commas, as tsconfig files are written. */
+/**
+ * JSON as tsconfig files are written: `//` and `/* *\/` comments, trailing commas (comments may
+ * stand between one and its bracket) and a byte order mark.
+ */
 function parseJsonWithComments(text: string): unknown {
+  return JSON.parse(outsideStrings(outsideStrings(text.replace(/^\uFEFF/, ''), dropComment), dropTrailingComma));
+}
+
+/** Rewrites `text` outside its JSON strings: `at(text, i)` returns what stands for text[i..] and how far it reached. */
+function outsideStrings(text: string, at: (text: string, i: number) => [string, number] | null): string {
   let out = '';
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '"') {
+    if (text[i] === '"') {
       const start = i;
       for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
       out += text.slice(start, i + 1);
-    } else if (c === '/' && text[i + 1] === '/') {
-      while (i < text.length && text[i] !== '\n') i++;
-      out += '\n';
-    } else if (c === '/' && text[i + 1] === '*') {
-      const close = text.indexOf('*/', i + 2);
-      i = close === -1 ? text.length : close + 1;
-      out += ' ';
-    } else if (c === ',') {
-      TRAILING_COMMA_END.lastIndex = i + 1;
-      if (!TRAILING_COMMA_END.test(text)) out += c;
-    } else out += c;
+      continue;
+    }
+    const replaced = at(text, i);
+    if (!replaced) out += text[i];
+    else [out, i] = [out + replaced[0], replaced[1]];
   }
-  return JSON.parse(out);
+  return out;
+}
+
+function dropComment(text: string, i: number): [string, number] | null {
+  if (text[i] !== '/') return null;
+  if (text[i + 1] === '/') {
+    const end = text.indexOf('\n', i);
+    return ['\n', end === -1 ? text.length : end];
+  }
+  if (text[i + 1] === '*') {
+    const close = text.indexOf('*/', i + 2);
+    return [' ', close === -1 ? text.length : close + 1];
+  }
+  return null;
+}
+
+function dropTrailingComma(text: string, i: number): [string, number] | null {
+  if (text[i] !== ',') return null;
+  TRAILING_COMMA_END.lastIndex = i + 1;
+  return TRAILING_COMMA_END.test(text) ? ['', i] : null;
 }
 
 /** True when every file still has the text it had (sizes and times can stay while text changes). */
