@@ -2,7 +2,7 @@ import { existsSync, unwatchFile, watchFile, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createServerModuleRunner, type ViteDevServer } from 'vite';
-import type { ModuleRunner } from 'vite/module-runner';
+import type { EvaluatedModuleNode, ModuleRunner } from 'vite/module-runner';
 import type { HandlerKind } from '../runtime/kinds.js';
 import { readEnvLocal } from '../devserver/common/env-local.js';
 import { waitForContent } from '../devserver/common/settled-file.js';
@@ -195,36 +195,42 @@ export class DevReloader {
    * Modules that failed in the last load, and the modules under them whose evaluation failed too,
    * load from scratch: Vite's runner and module graph would otherwise keep an import that failed
    * (of a file that did not exist then, at any depth) until the module that has it is saved.
-   * Modules that evaluated fine keep their state.
+   * After a file was created, every module whose evaluation failed does (one loaded by `import()`
+   * too). Only those modules are dropped, not their importers: an importer either failed as well
+   * or handled the failure. Modules that evaluated fine keep their state.
    */
   async #retryFailed(): Promise<void> {
     const modules = this.#runner.evaluatedModules;
+    const graph = this.#server.environments[SERVER_ENVIRONMENT]!.moduleGraph;
+    const problems = new Set(
+      [...this.runtime.problems.modules.keys()].map((file) => path.resolve(this.#state.root, file)),
+    );
     const seen = new Set<string>();
-    const failed = (promise: Promise<unknown> | undefined) =>
-      promise
-        ? promise.then(
-            () => false,
-            () => true,
-          )
-        : Promise.resolve(true);
+    const retry = new Set<EvaluatedModuleNode>();
     const walk = async (id: string): Promise<void> => {
       if (seen.has(id)) return;
       seen.add(id);
       const node = modules.getModuleById(id);
       if (!node?.file || !path.isAbsolute(node.file) || node.file.split(path.sep).includes('node_modules')) return;
-      if (!(await failed(node.promise))) return;
-      this.#changed.add(node.file);
+      const state = await settled(node.promise);
+      // Still running: a module that timed out (a top-level await that never settles) is retried;
+      // one another load is evaluating right now is left to it.
+      if (state === 'fulfilled' || state === 'unloaded' || (state === 'pending' && !problems.has(node.file))) return;
+      retry.add(node);
       await Promise.all([...node.imports].map(walk));
     };
-    const files = [...this.runtime.problems.modules.keys()].map((file) => path.resolve(this.#state.root, file));
-    for (const file of files) this.#changed.add(file);
-    // After files were created, also whatever failed below a module that loaded (a dynamic import).
     const created = this.#retriedAt !== this.#listChanges;
     this.#retriedAt = this.#listChanges;
     await Promise.all([
       ...(created ? [...modules.idToModuleMap.keys()].map(walk) : []),
-      ...files.flatMap((file) => [...(modules.getModulesByFile(file) ?? [])].map((node) => walk(node.id))),
+      ...[...problems].flatMap((file) => [...(modules.getModulesByFile(file) ?? [])].map((node) => walk(node.id))),
     ]);
+    // A module whose transform failed has no node in the runner; its next fetch transforms anew.
+    for (const file of problems) graph.onFileChange(file);
+    for (const node of retry) {
+      graph.onFileChange(node.file);
+      modules.invalidateModule(node);
+    }
   }
 
   /** The data layer, once `server/schema.ts` has loaded and migrated (for tools and tests). */
@@ -401,4 +407,19 @@ export class DevReloader {
     }
     reportProblems(this.#server, problems);
   }
+}
+
+/**
+ * How a module's evaluation stands, without waiting for one that is still running: a settled
+ * promise's reaction runs before `setImmediate`.
+ */
+function settled(promise: Promise<unknown> | undefined): Promise<'fulfilled' | 'rejected' | 'pending' | 'unloaded'> {
+  if (!promise) return Promise.resolve('unloaded');
+  return Promise.race([
+    promise.then(
+      () => 'fulfilled' as const,
+      () => 'rejected' as const,
+    ),
+    new Promise<'pending'>((resolve) => setImmediate(() => resolve('pending'))),
+  ]);
 }

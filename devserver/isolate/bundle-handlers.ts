@@ -216,9 +216,10 @@ function addFollowed(config: string, found: Set<string>): boolean {
   const extended = typeof parsed.extends === 'string' ? [parsed.extends] : parsed.extends;
   for (const name of Array.isArray(extended) ? extended : []) {
     if (typeof name !== 'string') continue;
-    if (name.startsWith('.') || path.isAbsolute(name)) {
+    if (/^\.\.?[\\/]/.test(name) || path.isAbsolute(name)) {
+      // TypeScript takes the name as it is when that file exists, else with `.json`: both, to be safe.
       const file = path.resolve(path.dirname(config), name);
-      followed.push(file.endsWith('.json') || !existsSync(`${file}.json`) ? file : `${file}.json`);
+      followed.push(file, `${file}.json`);
       continue;
     }
     for (const spec of [name, `${name}.json`, `${name}/tsconfig.json`]) {
