@@ -131,10 +131,10 @@ export class DevReloader {
     });
   }
 
-  /** A file was created or deleted: the next reload walks the project and bundles the handlers again. */
   /** `#listChanges` at the last retry of failed modules. */
   #retriedAt = 0;
 
+  /** A file was created or deleted: the next reload walks the project and bundles the handlers again. */
   filesCreatedOrDeleted(): void {
     this.#known = null;
     this.#listChanges++;
