@@ -28,6 +28,9 @@ const HELP = `npm run fuzz -- [options]
   --idle-ms N       idle time before each memory reading (default 5000)
   --gc              diagnostics: start the hosts with --expose-gc and report their memory after a GC
   --node-options S  more flags for the host processes (diagnostics, e.g. "--heapsnapshot-signal=SIGUSR2")
+  --favn-malloc     start vite with the malloc settings the favn binary starts itself with (favn serve
+                    always has them); without it vite starts as users start it, and glibc's per-thread
+                    arenas keep 80 to 140 MB more that no code of ours holds (docs/fuzz.md)
   --keep            keep the fixture copies and host folders
   --keep-isolates   skip the last reading: by default, after the fuzz every handler isolate is run out of
                     memory on purpose (so the pool disposes it) and the RSS is read again without isolate heaps
@@ -53,6 +56,7 @@ const WARM_UP_MAX = 300;
  * @property {number} maxSeconds
  * @property {number} rounds
  * @property {boolean} emptyIsolates
+ * @property {boolean} favnMalloc
  */
 
 /**
@@ -66,7 +70,7 @@ export async function run(options) {
     `fuzz: seed ${options.seed}; ${perHost} requests per host (${options.hosts.join(', ')}), ${options.concurrency} in flight, hang after ${options.hangMs} ms, idle ${options.idleMs} ms`,
   );
   console.log(
-    `fuzz: ${machine()}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}${options.gc ? ', hosts with --expose-gc' : ''}`,
+    `fuzz: ${machine()}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}${options.favnMalloc ? ", vite with the favn binary's malloc settings" : ''}${options.gc ? ', hosts with --expose-gc' : ''}`,
   );
   const fixtures = await prepareFixtures();
   const results = [];
@@ -92,7 +96,11 @@ export async function run(options) {
 
 /** Starts one host, fuzzes it, reads its memory, checks it still serves, stops it. */
 async function fuzzHost(name, fixtures, count, options) {
-  const host = await startHost(name, fixtures, { gc: options.gc, nodeOptions: options.nodeOptions });
+  const host = await startHost(name, fixtures, {
+    gc: options.gc,
+    nodeOptions: options.nodeOptions,
+    favnMalloc: options.favnMalloc,
+  });
   try {
     const start = readRss(host.pid);
     const next = createGenerator({
@@ -300,6 +308,7 @@ export function parseOptions(argv) {
       'max-seconds': { type: 'string', default: '1800' },
       rounds: { type: 'string', default: '1' },
       'keep-isolates': { type: 'boolean', default: false },
+      'favn-malloc': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -336,6 +345,7 @@ export function parseOptions(argv) {
     maxSeconds: positive('max-seconds', values['max-seconds']),
     rounds: positive('rounds', values.rounds),
     emptyIsolates: !values['keep-isolates'],
+    favnMalloc: values['favn-malloc'],
   };
 }
 

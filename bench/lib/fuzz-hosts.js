@@ -113,7 +113,8 @@ function viteBuild(root) {
  *
  * @param {'serve' | 'vite'} name
  * @param {Fixtures} fixtures
- * @param {{ gc?: boolean, nodeOptions?: string[] }} [options] `gc`: expose `gc()` and a memory report on SIGUSR2 (diagnostics only)
+ * @param {{ gc?: boolean, nodeOptions?: string[], favnMalloc?: boolean }} [options] `gc`: expose `gc()` and a memory
+ *   report on SIGUSR2 (diagnostics only); `favnMalloc`: `vite` too with the favn binary's malloc settings
  * @returns {Promise<HostProcess>}
  */
 export async function startHost(name, fixtures, options = {}) {
@@ -139,8 +140,9 @@ export async function startHost(name, fixtures, options = {}) {
     FAVN_SECRET_FEATURE_HANDLERS__API_KEY: fixtures.marker,
     FAVN_ADMIN_TOKEN: adminToken,
   };
-  // `favn serve` is started as its binary starts itself: with the variables its shebang sets.
-  if (name === 'serve') Object.assign(env, await shebangEnv(FAVN_BIN));
+  // `favn serve` is started as its binary starts itself: with the variables its shebang sets;
+  // `vite` as users start it, unless asked to take the same (`--favn-malloc`).
+  if (name === 'serve' || options.favnMalloc) Object.assign(env, await shebangEnv(FAVN_BIN));
   const child = spawn(process.execPath, [...flags, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const keep = (chunk) => {
