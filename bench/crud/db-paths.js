@@ -5,9 +5,11 @@
  *
  * Calls are sequential; the variants interleave over 5 rounds and each prints its median wall and
  * CPU time per call, and how many times it enters PGlite's backend (`execProtocolRawSync`).
- * The last two are not what the project does: BEGIN and SET in one `exec`, and BEGIN, SET LOCAL
- * ROLE, the statement and COMMIT as one pipelined wire-protocol message (what one round trip
- * costs). Both are only safe here because nothing else uses the database meanwhile.
+ * `client.statement` is the host's path for one statement (one message, built as the host builds
+ * it). The variants after it are not what the project does: BEGIN and SET in one `exec`, and one
+ * pipelined wire-protocol message built here (BEGIN, SET LOCAL ROLE, the statement and COMMIT;
+ * then with `BEGIN READ ONLY`, without the role, without the transaction), to tell what each part
+ * costs. They are only safe here because nothing else uses the database meanwhile.
  */
 import { openPglite } from '../../dist/devserver/data/pglite-client.js';
 import { setRoleSql } from '../../dist/devserver/data/sql-client.js';
@@ -60,6 +62,10 @@ const variants = {
     return client.transaction(role, (q) => q(text, values), { readOnly });
   },
   'FeatureData.run (the host without HTTP)': () => data.run(fn, 'bench', /** @type {never} */ ({}), nextCall().args),
+  "client.statement (the host's one message)": () => {
+    const { text, values } = nextCall();
+    return client.statement(role, text, values, { readOnly });
+  },
   'db.transaction without SET: BEGIN, statement, COMMIT': () => {
     const { text, values } = nextCall();
     return db.transaction(async (tx) => (await tx.query(text, values)).rows);
@@ -81,6 +87,28 @@ const variants = {
       simpleQuery('COMMIT'),
     ]);
     return rowsOf((await db.execProtocol(message)).messages);
+  },
+  'one message with BEGIN READ ONLY': async () => {
+    const { text, values } = nextCall();
+    const message = Buffer.concat([
+      simpleQuery(`BEGIN${readOnly ? ' READ ONLY' : ''}; SET LOCAL ROLE "${role}"`),
+      extendedQuery(text, values),
+      simpleQuery('COMMIT'),
+    ]);
+    return rowsOf((await db.execProtocol(message)).messages);
+  },
+  'one message without SET LOCAL ROLE': async () => {
+    const { text, values } = nextCall();
+    const message = Buffer.concat([
+      simpleQuery(`BEGIN${readOnly ? ' READ ONLY' : ''}`),
+      extendedQuery(text, values),
+      simpleQuery('COMMIT'),
+    ]);
+    return rowsOf((await db.execProtocol(message)).messages);
+  },
+  'the statement alone (no transaction, no role)': async () => {
+    const { text, values } = nextCall();
+    return rowsOf((await db.execProtocol(extendedQuery(text, values))).messages);
   },
 };
 
