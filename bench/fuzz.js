@@ -30,7 +30,7 @@ const HELP = `npm run fuzz -- [options]
   --node-options S  more flags for the host processes (diagnostics, e.g. "--heapsnapshot-signal=SIGUSR2")
   --favn-malloc     start vite with the malloc settings the favn binary starts itself with (favn serve
                     always has them); without it vite starts as users start it, and glibc's per-thread
-                    arenas keep 80 to 140 MB more that no code of ours holds (docs/fuzz.md)
+                    arenas keep malloc'd memory that no code of ours holds (docs/fuzz.md)
   --keep            keep the fixture copies and host folders
   --keep-isolates   skip the last reading: by default, after the fuzz every handler isolate is run out of
                     memory on purpose (so the pool disposes it) and the RSS is read again without isolate heaps
