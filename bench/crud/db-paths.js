@@ -51,6 +51,23 @@ function nextCall() {
     : { args, text: SQL.insert, values: ['x', 1] };
 }
 
+/**
+ * A variant that sends the next call's statement as one wire-protocol message, between `prefix`
+ * and `suffix` (simple queries; `null`: none).
+ *
+ * @param {string | null} prefix
+ * @param {string | null} suffix
+ */
+function oneMessage(prefix, suffix) {
+  return async () => {
+    const { text, values } = nextCall();
+    const parts = [extendedQuery(text, values)];
+    if (prefix) parts.unshift(simpleQuery(prefix));
+    if (suffix) parts.push(simpleQuery(suffix));
+    return rowsOf((await db.execProtocol(Buffer.concat(parts))).messages);
+  };
+}
+
 /** @type {Record<string, () => Promise<unknown>>} */
 const variants = {
   'db.query (bench `hono`)': async () => {
@@ -79,37 +96,13 @@ const variants = {
       await db.exec('COMMIT');
     }
   },
-  'one message: BEGIN, SET LOCAL ROLE, statement, COMMIT': async () => {
-    const { text, values } = nextCall();
-    const message = Buffer.concat([
-      simpleQuery(`BEGIN; ${setRoleSql(role, readOnly)}`),
-      extendedQuery(text, values),
-      simpleQuery('COMMIT'),
-    ]);
-    return rowsOf((await db.execProtocol(message)).messages);
-  },
-  'one message with BEGIN READ ONLY': async () => {
-    const { text, values } = nextCall();
-    const message = Buffer.concat([
-      simpleQuery(`BEGIN${readOnly ? ' READ ONLY' : ''}; SET LOCAL ROLE "${role}"`),
-      extendedQuery(text, values),
-      simpleQuery('COMMIT'),
-    ]);
-    return rowsOf((await db.execProtocol(message)).messages);
-  },
-  'one message without SET LOCAL ROLE': async () => {
-    const { text, values } = nextCall();
-    const message = Buffer.concat([
-      simpleQuery(`BEGIN${readOnly ? ' READ ONLY' : ''}`),
-      extendedQuery(text, values),
-      simpleQuery('COMMIT'),
-    ]);
-    return rowsOf((await db.execProtocol(message)).messages);
-  },
-  'the statement alone (no transaction, no role)': async () => {
-    const { text, values } = nextCall();
-    return rowsOf((await db.execProtocol(extendedQuery(text, values))).messages);
-  },
+  'one message: BEGIN, SET LOCAL ROLE, statement, COMMIT': oneMessage(`BEGIN; ${setRoleSql(role, readOnly)}`, 'COMMIT'),
+  'one message with BEGIN READ ONLY': oneMessage(
+    `BEGIN${readOnly ? ' READ ONLY' : ''}; SET LOCAL ROLE "${role}"`,
+    'COMMIT',
+  ),
+  'one message without SET LOCAL ROLE': oneMessage(`BEGIN${readOnly ? ' READ ONLY' : ''}`, 'COMMIT'),
+  'the statement alone (no transaction, no role)': oneMessage(null, null),
 };
 
 if (readOnly) {
