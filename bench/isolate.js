@@ -19,6 +19,12 @@
  * calling thread (`applySync`, which would block the host's event loop while handler code runs),
  * `apply_busy_floor_us` the bare calls at the throughput workload's 16 in flight over 8 isolates
  * (the floor under `overhead_us`; `apply_floor_us` is the one under `overhead_c1_us`).
+ *
+ * The same trivial calls through HTTP with no host code, in the same rounds (`bare-isolate` and
+ * `bare-plain`, `isolate/targets.js` `bare`: a bare Hono route calling a bare isolate's function with
+ * `Reference.apply`, and one answering directly, in a process of their own): `http_floor_us` and
+ * `http_floor_c1_us` are that process's CPU per call through the isolate minus per direct call, at
+ * 16 and at one in flight, the floors under `overhead_us` and `overhead_c1_us` with HTTP included.
  * The last line printed is one JSON object.
  */
 import { execFile } from 'node:child_process';
@@ -47,6 +53,8 @@ const TARGETS = { trivial_ratio: 0.85, db_ratio: 0.9, p50_overhead_ms: 0.15 };
 
 /** The two ways to run the same work; per workload, the function name of each. */
 const PATHS = ['isolate', 'plain'];
+/** The trivial calls' floor: the same two calls on the bare server (`bare-isolate` runs `trivialHandler`). */
+const BARE_PATHS = ['bare-isolate', 'bare-plain'];
 const FUNCTIONS = {
   trivial: { isolate: 'trivialHandler', plain: 'trivialPlain' },
   db: { isolate: 'getItemHandler', plain: 'getItemPlain' },
@@ -67,6 +75,7 @@ const NO_NODE_SNAPSHOT = '--no-node-snapshot';
  * @property {number} concurrency
  * @property {string} body first (or only) request body
  * @property {string[] | undefined} bodies bodies sent in turn, when they vary
+ * @property {boolean} bare whether the bare server's paths are measured too
  */
 
 /** Runs the bench and prints its lines. */
@@ -96,15 +105,30 @@ export async function run() {
     // placement, heap layout) of about the size of the effect measured.
     setNodeOptions(NO_NODE_SNAPSHOT);
     servers.push(await startServer('isolate/targets.js', 'host'));
-    const [server] = servers;
+    servers.push(await startServer('isolate/targets.js', 'bare'));
+    const [server, bare] = servers;
     const ids = await seed(server, seedRows);
     /** @type {Workload[]} */
     const workloads = [
-      { name: 'trivial', fns: 'trivial', concurrency, body: rpcBody([]), bodies: undefined },
-      { name: 'db', fns: 'db', concurrency, body: rpcBody([ids[0]]), bodies: ids.map((id) => rpcBody([id])) },
-      { name: 'trivial-c1', fns: 'trivial', concurrency: latencyConcurrency, body: rpcBody([]), bodies: undefined },
+      { name: 'trivial', fns: 'trivial', concurrency, body: rpcBody([]), bodies: undefined, bare: true },
+      {
+        name: 'db',
+        fns: 'db',
+        concurrency,
+        body: rpcBody([ids[0]]),
+        bodies: ids.map((id) => rpcBody([id])),
+        bare: false,
+      },
+      {
+        name: 'trivial-c1',
+        fns: 'trivial',
+        concurrency: latencyConcurrency,
+        body: rpcBody([]),
+        bodies: undefined,
+        bare: true,
+      },
     ];
-    await checkSameAnswers(server, ids);
+    await checkSameAnswers(server, bare, ids);
     // Only the load generators start from here on; the preload acts only on a config with `bodies`.
     setNodeOptions(ROTATE_BODIES);
     // Measurements disturbed by other processes are repeated, at most `retries` times in all.
@@ -112,31 +136,33 @@ export async function run() {
     /** @type {Record<string, Record<string, import('./lib/measure.js').Measurement>>} */
     const summary = {};
     for (const workload of workloads) {
+      const paths = workload.bare ? [...PATHS, ...BARE_PATHS] : PATHS;
+      const serverOf = (path) => (BARE_PATHS.includes(path) ? bare : server);
       const load = (path) => ({
-        path: rpcPath(FUNCTIONS[workload.fns][path]),
+        path: rpcPath(FUNCTIONS[workload.fns][path.replace('bare-', '')]),
         body: workload.body,
         bodies: workload.bodies,
         concurrency: workload.concurrency,
       });
       // Unmeasured: warms the JIT, the isolates and PGlite on this workload.
-      for (const path of PATHS) await measure(server, { ...load(path), warmupMs: 0, durationMs: settleMs });
+      for (const path of paths) await measure(serverOf(path), { ...load(path), warmupMs: 0, durationMs: settleMs });
       /** @type {Record<string, import('./lib/measure.js').Measurement[]>} */
-      const results = Object.fromEntries(PATHS.map((p) => [p, []]));
+      const results = Object.fromEntries(paths.map((p) => [p, []]));
       for (let r = 1; r <= rounds; r++) {
         // Alternating the order cancels a drift within a round (e.g. a GC after the first run).
-        for (const path of r % 2 ? PATHS : [...PATHS].reverse()) {
+        for (const path of r % 2 ? paths : [...paths].reverse()) {
           const left = budget.retries;
-          const m = await measureQuietly(server, { ...load(path), warmupMs, durationMs }, budget);
+          const m = await measureQuietly(serverOf(path), { ...load(path), warmupMs, durationMs }, budget);
           results[path].push(m);
           const repeats = left - budget.retries;
           console.log(
-            `  ${workload.name.padEnd(10)} round ${r} ${path.padEnd(7)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
+            `  ${workload.name.padEnd(10)} round ${r} ${path.padEnd(12)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
           );
         }
       }
-      summary[workload.name] = Object.fromEntries(PATHS.map((p) => [p, medians(results[p])]));
-      for (const p of PATHS)
-        console.log(`${workload.name.padEnd(10)} ${p.padEnd(7)} median  ${describe(summary[workload.name][p])}`);
+      summary[workload.name] = Object.fromEntries(paths.map((p) => [p, medians(results[p])]));
+      for (const p of paths)
+        console.log(`${workload.name.padEnd(10)} ${p.padEnd(12)} median  ${describe(summary[workload.name][p])}`);
     }
     const floor = await measureFloor();
     const line = { ...resultLine(summary), ...floor };
@@ -144,6 +170,10 @@ export async function run() {
       `isolate: floor, isolated-vm alone: host CPU per Reference.apply ${floor.apply_floor_us} µs one at a time, ` +
         `${floor.apply_busy_floor_us} µs at ${concurrency} in flight over ${DEFAULT_LIMITS.maxIsolates} isolates ` +
         `(applySync ${floor.apply_sync_floor_us} µs)`,
+    );
+    console.log(
+      `isolate: floor through HTTP, a bare Hono route and a bare isolate: CPU per call through the isolate - direct = ` +
+        `${line.http_floor_us} µs at ${concurrency} in flight, ${line.http_floor_c1_us} µs at one in flight`,
     );
     console.log(
       `isolate: trivial_ratio ${line.trivial_ratio} (target >= ${TARGETS.trivial_ratio}), db_ratio ${line.db_ratio} (target >= ${TARGETS.db_ratio}), ` +
@@ -204,12 +234,13 @@ async function seed(server, count) {
 
 /**
  * Fails unless both paths answer byte for byte alike: the trivial call, and the db call for every
- * seeded id (which must return its own row).
+ * seeded id (which must return its own row); the bare server's two trivial calls too.
  *
  * @param {import('./lib/processes.js').ServerProcess} server
+ * @param {import('./lib/processes.js').ServerProcess} bare
  * @param {string[]} ids
  */
-async function checkSameAnswers(server, ids) {
+async function checkSameAnswers(server, bare, ids) {
   const compare = async (workload, body, check) => {
     const [isolate, plain] = await Promise.all(PATHS.map((p) => call(server, FUNCTIONS[workload][p], body)));
     if (isolate !== plain)
@@ -222,6 +253,12 @@ async function checkSameAnswers(server, ids) {
   await compare('trivial', rpcBody([]), (value) =>
     value?.ok === true && value.n === 1 ? null : 'expected {"ok":true,"n":1}',
   );
+  const expected = await call(server, FUNCTIONS.trivial.plain, rpcBody([]));
+  for (const fn of Object.values(FUNCTIONS.trivial)) {
+    const answer = await call(bare, fn, rpcBody([]));
+    if (answer !== expected)
+      throw new Error(`isolate: the bare ${fn} answered ${answer.slice(0, 300)}, not ${expected}`);
+  }
   for (const [i, id] of ids.entries()) {
     await compare('db', rpcBody([id]), (row) =>
       row?.id === id && row.name === `item ${i + 1}` ? null : `expected the row "item ${i + 1}" with id ${id}`,
@@ -292,6 +329,14 @@ function resultLine(summary) {
     overhead_us: round(summary.trivial.isolate.cpuPerRequestUs - summary.trivial.plain.cpuPerRequestUs, 1),
     overhead_c1_us: round(
       summary['trivial-c1'].isolate.cpuPerRequestUs - summary['trivial-c1'].plain.cpuPerRequestUs,
+      1,
+    ),
+    http_floor_us: round(
+      summary.trivial['bare-isolate'].cpuPerRequestUs - summary.trivial['bare-plain'].cpuPerRequestUs,
+      1,
+    ),
+    http_floor_c1_us: round(
+      summary['trivial-c1']['bare-isolate'].cpuPerRequestUs - summary['trivial-c1']['bare-plain'].cpuPerRequestUs,
       1,
     ),
   };
