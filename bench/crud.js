@@ -1,8 +1,9 @@
 /**
  * CRUD bench: requests per second and latency of declarative CRUD calls (`queryRows`, `insertRow`)
  * through the host's RPC route (`host`), against the same SQL hand-written behind a bare Hono
- * route, run directly on PGlite (`hono`) or in the role-scoped transaction the host uses
- * (`hono-tx`). Every server has its own in-memory PGlite with the same rows (`crud/targets.js`).
+ * route, run directly on PGlite (`hono`), in a role-scoped transaction (`hono-tx`), or as the
+ * host's own one message per statement (`hono-stmt`: the floor of the host's parts, a bare route
+ * and the database work the host does). Every server has its own in-memory PGlite with the same rows (`crud/targets.js`).
  * Three workloads, one after the other: by primary key, a filtered list, an insert (last, so the
  * rows it adds never reach a read measurement). Per workload, an unmeasured settling pass, then
  * rounds interleaving the targets; a target's figures are the medians over its rounds.
@@ -16,7 +17,7 @@ import { SEED_ROWS, WORKLOADS } from './crud/workloads.js';
 
 /** Measurement settings (loopback only). */
 export const SETTINGS = {
-  targets: ['hono', 'hono-tx', 'host'],
+  targets: ['hono', 'hono-tx', 'hono-stmt', 'host'],
   rounds: 3,
   concurrency: 16,
   settleMs: 1_500,
@@ -60,13 +61,13 @@ export async function run() {
           results[server.name].push(m);
           const repeats = left - budget.retries;
           console.log(
-            `  ${workload.name.padEnd(6)} round ${r} ${server.name.padEnd(7)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
+            `  ${workload.name.padEnd(6)} round ${r} ${server.name.padEnd(9)} ${describe(m)}${repeats ? `  (best of ${repeats + 1}: other load)` : ''}`,
           );
         }
       }
       summary[workload.name] = Object.fromEntries(targets.map((t) => [t, medians(results[t])]));
       for (const t of targets)
-        console.log(`${workload.name.padEnd(6)} ${t.padEnd(7)} median  ${describe(summary[workload.name][t])}`);
+        console.log(`${workload.name.padEnd(6)} ${t.padEnd(9)} median  ${describe(summary[workload.name][t])}`);
     }
     console.log(JSON.stringify(resultLine(summary)));
   } finally {
@@ -119,7 +120,9 @@ async function call(server, path, body) {
 
 /**
  * The final JSON line: per workload, the host relative to the raw baseline (`*_ratio`, the
- * headline) and to the role-scoped one (`*_tx_ratio`).
+ * headline), to the role-scoped one (`*_tx_ratio`) and to its own parts (`*_stmt_ratio`), and
+ * the parts relative to the raw baseline (`*_floor_ratio`: what the headline would be if the host
+ * cost nothing above a bare route).
  *
  * @param {Record<string, Record<string, import('./lib/measure.js').Measurement>>} summary
  */
@@ -133,6 +136,9 @@ function resultLine(summary) {
       [`${name}_hono_rps`]: round(s.hono.rps),
       [`${name}_hono_tx_rps`]: round(s['hono-tx'].rps),
       [`${name}_tx_ratio`]: round(s.host.rps / s['hono-tx'].rps, 2),
+      [`${name}_hono_stmt_rps`]: round(s['hono-stmt'].rps),
+      [`${name}_stmt_ratio`]: round(s.host.rps / s['hono-stmt'].rps, 2),
+      [`${name}_floor_ratio`]: round(s['hono-stmt'].rps / s.hono.rps, 2),
       [`${name}_host_p99_ms`]: round(s.host.p99Ms, 2),
       [`${name}_hono_p99_ms`]: round(s.hono.p99Ms, 2),
     });

@@ -1,5 +1,5 @@
 /**
- * The three servers the CRUD bench compares, each started on 127.0.0.1 with a free port and its
+ * The four servers the CRUD bench compares, each started on 127.0.0.1 with a free port and its
  * own in-memory PGlite holding the same schema (migrated by `migrate`) and the same seed rows:
  *
  * - `hono`: a bare Hono app whose routes run the SQL the compiler produces, hand-written with
@@ -7,7 +7,10 @@
  *   explicit transaction, the connecting user's role);
  * - `hono-tx`: the same app running each statement through the project's `SqlClient`
  *   (`transaction(role, ...)`: BEGIN, `SET TRANSACTION READ ONLY` for reads, `SET LOCAL ROLE`, the
- *   statement, COMMIT), as the host does;
+ *   statement, COMMIT), as the host did before it sent one message per statement;
+ * - `hono-stmt`: the same app running each statement with the project's `SqlClient.statement`,
+ *   the one wire-protocol message the host sends for a declarative call (BEGIN, the role, the
+ *   statement and COMMIT): the parts of the host's path with none of its own code around them;
  * - `host`: the host (`createHost`) serving `listRules = queryRows('rules')` and
  *   `addRule = insertRow('rules')` through its RPC route.
  *
@@ -94,6 +97,13 @@ export const targets = {
     return serveFetch(
       handWrittenApp((text, values, readOnly) => client.transaction(MODEL.role, (q) => q(text, values), { readOnly }))
         .fetch,
+    );
+  },
+  'hono-stmt': async () => {
+    const client = await seededClient();
+    checkCompiledSql(client);
+    return serveFetch(
+      handWrittenApp((text, values, readOnly) => client.statement(MODEL.role, text, values, { readOnly })).fetch,
     );
   },
   host: async () => serveFetch((await benchHost()).app.fetch),
