@@ -4,11 +4,14 @@
  * in its own process, hosts an endpoint-mode feature in front of it (`proxy/serve-cli.js`) and
  * forwards `POST /rpc/feature-bench-proxy/getData` there. A minimal forwarder (`proxy/forwarder.js`,
  * a bare Hono app in its own process with a keep-alive `node:http` Agent) does the same hop with
- * nothing else, as the baseline for what any proxy costs. Three ways to make the same call:
+ * nothing else, as the baseline for what any proxy costs. A raw forwarder (`raw`, the same file: bare
+ * `node:http`, no framework) does the same hop with the least Node can do: the floor. Four ways to
+ * make the same call:
  *
  * - `direct`: `POST {upstream}/rpc/getData` with `{"args":[]}`;
  * - `forwarder`: `POST {forwarder}/rpc/feature-bench-proxy/getData` with `{"args":[]}`, which it
  *   forwards as it is;
+ * - `raw`: the same through the raw forwarder;
  * - `proxy`: `POST {favn serve}/rpc/feature-bench-proxy/getData` with `{"args":[]}`, which the
  *   host forwards as `{"args":[],"context":{...}}` and whose answer it passes through.
  *
@@ -18,8 +21,12 @@
  * req/s, `p99_overhead_ms` the proxy's p99 minus the direct p99; `forwarder_ratio` is proxy req/s
  * over forwarder req/s, `forwarder_p99_overhead_ms` the forwarder's p99 minus the direct p99 and
  * `proxy_vs_forwarder_p99_ms` the proxy's p99 minus the forwarder's; `forwarder_us_per_req` and
- * `serve_us_per_req` the CPU per call of the forwarder and of `favn serve` alone. The last line
- * printed is one JSON object.
+ * `serve_us_per_req` the CPU per call of the forwarder and of `favn serve` alone. The floor:
+ * `raw_ratio` is proxy req/s over raw req/s, `floor_ratio` raw req/s over forwarder req/s (the
+ * most any forwarder on Node's HTTP server and client reaches against the Hono forwarder),
+ * `raw_p99_overhead_ms` the raw forwarder's p99 minus the direct p99 (the floor under
+ * `p99_overhead_ms`) and `raw_us_per_req` its CPU per call. The last line printed is one JSON
+ * object.
  *
  * How the processes share the CPU: every process is one Node event loop, so each can use at most
  * about one core. Measuring `direct`, two processes are busy: the load generator and the upstream,
@@ -48,13 +55,14 @@ export const SETTINGS = { rounds: 3, concurrency: 16, settleMs: 1_500, warmupMs:
 const TARGET_RATIO = 0.7;
 
 /** The three paths, in the order of the first round. */
-const PATHS = ['direct', 'forwarder', 'proxy'];
+const PATHS = ['direct', 'forwarder', 'raw', 'proxy'];
 
 /** Runs the bench and prints its lines. */
 export async function run() {
   const { rounds, concurrency, settleMs, warmupMs, durationMs, retries } = SETTINGS;
   console.log(`proxy: direct POST {upstream}${RPC_PATH}  ${RPC_BODY}`);
   console.log(`proxy: forwarder POST {forwarder}${PROXY_PATH}  ${RPC_BODY}  (bare Hono, forwarded as is)`);
+  console.log(`proxy: raw    POST {raw}${PROXY_PATH}  ${RPC_BODY}  (bare node:http, forwarded as is)`);
   console.log(
     `proxy: proxy  POST {favn serve}${PROXY_PATH}  ${RPC_BODY}  (endpoint mode, forwarded to {upstream}${RPC_PATH})`,
   );
@@ -68,13 +76,16 @@ export async function run() {
   let host;
   /** @type {import('./lib/processes.js').ServerProcess | undefined} */
   let forwarder;
+  /** @type {import('./lib/processes.js').ServerProcess | undefined} */
+  let raw;
   const previousPort = process.env[UPSTREAM_PORT_ENV];
   try {
     upstream = await startServer('proxy/targets.js', 'upstream');
     host = await startServeCli(upstream.port);
     process.env[UPSTREAM_PORT_ENV] = String(upstream.port);
     forwarder = await startServer('proxy/forwarder.js', 'forwarder');
-    const all = paths(upstream, host, forwarder);
+    raw = await startServer('proxy/forwarder.js', 'raw');
+    const all = paths(upstream, host, forwarder, raw);
     const targets = PATHS.map((name) => all[name]);
     await checkSameAnswers(targets);
     // Unmeasured: warms the JIT of every process on its path, and the pools of upstream connections.
@@ -86,7 +97,7 @@ export async function run() {
     // Measurements disturbed by other processes are repeated, at most `retries` times in all.
     const budget = { retries };
     /** @type {Record<string, Row[]>} */
-    const results = { direct: [], forwarder: [], proxy: [] };
+    const results = Object.fromEntries(PATHS.map((name) => [name, []]));
     for (let r = 1; r <= rounds; r++) {
       const order = r % 2 ? targets : [...targets].reverse();
       for (const target of order) {
@@ -102,11 +113,9 @@ export async function run() {
         );
       }
     }
-    const summary = {
-      direct: medians(results.direct),
-      forwarder: medians(results.forwarder),
-      proxy: medians(results.proxy),
-    };
+    const summary = /** @type {{ direct: Row, forwarder: Row, raw: Row, proxy: Row }} */ (
+      Object.fromEntries(PATHS.map((name) => [name, medians(results[name])]))
+    );
     for (const name of PATHS)
       console.log(`${name.padEnd(9)} median  ${describe(summary[name])}${split(summary[name])}`);
     const line = resultLine(summary);
@@ -115,11 +124,15 @@ export async function run() {
         `forwarder_ratio ${line.forwarder_ratio} (favn serve / forwarder), forwarder p99 overhead ${line.forwarder_p99_overhead_ms} ms, ` +
         `favn serve p99 over the forwarder ${line.proxy_vs_forwarder_p99_ms} ms; CPU per call: forwarder ${line.forwarder_us_per_req} µs, favn serve ${line.serve_us_per_req} µs`,
     );
+    console.log(
+      `proxy: floor, the raw node:http forwarder: raw / forwarder ${line.floor_ratio} (the most a forwarder reaches against the Hono one), ` +
+        `favn serve / raw ${line.raw_ratio}, raw p99 overhead ${line.raw_p99_overhead_ms} ms, raw CPU per call ${line.raw_us_per_req} µs`,
+    );
     console.log(JSON.stringify(line));
   } finally {
     if (previousPort === undefined) delete process.env[UPSTREAM_PORT_ENV];
     else process.env[UPSTREAM_PORT_ENV] = previousPort;
-    await Promise.all([host?.stop(), forwarder?.stop(), upstream?.stop()]);
+    await Promise.all([host?.stop(), forwarder?.stop(), raw?.stop(), upstream?.stop()]);
   }
 }
 
@@ -134,16 +147,17 @@ export async function run() {
  */
 
 /**
- * The three measured paths. The `cpu` of the forwarder and of the proxy counts the front process
+ * The four measured paths. The `cpu` of the forwarders and of the proxy counts the front process
  * and the upstream together, as both serve its calls (and `measure` would otherwise count the
  * upstream as "other load").
  *
  * @param {import('./lib/processes.js').ServerProcess} upstream
  * @param {import('./proxy/serve-cli.js').ServeProcess} host
  * @param {import('./lib/processes.js').ServerProcess} forwarder
- * @returns {{ direct: Target, forwarder: Target, proxy: Target }}
+ * @param {import('./lib/processes.js').ServerProcess} raw
+ * @returns {{ direct: Target, forwarder: Target, raw: Target, proxy: Target }}
  */
-function paths(upstream, host, forwarder) {
+function paths(upstream, host, forwarder, raw) {
   /**
    * @param {string} name
    * @param {import('./lib/processes.js').ServerProcess} server
@@ -176,6 +190,7 @@ function paths(upstream, host, forwarder) {
       parts: null,
     },
     forwarder: fronted('forwarder', forwarder),
+    raw: fronted('raw', raw),
     proxy: fronted('proxy', host),
   };
 }
@@ -266,9 +281,9 @@ async function call(target) {
 /**
  * The final JSON line.
  *
- * @param {{ direct: Row, forwarder: Row, proxy: Row }} summary
+ * @param {{ direct: Row, forwarder: Row, raw: Row, proxy: Row }} summary
  */
-function resultLine({ direct, forwarder, proxy }) {
+function resultLine({ direct, forwarder, raw, proxy }) {
   return {
     bench: 'proxy',
     ratio: round(proxy.rps / direct.rps, 2),
@@ -278,6 +293,10 @@ function resultLine({ direct, forwarder, proxy }) {
     proxy_vs_forwarder_p99_ms: round(proxy.p99Ms - forwarder.p99Ms, 2),
     forwarder_us_per_req: round(forwarder.hostUsPerRequest ?? NaN),
     serve_us_per_req: round(proxy.hostUsPerRequest ?? NaN),
+    raw_ratio: round(proxy.rps / raw.rps, 2),
+    floor_ratio: round(raw.rps / forwarder.rps, 2),
+    raw_p99_overhead_ms: round(raw.p99Ms - direct.p99Ms, 2),
+    raw_us_per_req: round(raw.hostUsPerRequest ?? NaN),
   };
 }
 

@@ -6,6 +6,11 @@
  * nothing else (no auth, rate limit, context, timeout or logging): what is left is the cost of an
  * extra HTTP hop itself.
  *
+ * `raw` is the same hop with no framework: a bare `node:http` server whose handler reads the body
+ * and forwards it through the same keep-alive Agent, writing the upstream's status, content type
+ * and body back (no Hono, no Web `Request` or `Response`). What Node's HTTP server and client
+ * alone cost for a hop: the floor of any forwarder on this stack.
+ *
  * The upstream's port comes from `BENCH_PROXY_UPSTREAM_PORT`. Run by `bench/lib/server-child.js`,
  * which waits until `RPC_PATH` answers `RPC_BODY` with `RPC_RESPONSE`.
  */
@@ -23,13 +28,20 @@ const HOSTNAME = '127.0.0.1';
 
 /** @type {Record<string, () => Promise<{ port: number, close: () => Promise<void> }>>} */
 export const targets = {
-  forwarder: () => startForwarder(Number(process.env.BENCH_PROXY_UPSTREAM_PORT)),
+  forwarder: () => startForwarder(upstreamPort()),
+  raw: () => startRawForwarder(upstreamPort()),
 };
+
+/** The upstream's port, from `BENCH_PROXY_UPSTREAM_PORT`. */
+function upstreamPort() {
+  const port = Number(process.env.BENCH_PROXY_UPSTREAM_PORT);
+  if (!Number.isInteger(port) || port <= 0)
+    throw new Error('forwarder: BENCH_PROXY_UPSTREAM_PORT must be the upstream port');
+  return port;
+}
 
 /** @param {number} upstreamPort */
 function startForwarder(upstreamPort) {
-  if (!Number.isInteger(upstreamPort) || upstreamPort <= 0)
-    throw new Error('forwarder: BENCH_PROXY_UPSTREAM_PORT must be the upstream port');
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const app = new Hono();
   app.post('/rpc/:featureId/:fn', async (c) => {
@@ -54,6 +66,52 @@ function startForwarder(upstreamPort) {
       });
     });
     server.once('error', reject);
+  });
+}
+
+/**
+ * The bare `node:http` forwarder: `POST /rpc/{featureId}/{fn}` to the upstream's `/rpc/{fn}`.
+ *
+ * @param {number} upstreamPort
+ */
+function startRawForwarder(upstreamPort) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const server = http.createServer((req, res) => {
+    const match = /^\/rpc\/[^/]+\/([^/?]+)$/.exec(req.url ?? '');
+    if (req.method !== 'POST' || !match) {
+      res.writeHead(404).end();
+      return;
+    }
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      forward(agent, upstreamPort, `/rpc/${match[1]}`, Buffer.concat(chunks)).then(
+        (answer) => {
+          res.writeHead(answer.status, {
+            'content-type': answer.contentType ?? 'application/json',
+            'content-length': answer.body.length,
+          });
+          res.end(answer.body);
+        },
+        () => res.writeHead(502).end(),
+      );
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, HOSTNAME, () => {
+      const address = /** @type {import('node:net').AddressInfo} */ (server.address());
+      resolve({
+        port: address.port,
+        close: () =>
+          new Promise((done) =>
+            server.close(() => {
+              agent.destroy();
+              done();
+            }),
+          ),
+      });
+    });
   });
 }
 
