@@ -18,6 +18,11 @@
  * - floor: in the same rounds, Vite alone (the app without the plugin, spawn to the first 200 of
  *   its page) and PGlite alone opening the warm start's `.favn/db` (`lib/devloop-floor.js`); both
  *   run on a dev server's main thread, so their sum is what a warm start cannot go under.
+ * - reload floor: the same saves and polling against Vite alone (`lib/devloop-floor.js`,
+ *   `viteReloadApp`: no plugin of this project; a middleware that loads a plain module with Vite's
+ *   `ssrLoadModule` on every call), after the other reloads: what Vite's own watcher and module
+ *   reload cost from a save to the new value. Its failed calls are printed, not counted in
+ *   `reload_failures`.
  *
  * Start figures are medians, reload figures p50/p95 (nearest rank). The last line printed is one
  * JSON object.
@@ -27,8 +32,8 @@ import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { OURS, TELEFUNC, pollUntil, POLL_MS } from './lib/devloop-calls.js';
-import { pgliteOpenMs, viteAloneApp, viteStartMs } from './lib/devloop-floor.js';
+import { OURS, TELEFUNC, VITE_ALONE, pollUntil, POLL_MS } from './lib/devloop-calls.js';
+import { pgliteOpenMs, viteAloneApp, viteReloadApp, viteStartMs } from './lib/devloop-floor.js';
 import { spawnViteDev } from './lib/devloop-vite.js';
 import { median, quantile, round } from './lib/stats.js';
 import { machine } from './lib/system.js';
@@ -88,6 +93,7 @@ export async function run() {
     const ours = await timeReloads(OURS, dirs.ours);
     const telefunc = await timeReloads(TELEFUNC, dirs.telefunc);
     const many = await timeReloads({ ...OURS, name: 'ours+60' }, dirs.many);
+    const viteReload = await timeReloads(VITE_ALONE, await viteReloadApp(dirs.ours));
 
     const starts50 = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v.map((s) => s.firstMs))]));
     for (const [name, ms] of Object.entries(starts50)) {
@@ -98,7 +104,7 @@ export async function run() {
       `start floor: Vite alone ${Math.round(viteMs)} + PGlite alone ${Math.round(pgliteMs)} = ${Math.round(viteMs + pgliteMs)} ms ` +
         `(warm start ${Math.round(starts50.warm)} ms)`,
     );
-    for (const [name, r] of Object.entries({ ours, telefunc, 'ours+60': many })) {
+    for (const [name, r] of Object.entries({ ours, telefunc, 'ours+60': many, 'vite alone': viteReload })) {
       console.log(
         `reload ${name.padEnd(8)} p50 ${Math.round(r.p50)} ms  p95 ${Math.round(r.p95)} ms  ${r.failures} failed calls`,
       );
@@ -117,6 +123,8 @@ export async function run() {
         reload_many_p95_ms: round(many.p95),
         floor_vite_ms: round(median(floor.vite)),
         floor_pglite_open_ms: round(median(floor.pglite)),
+        floor_reload_p50_ms: round(viteReload.p50),
+        floor_reload_p95_ms: round(viteReload.p95),
       }),
     );
   } finally {

@@ -38,6 +38,20 @@ export const OURS = {
 };
 
 /**
+ * The reload's floor: Vite alone serving `version()` from a plain module that it loads again
+ * after a save (`viteReloadApp` in `devloop-floor.js`), called as this project is called.
+ *
+ * @type {App}
+ */
+export const VITE_ALONE = {
+  name: 'vite alone',
+  folder: 'ours',
+  module: 'src/floor.ts',
+  source: (value) => `export async function version() {\n  return ${JSON.stringify(value)};\n}\n`,
+  version: (url) => rpc(url, 'version'),
+};
+
+/**
  * Telefunc: `POST /_telefunc` with `{ file, name, args }` as text, the value as `{ ret }`.
  *
  * @type {App}

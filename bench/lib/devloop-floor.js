@@ -27,6 +27,44 @@ export async function viteAloneApp(dir) {
 }
 
 /**
+ * A copy of the app in `dir` for the reload's floor: no plugin of this project, and a middleware
+ * of a few lines that answers `POST /rpc/feature-bench-devloop/version` by loading `src/floor.ts`
+ * with Vite's own `server.ssrLoadModule` and calling its `version()`. Vite's watcher and module
+ * graph alone decide when a save is seen (`devloop-calls.js`, `VITE_ALONE`).
+ *
+ * @param {string} dir the app's folder (left as it is)
+ * @returns {Promise<string>} the copy's folder
+ */
+export async function viteReloadApp(dir) {
+  const copy = `${dir}-vite-reload`;
+  await cp(dir, copy, { recursive: true, filter: (source) => !source.includes(`${path.sep}.favn`) });
+  await writeFile(path.join(copy, 'vite.config.ts'), RELOAD_FLOOR_CONFIG);
+  return copy;
+}
+
+const RELOAD_FLOOR_CONFIG = `import type { Plugin } from 'vite';
+
+const version: Plugin = {
+  name: 'reload-floor',
+  configureServer(server) {
+    server.middlewares.use('/rpc/feature-bench-devloop/version', async (req, res) => {
+      for await (const _ of req);
+      try {
+        const mod = await server.ssrLoadModule('/src/floor.ts');
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(await mod.version()));
+      } catch (error) {
+        res.statusCode = 500;
+        res.end(String(error));
+      }
+    });
+  },
+};
+
+export default { cacheDir: '.vite-cache', plugins: [version] };
+`;
+
+/**
  * Spawn to the first 200 of `GET /` of `vite` dev in `dir`.
  *
  * @param {string} dir
