@@ -20,7 +20,12 @@ export const SETTINGS = {
   targets: ['hono', 'hono-tx', 'hono-stmt', 'host'],
   rounds: 3,
   concurrency: 16,
-  settleMs: 1_500,
+  /**
+   * Each workload's unmeasured pass per server. A fresh server runs slower for seconds of load: V8
+   * compiles PGlite's WebAssembly on background threads and the host's own code later than a bare
+   * route's, so a short pass measures warm-up rather than the server.
+   */
+  settleMs: 6_000,
   warmupMs: 500,
   durationMs: 2_500,
   retries: 3,

@@ -106,7 +106,7 @@ export async function run() {
     );
     for (const [name, r] of Object.entries({ ours, telefunc, 'ours+60': many, 'vite alone': viteReload })) {
       console.log(
-        `reload ${name.padEnd(8)} p50 ${Math.round(r.p50)} ms  p95 ${Math.round(r.p95)} ms  ${r.failures} failed calls`,
+        `reload ${name.padEnd(10)} p50 ${Math.round(r.p50)} ms  p95 ${Math.round(r.p95)} ms  ${r.failures} failed calls`,
       );
     }
     console.log(
@@ -238,7 +238,7 @@ async function timeReloads(app, dir) {
   } finally {
     await dev.stop();
   }
-  console.log(`  reload ${app.name.padEnd(8)} ms: ${ms.map((x) => Math.round(x)).join(' ')}`);
+  console.log(`  reload ${app.name.padEnd(10)} ms: ${ms.map((x) => Math.round(x)).join(' ')}`);
   const sorted = [...ms].sort((a, b) => a - b);
   return { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), failures };
 }
