@@ -56,13 +56,7 @@ function startForwarder(upstreamPort) {
     const server = serve({ fetch: app.fetch, port: 0, hostname: HOSTNAME }, (info) => {
       resolve({
         port: info.port,
-        close: () =>
-          new Promise((done) =>
-            server.close(() => {
-              agent.destroy();
-              done();
-            }),
-          ),
+        close: () => closeBoth(server, agent),
       });
     });
     server.once('error', reject);
@@ -103,16 +97,26 @@ function startRawForwarder(upstreamPort) {
       const address = /** @type {import('node:net').AddressInfo} */ (server.address());
       resolve({
         port: address.port,
-        close: () =>
-          new Promise((done) =>
-            server.close(() => {
-              agent.destroy();
-              done();
-            }),
-          ),
+        close: () => closeBoth(server, agent),
       });
     });
   });
+}
+
+/**
+ * Closes the forwarder's server, then its connections to the upstream.
+ *
+ * @param {{ close: (callback: () => void) => unknown }} server
+ * @param {http.Agent} agent
+ * @returns {Promise<void>}
+ */
+function closeBoth(server, agent) {
+  return new Promise((done) =>
+    server.close(() => {
+      agent.destroy();
+      done();
+    }),
+  );
 }
 
 /**
