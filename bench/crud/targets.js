@@ -43,7 +43,7 @@ export const RPC_RESPONSE = JSON.stringify({ rows: [seedRow(1)], nextCursor: nul
 const HOSTNAME = '127.0.0.1';
 const FEATURE_ID = 'feature-bench';
 const SCHEMA = defineSchema({ rules: defineTable({ text: v.string(), votes: v.int() }) });
-const MODEL = modelSchema(FEATURE_ID, SCHEMA);
+export const MODEL = modelSchema(FEATURE_ID, SCHEMA);
 const RULES = MODEL.tables.get('rules').sql;
 
 /**
@@ -109,9 +109,13 @@ export const targets = {
   host: async () => serveFetch((await benchHost()).app.fetch),
 };
 
-/** The host serving the declarative exports from an in-process module. */
-async function benchHost() {
-  const client = await seededClient();
+/**
+ * The host serving the declarative exports from an in-process module.
+ *
+ * @param {import('../../dist/devserver/data/sql-client.js').SqlClient} [given] a seeded client; a new one by default
+ */
+export async function benchHost(given) {
+  const client = given ?? (await seededClient());
   const data = new FeatureData(client, MODEL);
   const listRules = queryRows('rules');
   const addRule = insertRow('rules');
@@ -133,7 +137,7 @@ async function benchHost() {
  *
  * @param {RunSql} run
  */
-function handWrittenApp(run) {
+export function handWrittenApp(run) {
   const app = new Hono();
   app.post(`/rpc/${FEATURE_ID}/listRules`, async (c) => {
     const { args } = await c.req.json();
@@ -178,7 +182,7 @@ function clientRow(row) {
 }
 
 /** `openPglite(null)` (what the host uses), migrated and seeded; `.pglite` is its PGlite instance. */
-async function seededClient() {
+export async function seededClient() {
   const client = await openPglite(null);
   await migrate(client, MODEL);
   await client.adminTransaction((q) => q(seedSql(RULES)));
