@@ -13,7 +13,7 @@ import { describe, measure, measureQuietly } from './lib/measure.js';
 import { startServer } from './lib/processes.js';
 import { median, round } from './lib/stats.js';
 import { machine } from './lib/system.js';
-import { SEED_ROWS, WORKLOADS } from './crud/workloads.js';
+import { comparableAnswer, SEED_ROWS, WORKLOADS } from './crud/workloads.js';
 
 /** Measurement settings (loopback only). */
 export const SETTINGS = {
@@ -92,9 +92,7 @@ async function checkSameAnswers(servers) {
   for (const workload of WORKLOADS) {
     for (const body of [workload.body, ...(workload.bodies ?? []).slice(-1)]) {
       const answers = await Promise.all(servers.map((s) => call(s, workload.path, body)));
-      const comparable = answers.map((a) =>
-        workload.name === 'insert' ? JSON.stringify({ ...JSON.parse(a), id: null, createdAt: null }) : a,
-      );
+      const comparable = answers.map((a) => comparableAnswer(workload, a));
       const differing = servers.filter((_, i) => comparable[i] !== comparable[servers.length - 1]);
       if (differing.length) {
         const lines = servers.map((s, i) => `  ${s.name}: ${answers[i].slice(0, 300)}`).join('\n');

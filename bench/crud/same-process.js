@@ -9,13 +9,14 @@
  * and the time per call inside PGlite's synchronous backend call (`execProtocolRawSync`), which
  * gets the same bytes from both targets: where that differs, the code around the call, not the
  * call, makes the difference. Rounds of 2000 calls interleave (after 8000 unmeasured calls each);
- * medians and lower quartiles over the rounds.
+ * medians and lower quartiles over the rounds. Before measuring, both must answer the workload's
+ * first call alike.
  */
 import net from 'node:net';
 import { serve } from '@hono/node-server';
 import { quantile } from '../lib/stats.js';
-import { benchHost, handWrittenApp, MODEL, seededClient } from './targets.js';
-import { WORKLOADS } from './workloads.js';
+import { benchHost, seededClient, stmtApp } from './targets.js';
+import { comparableAnswer, WORKLOADS } from './workloads.js';
 
 const name = process.argv[2] ?? 'query';
 const rounds = Number(process.argv[3] ?? 12);
@@ -33,9 +34,9 @@ timeBackendCalls(client.pglite);
 
 const targets = {
   host: (await benchHost(client)).app.fetch,
-  'hono-stmt': handWrittenApp((text, values, readOnly) => client.statement(MODEL.role, text, values, { readOnly }))
-    .fetch,
+  'hono-stmt': stmtApp(client).fetch,
 };
+await checkSameAnswers();
 /** @type {Record<string, number>} */
 const ports = {};
 for (const [target, fetch] of Object.entries(targets)) ports[target] = await listen(fetch);
@@ -65,6 +66,20 @@ for (const [target, { cpuUs, backendUs }] of Object.entries(results)) {
   console.log(`  ${target.padEnd(9)} CPU per call ${summary(cpuUs)}   in PGlite's backend call ${summary(backendUs)}`);
 }
 process.exit(0);
+
+/** Fails unless both targets answer the workload's first call alike (as `crud` checks its servers). */
+async function checkSameAnswers() {
+  const answers = [];
+  for (const [target, fetch] of Object.entries(targets)) {
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: workload.body };
+    const response = await fetch(new Request(`http://127.0.0.1${workload.path}`, init));
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`${target} answers ${response.status}: ${text}`);
+    answers.push(comparableAnswer(workload, text));
+  }
+  if (answers[0] !== answers[1])
+    throw new Error(`the targets answer ${workload.body} differently:\n${answers.join('\n')}`);
+}
 
 /**
  * Serves `fetch` on a free loopback port.

@@ -43,7 +43,7 @@ export const RPC_RESPONSE = JSON.stringify({ rows: [seedRow(1)], nextCursor: nul
 const HOSTNAME = '127.0.0.1';
 const FEATURE_ID = 'feature-bench';
 const SCHEMA = defineSchema({ rules: defineTable({ text: v.string(), votes: v.int() }) });
-export const MODEL = modelSchema(FEATURE_ID, SCHEMA);
+const MODEL = modelSchema(FEATURE_ID, SCHEMA);
 const RULES = MODEL.tables.get('rules').sql;
 
 /**
@@ -99,13 +99,7 @@ export const targets = {
         .fetch,
     );
   },
-  'hono-stmt': async () => {
-    const client = await seededClient();
-    checkCompiledSql(client);
-    return serveFetch(
-      handWrittenApp((text, values, readOnly) => client.statement(MODEL.role, text, values, { readOnly })).fetch,
-    );
-  },
+  'hono-stmt': async () => serveFetch(stmtApp(await seededClient()).fetch),
   host: async () => serveFetch((await benchHost()).app.fetch),
 };
 
@@ -132,12 +126,23 @@ export async function benchHost(given) {
 }
 
 /**
+ * The `hono-stmt` routes on `client`: each statement sent as the host's one message
+ * (`SqlClient.statement`), after checking that the compiler still produces the hand-written SQL.
+ *
+ * @param {import('../../dist/devserver/data/sql-client.js').SqlClient} client a seeded client
+ */
+export function stmtApp(client) {
+  checkCompiledSql(client);
+  return handWrittenApp((text, values, readOnly) => client.statement(MODEL.role, text, values, { readOnly }));
+}
+
+/**
  * Hand-written routes for the bench's calls: read the body, bind the values, run the statement,
  * shape the rows as the host does (`{ rows, nextCursor }` for a list, the row for an insert).
  *
  * @param {RunSql} run
  */
-export function handWrittenApp(run) {
+function handWrittenApp(run) {
   const app = new Hono();
   app.post(`/rpc/${FEATURE_ID}/listRules`, async (c) => {
     const { args } = await c.req.json();

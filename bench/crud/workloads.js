@@ -88,3 +88,14 @@ export const WORKLOADS = [
     describe: 'addRule { text: "x", votes: 1 }',
   },
 ];
+
+/**
+ * An answer in the form targets must agree on: byte for byte for the reads; for an insert, apart
+ * from the new row's `id` and `createdAt`.
+ *
+ * @param {Workload} workload
+ * @param {string} answer response body
+ */
+export function comparableAnswer(workload, answer) {
+  return workload.name === 'insert' ? JSON.stringify({ ...JSON.parse(answer), id: null, createdAt: null }) : answer;
+}
